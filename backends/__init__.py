@@ -1,0 +1,151 @@
+"""Backends: one small implementation of gradient descent per framework and style.
+
+The registry maps a public variant name to the module that builds it. Modules are
+imported on first use only, because their framework may not be installed:
+``import backends`` imports neither torch nor jax (``tests/test_no_dependencies.py``
+proves it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+
+from backends.base import (
+    DTYPES,
+    Backend,
+    BackendUnavailable,
+    ProblemSpec,
+    Session,
+    TrainResult,
+)
+
+__all__ = [
+    "DEVICES",
+    "DTYPES",
+    "VARIANTS",
+    "Backend",
+    "BackendInfo",
+    "BackendUnavailable",
+    "ProblemSpec",
+    "Session",
+    "TrainResult",
+    "closest",
+    "framework_of",
+    "get_backend",
+    "list_backends",
+]
+
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    module: str  # module under backends/ that defines the class
+    cls: str
+    framework: str
+    devices: tuple[str, ...]
+
+
+# Public variant names -> where they live. Order is the order of every table.
+_REGISTRY: dict[str, _Entry] = {
+    "numpy-manual": _Entry("numpy_backend", "NumpyManual", "numpy", ("cpu",)),
+    "torch-autograd": _Entry("torch_backend", "TorchAutograd", "torch", DEVICES),
+    "torch-nn": _Entry("torch_backend", "TorchNN", "torch", DEVICES),
+    "jax-grad": _Entry("jax_backend", "JaxGrad", "jax", DEVICES),
+    "jax-scan": _Entry("jax_backend", "JaxScan", "jax", DEVICES),
+}
+VARIANTS: tuple[str, ...] = tuple(_REGISTRY)
+
+# How to install each framework, for the message of a missing one.
+_INSTALL = {
+    "torch": "pip install 'gdbench[torch]' -c constraints.txt",
+    "jax": "pip install 'gdbench[jax]' -c constraints.txt",
+    "numpy": "pip install numpy",
+}
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """One row of :func:`list_backends`: a variant on a device and whether it runs here."""
+
+    variant: str
+    framework: str
+    device: str
+    available: bool
+    reason: str  # empty when available
+
+
+def closest(name: str, choices: tuple[str, ...] | list[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the nearest valid name, or ``""``."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _entry(variant: str) -> _Entry:
+    try:
+        return _REGISTRY[variant]
+    except KeyError:
+        raise ValueError(
+            f"unknown backend variant '{variant}'{closest(variant, VARIANTS)}; "
+            f"choose from: {', '.join(VARIANTS)}"
+        ) from None
+
+
+def get_backend(variant: str, device: str = "cpu") -> Backend:
+    """Build the backend ``variant`` on ``device``.
+
+    Args:
+        variant: a name from :data:`VARIANTS`, e.g. ``"jax-scan"``.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        A ready backend.
+
+    Raises:
+        ValueError: the variant or device name is not one gdbench knows.
+        BackendUnavailable: the framework is not installed, or the device is absent.
+    """
+    entry = _entry(variant)
+    if device not in DEVICES:
+        raise ValueError(
+            f"unknown device '{device}'{closest(device, DEVICES)}; choose from: "
+            f"{', '.join(DEVICES)}"
+        )
+    if device not in entry.devices:
+        raise BackendUnavailable(
+            f"{variant} runs on {', '.join(entry.devices)} only, not on {device}"
+        )
+    try:
+        module = importlib.import_module(f"backends.{entry.module}")
+    except ImportError as err:
+        missing = getattr(err, "name", None) or entry.framework
+        if missing.split(".")[0] != entry.framework:
+            raise  # a broken install of something else: not ours to hide
+        raise BackendUnavailable(
+            f"{entry.framework} is not installed: {_INSTALL[entry.framework]}"
+        ) from None
+    backend: Backend = getattr(module, entry.cls)(device)
+    return backend
+
+
+def list_backends(devices: tuple[str, ...] = DEVICES) -> list[BackendInfo]:
+    """Every variant on every device it supports, with availability and the reason."""
+    rows = []
+    for variant, entry in _REGISTRY.items():
+        for device in devices:
+            if device not in entry.devices:
+                continue
+            try:
+                get_backend(variant, device)
+            except BackendUnavailable as err:
+                rows.append(BackendInfo(variant, entry.framework, device, False, str(err)))
+            else:
+                rows.append(BackendInfo(variant, entry.framework, device, True, ""))
+    return rows
+
+
+def framework_of(variant: str) -> str:
+    """The framework a variant is written in (no import needed)."""
+    return _entry(variant).framework

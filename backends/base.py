@@ -1,0 +1,126 @@
+"""The backend protocol: what every variant takes, what it returns, how it fails.
+
+Nothing here imports a framework. A variant module (``numpy_backend``,
+``torch_backend``, ``jax_backend``) implements :class:`Backend` with small final
+classes that share method names, not a base class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+# A NumPy array on the host; shapes are given where it is used.
+HostArray = np.ndarray
+
+DTYPES = ("float32", "float64")
+
+
+class BackendUnavailable(Exception):
+    """A variant cannot run here; ``str(err)`` says why and how to fix it.
+
+    Raised for a framework that is not installed or a device that is not present,
+    never for a bug in the backend. Tests and suites turn it into ``pytest.skip``.
+    """
+
+
+class ProblemSpec(Protocol):
+    """What a backend needs to know about a problem (``suites.problems.Problem`` is one).
+
+    Attributes:
+        name: the problem's name, e.g. ``"toy"``.
+        X: (n_samples, n_features) design matrix, already in ``dtype``.
+        y: (n_samples,) targets, in ``dtype``.
+        bias: whether the model has an intercept ``b``.
+        lr: the learning rate of ``w -= lr * dL/dw``.
+        epochs: number of full-batch gradient steps.
+        dtype: ``"float32"`` or ``"float64"``.
+        w0: (n_features,) initial weights, in ``dtype``.
+        b0: initial intercept (ignored without a bias).
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def X(self) -> HostArray: ...
+    @property
+    def y(self) -> HostArray: ...
+    @property
+    def bias(self) -> bool: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def w0(self) -> HostArray: ...
+    @property
+    def b0(self) -> float: ...
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """What a training run produced, on the host.
+
+    Attributes:
+        losses: (epochs,) the loss of each epoch's forward pass, before its update.
+        w: (n_features,) weights after the last update.
+        b: intercept after the last update, or ``None`` without a bias.
+        w_history: (epochs, n_features) weights after each epoch's update, or ``None``
+            unless the session was prepared with ``record_params=True``.
+        b_history: (epochs,) intercept after each update, or ``None`` (no bias, or
+            parameters not recorded).
+    """
+
+    losses: HostArray
+    w: HostArray
+    b: float | None
+    w_history: HostArray | None = None
+    b_history: HostArray | None = None
+
+
+class Session(Protocol):
+    """A problem loaded onto one backend's device, ready to be trained repeatedly.
+
+    ``prepare`` copies the data to the device once; every ``train`` call starts again
+    from the problem's initial parameters, so rounds carry no state between them.
+    """
+
+    def warmup(self) -> None:
+        """Do all first-call work (tracing, compilation, allocator warm-up) untimed."""
+        ...
+
+    def train(self) -> TrainResult:
+        """Train ``problem.epochs`` epochs; return only once the device is done.
+
+        Losses stay on the device during the loop and are fetched once at the end.
+        """
+        ...
+
+
+class Backend(Protocol):
+    """One way of writing gradient descent, on one device.
+
+    Attributes:
+        variant: public variant name, e.g. ``"torch-autograd"``.
+        framework: ``"numpy"``, ``"torch"`` or ``"jax"``.
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    variant: str
+    framework: str
+    device: str
+
+    def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> Session:
+        """Load ``problem`` onto the device.
+
+        Args:
+            problem: the data and hyper-parameters.
+            record_params: also keep the parameters after every epoch (costs memory
+                traffic; the timed runs leave it off).
+        """
+        ...
+

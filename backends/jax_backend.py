@@ -1,0 +1,186 @@
+"""JAX: ``jax.value_and_grad`` per epoch under ``jax.jit``, and the whole loop in ``lax.scan``.
+
+float64 needs x64 mode. It is switched on with the ``jax.enable_x64`` context around
+every call of a float64 session only, so a float32 run can never turn into a float64
+run behind the user's back, whatever the global setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from backends.base import BackendUnavailable, ProblemSpec, TrainResult
+
+# {"w": (n_features,), "b": ()}: "b" is present only when the problem has a bias.
+Params = dict[str, jax.Array]
+
+
+def _jax_device(device: str) -> Any:
+    platform = {"cpu": "cpu", "cuda": "gpu"}.get(device)
+    if platform is None:
+        raise BackendUnavailable(f"jax has no device '{device}'")
+    try:
+        return jax.devices(platform)[0]
+    except RuntimeError:
+        raise BackendUnavailable(
+            "CUDA is not available to jax: jax.devices('gpu') found no GPU "
+            "(install jax[cuda12] on a machine with an NVIDIA GPU)"
+        ) from None
+
+
+def mse_loss(params: Params, X: jax.Array, y: jax.Array) -> jax.Array:
+    """``mean((X @ w + b - y)**2)``. X: (n_samples, n_features), y: (n_samples,)."""
+    yhat = X @ params["w"]
+    if "b" in params:
+        yhat = yhat + params["b"]
+    r = yhat - y
+    return jnp.mean(r * r)
+
+
+def _sgd_step(lr: float) -> Callable[[Params, jax.Array, jax.Array], tuple[Params, jax.Array]]:
+    def step(params: Params, X: jax.Array, y: jax.Array) -> tuple[Params, jax.Array]:
+        loss, grads = jax.value_and_grad(mse_loss)(params, X, y)
+        return jax.tree.map(lambda p, g: p - lr * g, params, grads), loss
+
+    return step
+
+
+class _Loaded:
+    """Data and initial parameters committed to one jax device, in the problem's dtype."""
+
+    def __init__(self, problem: ProblemSpec, device: Any, record: bool) -> None:
+        self.p = problem
+        self.record = record
+        self.x64 = problem.dtype == "float64"
+        with self.precision():
+            dt = jnp.dtype(problem.dtype)
+            self.X = jax.device_put(np.asarray(problem.X, dtype=dt), device)
+            self.y = jax.device_put(np.asarray(problem.y, dtype=dt), device)
+            params = {"w": np.asarray(problem.w0, dtype=dt)}
+            if problem.bias:
+                params["b"] = np.asarray(problem.b0, dtype=dt)
+            self.params0: Params = jax.device_put(params, device)
+
+    def precision(self) -> Any:
+        return jax.enable_x64(self.x64)
+
+    def result(self, params: Params, losses: jax.Array, hist: Params | None) -> TrainResult:
+        """Block until the device is done, then fetch everything in one transfer."""
+        host = jax.device_get(jax.block_until_ready((params, losses, hist)))
+        params_h, losses_h, hist_h = host
+        return TrainResult(
+            losses=np.asarray(losses_h),
+            w=np.asarray(params_h["w"]),
+            b=float(params_h["b"]) if "b" in params_h else None,
+            w_history=np.asarray(hist_h["w"]) if hist_h is not None else None,
+            b_history=np.asarray(hist_h["b"]) if hist_h is not None and "b" in hist_h else None,
+        )
+
+
+class JaxGrad:
+    """``jax-grad``: the epoch step jitted once, a Python loop over epochs."""
+
+    variant = "jax-grad"
+    framework = "jax"
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._device = _jax_device(device)
+
+    def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _GradSession:
+        return _GradSession(_Loaded(problem, self._device, record_params))
+
+
+class _GradSession:
+    def __init__(self, data: _Loaded) -> None:
+        self.d = data
+        step = _sgd_step(data.p.lr)
+        record = data.record
+
+        def epoch(params, losses, hist, e):
+            new, loss = step(params, data.X, data.y)
+            losses = losses.at[e].set(loss)  # in place: the buffer is donated
+            if record:
+                hist = jax.tree.map(lambda h, v: h.at[e].set(v), hist, new)
+            return new, losses, hist
+
+        # Buffers are donated so XLA writes each epoch's loss in place, not into a copy.
+        self._epoch = jax.jit(epoch, donate_argnums=(1, 2))
+        self._compiled: Any = None
+
+    def _buffers(self) -> tuple[jax.Array, Params | None]:
+        p, d = self.d.p, self.d
+        dt = d.X.dtype
+        device = d.X.device
+        losses = jnp.zeros(p.epochs, dtype=dt, device=device)
+        hist = None
+        if d.record:
+            hist = {k: jnp.zeros((p.epochs, *v.shape), dt, device=device) for k, v in d.params0.items()}
+        return losses, hist
+
+    def warmup(self) -> None:
+        with self.d.precision():
+            losses, hist = self._buffers()
+            e = jnp.asarray(0, dtype=jnp.int32)
+            self._compiled = self._epoch.lower(self.d.params0, losses, hist, e).compile()
+
+    def train(self) -> TrainResult:
+        if self._compiled is None:
+            self.warmup()
+        with self.d.precision():
+            params = self.d.params0
+            losses, hist = self._buffers()
+            epoch = self._compiled
+            for e in range(self.d.p.epochs):
+                params, losses, hist = epoch(params, losses, hist, np.int32(e))
+            return self.d.result(params, losses, hist)
+
+
+class JaxScan:
+    """``jax-scan``: the whole training loop compiled once with ``lax.scan`` under ``jax.jit``."""
+
+    variant = "jax-scan"
+    framework = "jax"
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._device = _jax_device(device)
+
+    def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _ScanSession:
+        return _ScanSession(_Loaded(problem, self._device, record_params))
+
+
+class _ScanSession:
+    def __init__(self, data: _Loaded) -> None:
+        self.d = data
+        step = _sgd_step(data.p.lr)
+        epochs, record = data.p.epochs, data.record
+
+        def fit(params, X, y):
+            def body(params, _):
+                new, loss = step(params, X, y)
+                return new, (loss, new if record else None)
+
+            final, (losses, hist) = lax.scan(body, params, None, length=epochs)
+            return final, losses, hist
+
+        # X and y are arguments, not closed-over constants, so XLA cannot fold them.
+        self._fit = jax.jit(fit)
+        self._compiled: Any = None
+
+    def warmup(self) -> None:
+        with self.d.precision():
+            self._compiled = self._fit.lower(self.d.params0, self.d.X, self.d.y).compile()
+
+    def train(self) -> TrainResult:
+        if self._compiled is None:
+            self.warmup()
+        with self.d.precision():
+            final, losses, hist = self._compiled(self.d.params0, self.d.X, self.d.y)
+            return self.d.result(final, losses, hist)

@@ -1,0 +1,173 @@
+"""What a run covers: problems, backends, devices, sizes, dtype. Parsed and validated once.
+
+The ``gdbench`` command and the pytest options of ``suites/conftest.py`` take the same
+strings and go through :func:`parse`, so a bad value gets the same one-line message
+either way: the option, the value received and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+from backends import DEVICES, DTYPES, VARIANTS, closest
+from suites.problems import PRESETS, Problem, preset, synthetic
+
+PROBLEM_CHOICES = (*PRESETS, "sweep")
+DEFAULT_SIZES = (100, 10_000, 1_000_000)
+QUICK_SIZES = (100, 10_000)
+# A plain `pytest` (smoke) run keeps the sweep small; `gdbench run` times the full one.
+SMOKE_SIZES = (100, 10_000)
+DEFAULT_FEATURES = 16
+
+
+class ConfigError(ValueError):
+    """A bad option value; ``str(err)`` is the one line to show the user."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated selection of what to run.
+
+    Attributes:
+        problems: names from ``PROBLEM_CHOICES``; ``"sweep"`` expands to ``sizes``.
+        backends: variant names (``"all"`` already expanded).
+        devices: ``"cpu"`` and/or ``"cuda"``.
+        sizes: n_samples of the synthetic sweep.
+        features: n_features of the synthetic sweep.
+        epochs: overrides every problem's epochs when set.
+        lr: overrides every problem's learning rate when set.
+        dtype: ``"float32"`` or ``"float64"``.
+        quick: fewer rounds and small sizes, for smoke runs.
+        threads: intra-op threads for every framework.
+        seed: seed of the synthetic data.
+    """
+
+    problems: tuple[str, ...] = PROBLEM_CHOICES
+    backends: tuple[str, ...] = VARIANTS
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    features: int = DEFAULT_FEATURES
+    epochs: int | None = None
+    lr: float | None = None
+    dtype: str = "float32"
+    quick: bool = False
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def build_problems(self) -> list[Problem]:
+        """The problems this run covers, in a stable order."""
+        out = []
+        for name in self.problems:
+            if name == "sweep":
+                out += [self._synthetic(n) for n in self.sizes]
+            else:
+                out.append(self._override(preset(name, self.dtype)))
+        return out
+
+    def _synthetic(self, n: int) -> Problem:
+        # Gaussian data with lr = 1/λ_max reaches the optimum within ~κ·ln(1/tol) epochs;
+        # κ ≈ ((1+√(D/N)) / (1−√(D/N)))² is largest for the smallest N.
+        epochs = self.epochs or (100 if n < 100_000 else 20)
+        return synthetic(n, self.features, self.seed, epochs=epochs, dtype=self.dtype, lr=self.lr)
+
+    def _override(self, problem: Problem) -> Problem:
+        changes: dict[str, object] = {}
+        if self.epochs is not None:
+            changes["epochs"] = self.epochs
+        if self.lr is not None:
+            changes["lr"] = self.lr
+        return problem.replace(**changes) if changes else problem
+
+
+def _names(flag: str, value: str, choices: tuple[str, ...], allow_all: bool = False) -> tuple:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise ConfigError(f"{flag} needs at least one name, got '{value}'; choose from: "
+                          f"{', '.join(choices)}")  # fmt: skip
+    if allow_all and items == ["all"]:
+        return choices
+    for item in items:
+        if item not in choices:
+            raise ConfigError(
+                f"{flag}: unknown value '{item}'{closest(item, choices)}; choose from: "
+                f"{', '.join(choices)}" + (" or all" if allow_all else "")
+            )
+    return tuple(dict.fromkeys(items))
+
+
+def _positive_int(flag: str, value: str) -> int:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number == int(number) and number >= 1):
+        raise ConfigError(f"{flag} must be a positive integer, got '{value}'")
+    return int(number)
+
+
+def parse(
+    *,
+    problems: str | None = None,
+    backends: str | None = None,
+    devices: str | None = None,
+    sizes: str | None = None,
+    features: str | None = None,
+    epochs: str | None = None,
+    lr: str | None = None,
+    dtype: str | None = None,
+    quick: bool = False,
+    threads: str | None = None,
+    seed: str | None = None,
+    default_sizes: tuple[int, ...] = DEFAULT_SIZES,
+) -> RunConfig:
+    """Build a :class:`RunConfig` from option strings; ``None`` means the default.
+
+    Raises:
+        ConfigError: a value is not allowed; the message names flag, value and choices.
+    """
+    kw: dict[str, object] = {"quick": quick}
+    if problems is not None:
+        kw["problems"] = _names("--problems", problems, PROBLEM_CHOICES, allow_all=True)
+    if backends is not None:
+        kw["backends"] = _names("--backends", backends, VARIANTS, allow_all=True)
+    if devices is not None:
+        kw["devices"] = _names("--devices", devices, DEVICES, allow_all=True)
+    if sizes is not None:
+        items = [s.strip() for s in sizes.split(",") if s.strip()]
+        if not items:
+            raise ConfigError(f"--sizes needs at least one positive integer, got '{sizes}'")
+        kw["sizes"] = tuple(dict.fromkeys(_positive_int("--sizes", s) for s in items))
+    else:
+        kw["sizes"] = QUICK_SIZES if quick else default_sizes
+    if features is not None:
+        kw["features"] = _positive_int("--features", features)
+    if epochs is not None:
+        kw["epochs"] = _positive_int("--epochs", epochs)
+    if lr is not None:
+        try:
+            rate = float(lr)
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and rate > 0):
+            raise ConfigError(f"--lr must be a positive finite number, got '{lr}'")
+        kw["lr"] = rate
+    if dtype is not None:
+        if dtype not in DTYPES:
+            raise ConfigError(
+                f"--dtype: unknown value '{dtype}'{closest(dtype, DTYPES)}; choose from: "
+                f"{', '.join(DTYPES)}"
+            )
+        kw["dtype"] = dtype
+    if threads is not None:
+        kw["threads"] = _positive_int("--threads", threads)
+    if seed is not None:
+        try:
+            kw["seed"] = int(seed)
+        except ValueError:
+            raise ConfigError(f"--seed must be an integer, got '{seed}'") from None
+    return RunConfig(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,167 @@
+"""pytest wiring of the two suites: options, parametrization, records, benchmark JSON.
+
+Options (all optional; the ``gdbench`` command passes them through):
+``--gdb-problems toy,toy-bias,toy-20,sweep``, ``--gdb-backends``, ``--gdb-devices``,
+``--gdb-sizes``, ``--gdb-features``, ``--gdb-epochs``, ``--gdb-lr``, ``--gdb-dtype``,
+``--gdb-threads``, ``--gdb-quick``, ``--gdb-out DIR`` (append every finished case to
+``DIR/records.jsonl``) and ``--gdb-progress`` (one line per finished case).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backends import BackendUnavailable, get_backend, list_backends
+from suites import harness
+from suites.config import SMOKE_SIZES, ConfigError, RunConfig, parse
+from suites.problems import Problem
+
+_OPTIONS = ("problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
+            "threads")  # fmt: skip
+
+CONFIG = pytest.StashKey[RunConfig]()
+PROBLEMS = pytest.StashKey[dict[str, Problem]]()
+LOG = pytest.StashKey[harness.RecordLog]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gdbench", "gdbench: what to run")
+    for name in _OPTIONS:
+        group.addoption(f"--gdb-{name}", default=None, help=f"gdbench --{name} (see gdbench --help)")
+    group.addoption("--gdb-quick", action="store_true", help="few rounds, small sizes")
+    group.addoption("--gdb-out", default=None, help="append finished cases to DIR/records.jsonl")
+    group.addoption("--gdb-progress", action="store_true", help="one line per finished case")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    values = {name: config.getoption(f"--gdb-{name}") for name in _OPTIONS}
+    try:
+        run = parse(**values, quick=config.getoption("--gdb-quick"), default_sizes=SMOKE_SIZES)
+    except ConfigError as err:
+        raise pytest.UsageError(str(err)) from None
+    config.stash[CONFIG] = run
+    out = config.getoption("--gdb-out")
+    config.stash[LOG] = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
+    if config.getoption("--gdb-progress"):
+        config.pluginmanager.register(Progress(config), "gdbench-progress")
+
+
+def _problems(config: pytest.Config) -> dict[str, Problem]:
+    # Built once per session: the references of large problems are cached on them.
+    if PROBLEMS not in config.stash:
+        config.stash[PROBLEMS] = {p.name: p for p in config.stash[CONFIG].build_problems()}
+    return config.stash[PROBLEMS]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    run = metafunc.config.stash[CONFIG]
+    cases = []
+    for problem in _problems(metafunc.config):
+        for variant in run.backends:
+            for device in run.devices:
+                if device == "cpu" or variant != "numpy-manual":  # numpy has no GPU variant
+                    cases.append(
+                        pytest.param((variant, device, problem), id=harness.case_id(variant, device, problem))
+                    )
+    metafunc.parametrize("case", cases, indirect=True)
+
+
+class Case:
+    """The backend and problem of one test, with the means to record its outcome."""
+
+    def __init__(self, config: pytest.Config, variant: str, device: str, problem: Problem) -> None:
+        self.config = config
+        self.run: RunConfig = config.stash[CONFIG]
+        self.variant, self.device, self.problem = variant, device, problem
+
+    def backend(self) -> Any:
+        """The backend, or skip this test with the reason it cannot run here."""
+        try:
+            backend = get_backend(self.variant, self.device)
+        except BackendUnavailable as err:
+            pytest.skip(str(err))
+        harness.apply_threads(backend.framework, self.run.threads)
+        return backend
+
+    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+        rec = harness.base_record(kind, self.variant, self.device, self.problem)
+        rec["threads"] = self.run.threads
+        rec.update(fields)
+        self.config.stash[LOG].append(rec)
+        return rec
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest) -> Case:
+    variant, device, name = request.param
+    return Case(request.config, variant, device, _problems(request.config)[name])
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+class Progress:
+    """Prints ``[k/N] outcome case`` as each case finishes (``--gdb-progress``)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.done = 0
+        self.total = 0
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = len(session.items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        self.done += 1
+        suite = report.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        name = report.nodeid.split("[", 1)[-1].rstrip("]")
+        line = f"[{self.done:>3}/{self.total}] {report.outcome:7s} {suite:18s} {name}"
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if report.skipped and isinstance(report.longrepr, tuple):
+            line += f"  ({report.longrepr[2].removeprefix('Skipped: ')})"
+        elif report.failed and crash is not None:
+            line += f"  -- {crash.message.splitlines()[0]}"
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+
+# --- pytest-benchmark hooks -----------------------------------------------------------
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    machine_info["gdbench"] = harness.machine_fields(config.stash[CONFIG].threads)
+
+
+def _gdbench_section(config: pytest.Config) -> dict[str, Any]:
+    run = config.stash[CONFIG]
+    records = config.stash[LOG].records
+    return {
+        "schema": harness.SCHEMA,
+        "config": run.to_dict(),
+        "convergence": [r for r in records if r["kind"] == "convergence"],
+        "failures": [r for r in records if r.get("status") == "failed"],
+        "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
+        "machine": harness.machine_fields(run.threads),
+    }
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
+    output_json["gdbench"] = _gdbench_section(config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With ``--gdb-out``, also write ``convergence.json`` (what ``gdbench check`` reports)."""
+    out = session.config.getoption("--gdb-out")
+    if out:
+        path = Path(out) / "convergence.json"
+        doc = {"benchmarks": [], "gdbench": _gdbench_section(session.config)}
+        path.write_text(json.dumps(doc, indent=1, allow_nan=False))

@@ -1,0 +1,27 @@
+"""The equal-convergence suite: every available backend follows the float64 trajectory.
+
+One test per (variant, device, problem). The verdict (agree, disagree, diverged) and the
+whole trajectory are recorded whatever the outcome; the test passes only on "agree".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from suites import harness
+
+
+def test_backend_follows_the_float64_reference(case) -> None:
+    backend = case.backend()
+    try:
+        result, verdict = harness.run_convergence(backend, case.problem)
+    except Exception as err:  # one backend failing must not hide the others' results
+        case.record("convergence", status="failed", message=harness.first_line(err))
+        raise
+    case.record(
+        "convergence",
+        **harness.verdict_fields(case.problem, result, verdict),
+        trajectory=harness.trajectory(result),
+    )
+    if not verdict.ok:
+        pytest.fail(f"{backend.variant}@{backend.device} on {case.problem.name}: {verdict.message}")
