@@ -79,14 +79,22 @@ class _Session:
         self.gradient(self.X, self.y, self.p.w0.astype(self.X.dtype), self.X.dtype.type(0), True)
 
     def train(self) -> TrainResult:
-        p, dt, lr = self.p, self.X.dtype, self.lr
+        p, dt = self.p, self.X.dtype
         epochs = p.epochs
         w = np.array(p.w0, dtype=dt)
         b = dt.type(p.b0 if p.bias else 0.0)
         losses = np.empty(epochs, dtype=dt)
         w_hist = np.empty((epochs, w.size), dtype=dt) if self.record else None
         b_hist = np.empty(epochs, dtype=dt) if self.record and p.bias else None
-        for e in range(epochs):
+        # A diverging run overflows; the convergence check reports it, not a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            b = self._loop(w, b, losses, w_hist, b_hist)
+        return TrainResult(losses, w, float(b) if p.bias else None, w_hist, b_hist)
+
+    def _loop(self, w, b, losses, w_hist, b_hist) -> np.floating:
+        """The training loop: updates w in place, returns the final b."""
+        p, lr = self.p, self.lr
+        for e in range(p.epochs):
             loss, grad_w, grad_b = self.gradient(self.X, self.y, w, b, p.bias)
             losses[e] = loss
             w -= lr * grad_w
@@ -96,4 +104,4 @@ class _Session:
                 w_hist[e] = w
             if b_hist is not None:
                 b_hist[e] = b
-        return TrainResult(losses, w, float(b) if p.bias else None, w_hist, b_hist)
+        return b

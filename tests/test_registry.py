@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from backends import DEVICES, VARIANTS, BackendUnavailable, get_backend, list_backends
+
+
+def test_the_five_public_variants_are_registered_in_order() -> None:
+    assert VARIANTS == ("numpy-manual", "torch-autograd", "torch-nn", "jax-grad", "jax-scan")
+
+
+def test_listing_covers_every_variant_and_device_with_a_reason_when_unavailable() -> None:
+    rows = list_backends()
+    keys = {(r.variant, r.device) for r in rows}
+    expected = {("numpy-manual", "cpu")} | {
+        (v, d) for v in VARIANTS if v != "numpy-manual" for d in DEVICES
+    }
+    assert keys == expected
+    for row in rows:
+        assert row.available == (row.reason == "")
+
+
+def test_an_unknown_variant_names_the_closest_valid_one() -> None:
+    with pytest.raises(ValueError, match=r"unknown backend variant 'torch-autgrad' \(did you mean 'torch-autograd'\?\)"):
+        get_backend("torch-autgrad")
+
+
+def test_an_unknown_device_is_a_value_error_listing_the_choices() -> None:
+    with pytest.raises(ValueError, match="unknown device 'tpu'.*choose from: cpu, cuda"):
+        get_backend("jax-scan", "tpu")
+
+
+def test_numpy_has_no_cuda_variant() -> None:
+    with pytest.raises(BackendUnavailable, match="numpy-manual runs on cpu only"):
+        get_backend("numpy-manual", "cuda")
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "numpy-manual"])
+def test_a_missing_gpu_makes_the_cuda_variant_unavailable_not_an_error(variant: str) -> None:
+    try:
+        backend = get_backend(variant, "cuda")
+    except BackendUnavailable as err:
+        assert "CUDA is not available" in str(err) or "not installed" in str(err)
+    else:
+        assert backend.device == "cuda"
