@@ -8,6 +8,7 @@ from torch import nn
 from backends.base import BackendUnavailable, ProblemSpec, TrainResult
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+WARMUP_EPOCHS = 3  # enough to run every code path of an epoch once
 
 
 def _device(device: str) -> torch.device:
@@ -78,14 +79,18 @@ class _AutogradSession:
         self.d = data
 
     def warmup(self) -> None:
-        self.train()
+        # First-call work (autograd graph set-up, allocator) happens in the first epochs.
+        self._fit(min(WARMUP_EPOCHS, self.d.p.epochs))
 
     def train(self) -> TrainResult:
+        return self._fit(self.d.p.epochs)
+
+    def _fit(self, epochs: int) -> TrainResult:
         d, p = self.d, self.d.p
         w = d.w0.clone().requires_grad_(True)
         b = torch.tensor(p.b0, dtype=d.dtype, device=d.device, requires_grad=True)
         lr = p.lr
-        for e in range(p.epochs):
+        for e in range(epochs):
             yhat = d.X @ w + b if p.bias else d.X @ w
             loss = ((yhat - d.y) ** 2).mean()
             loss.backward()
@@ -129,15 +134,18 @@ class _NNSession:
         self.y_col = data.y.reshape(-1, 1)
 
     def warmup(self) -> None:
-        self.train()
+        self._fit(min(WARMUP_EPOCHS, self.d.p.epochs))
 
     def train(self) -> TrainResult:
+        return self._fit(self.d.p.epochs)
+
+    def _fit(self, epochs: int) -> TrainResult:
         d, p, model, opt = self.d, self.d.p, self.model, self.opt
         with torch.no_grad():  # every round starts from the problem's initial parameters
             model.weight.copy_(d.w0.reshape(1, -1))
             if model.bias is not None:
                 model.bias.fill_(p.b0)
-        for e in range(p.epochs):
+        for e in range(epochs):
             opt.zero_grad()
             loss = self.loss_fn(model(d.X), self.y_col)
             loss.backward()

@@ -46,7 +46,7 @@ class RunConfig:
 
     problems: tuple[str, ...] = PROBLEM_CHOICES
     backends: tuple[str, ...] = VARIANTS
-    devices: tuple[str, ...] = ("cpu", "cuda")
+    devices: tuple[str, ...] = ("cpu",)
     sizes: tuple[int, ...] = DEFAULT_SIZES
     features: int = DEFAULT_FEATURES
     epochs: int | None = None

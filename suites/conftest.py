@@ -45,7 +45,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(err)) from None
     config.stash[CONFIG] = run
     out = config.getoption("--gdb-out")
-    config.stash[LOG] = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
+    log = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
+    config.stash[LOG] = log
+    if out:  # the header a partial report needs: machine, config, what cannot run here
+        log.append({
+            "schema": harness.SCHEMA, "kind": "run", "config": run.to_dict(),
+            # Listing backends loads the frameworks, so the GPU can be named after it.
+            "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
+            "machine": harness.machine_fields(run.threads),
+        })  # fmt: skip
     if config.getoption("--gdb-progress"):
         config.pluginmanager.register(Progress(config), "gdbench-progress")
 
@@ -117,6 +125,12 @@ class Progress:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
 
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        # Our line replaces pytest's progress dot; the outcome category is kept for the summary.
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            return report.outcome, "", ""
+        return None
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
@@ -159,9 +173,10 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """With ``--gdb-out``, also write ``convergence.json`` (what ``gdbench check`` reports)."""
+    """Untimed runs with ``--gdb-out`` write ``convergence.json`` (``gdbench check``);
+    timed runs put the same section into pytest-benchmark's JSON instead."""
     out = session.config.getoption("--gdb-out")
-    if out:
+    if out and not session.config.getoption("benchmark_json", None):
         path = Path(out) / "convergence.json"
         doc = {"benchmarks": [], "gdbench": _gdbench_section(session.config)}
         path.write_text(json.dumps(doc, indent=1, allow_nan=False))

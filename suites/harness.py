@@ -91,9 +91,12 @@ def verdict_fields(problem: Problem, result: TrainResult, verdict: Verdict) -> d
     }
 
 
-def trajectory(result: TrainResult) -> dict[str, Any]:
-    """Per-epoch losses and parameters after each update, as JSON lists."""
-    out: dict[str, Any] = {"loss": [_num(v) for v in result.losses]}
+def trajectory(problem: Problem, result: TrainResult) -> dict[str, Any]:
+    """Per-epoch losses and parameters after each update, and the reference's losses."""
+    out: dict[str, Any] = {
+        "loss": [_num(v) for v in result.losses],
+        "ref_loss": [_num(v) for v in problem.reference.losses],
+    }
     if result.w_history is not None:
         out["w"] = [[_num(v) for v in row] for row in result.w_history]
     if result.b_history is not None:
@@ -172,6 +175,7 @@ def machine_fields(threads: int) -> dict[str, Any]:
     """
     info: dict[str, Any] = {
         "gdbench_schema": SCHEMA,
+        "node": platform.node(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": threads,

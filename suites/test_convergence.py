@@ -21,7 +21,7 @@ def test_backend_follows_the_float64_reference(case) -> None:
     case.record(
         "convergence",
         **harness.verdict_fields(case.problem, result, verdict),
-        trajectory=harness.trajectory(result),
+        trajectory=harness.trajectory(case.problem, result),
     )
     if not verdict.ok:
         pytest.fail(f"{backend.variant}@{backend.device} on {case.problem.name}: {verdict.message}")

@@ -1,0 +1,277 @@
+"""pytest-benchmark JSON -> tidy pandas DataFrames: the one source of every table and plot.
+
+Inputs are the files a gdbench run writes: ``benchmark.json`` (pytest-benchmark's format
+with a ``gdbench`` section), ``convergence.json`` (``gdbench check``: no timings) and
+``records.jsonl`` (one finished case per line, written as the run goes). Nothing here
+imports a framework.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+BASELINE = "numpy-manual"
+
+CASE_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
+
+RESULT_COLUMNS = [
+    "variant", "framework", "device", "dtype", "problem", "n_samples", "n_features", "epochs",
+    "status", "per_epoch_median_s", "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s",
+    "rounds", "compile_s", "final_loss", "ref_final_loss", "speedup_vs_numpy", "machine",
+    "host", "cpu", "threads", "numpy_version", "torch_version", "jax_version", "message",
+]  # fmt: skip
+
+CONVERGENCE_COLUMNS = [
+    "machine", "problem", "variant", "device", "dtype", "n_samples", "n_features", "epochs",
+    "lr", "lr_limit", "final_loss", "ref_final_loss", "max_loss_dev", "param_dev",
+    "optimum_dev", "status", "epoch", "verdict", "message",
+]  # fmt: skip
+
+
+class ReportInputError(ValueError):
+    """An input file that cannot be reported on; ``str(err)`` names the file and why."""
+
+
+@dataclass
+class Machine:
+    """What a report says about one machine, and the key that keeps ratios within it."""
+
+    key: str  # "host (CPU model)"
+    host: str
+    cpu: str
+    info: dict[str, Any] = field(default_factory=dict)  # machine_info["gdbench"]
+    datetime: str | None = None
+    commit: str | None = None
+
+
+@dataclass
+class Frames:
+    """Everything a report is made from."""
+
+    results: pd.DataFrame  # one row per timed benchmark (RESULT_COLUMNS)
+    convergence: pd.DataFrame  # one row per convergence case (CONVERGENCE_COLUMNS)
+    trajectories: pd.DataFrame  # one row per (machine, problem, variant, device, epoch)
+    unavailable: pd.DataFrame  # variant, device, reason, machine
+    failures: pd.DataFrame  # variant, device, problem, kind, message, machine
+    machines: list[Machine]
+    partial: bool = False  # built from an interrupted run's records
+
+
+def _machine(machine_info: dict[str, Any], gdb: dict[str, Any], doc: dict[str, Any]) -> Machine:
+    info = machine_info.get("gdbench") or gdb.get("machine") or {}
+    host = machine_info.get("node") or info.get("node") or "unknown-host"
+    cpu = info.get("cpu_model") or (machine_info.get("cpu") or {}).get("brand_raw") or "unknown CPU"
+    commit = (doc.get("commit_info") or {}).get("id")
+    return Machine(f"{host} ({cpu})", host, cpu, info, doc.get("datetime"), commit)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ReportInputError(f"{path}: no such file")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ReportInputError(f"{path}: not JSON ({err.__class__.__name__}: {err})") from None
+    if not isinstance(doc, dict) or "benchmarks" not in doc:
+        raise ReportInputError(
+            f"{path}: not pytest-benchmark output (no 'benchmarks' list); "
+            "give the benchmark.json or convergence.json a gdbench run wrote"
+        )
+    if "gdbench" not in doc:
+        raise ReportInputError(
+            f"{path}: pytest-benchmark output without gdbench's fields (no 'gdbench' "
+            "section): was it written by `gdbench run` or `pytest suites`?"
+        )
+    return doc
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                # The last line of a killed run may be cut short: keep everything before it.
+                break
+            if "kind" not in records[-1]:
+                raise ReportInputError(f"{path}:{number}: not a gdbench record")
+    return records
+
+
+def _benchmark_row(bench: dict[str, Any], machine: Machine) -> dict[str, Any]:
+    info = bench.get("extra_info") or {}
+    missing = [k for k in ("variant", "device", "problem", "epochs") if k not in info]
+    if missing:
+        raise ReportInputError(
+            f"benchmark '{bench.get('name')}' lacks gdbench's fields {missing} in extra_info"
+        )
+    stats = bench.get("stats") or {}
+    return _row(info, stats, machine)
+
+
+def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[str, Any]:
+    epochs = info["epochs"]
+    status = info.get("status", "agree")
+    valid = status == "agree" and bool(stats)
+
+    def per_epoch(key: str) -> float:
+        # A run that did not agree with the reference has no valid cost.
+        return stats[key] / epochs if valid and stats.get(key) is not None else np.nan
+
+    versions = machine.info.get("versions", {})
+    return {
+        **{k: info.get(k) for k in ("variant", "framework", "device", "dtype", "problem",
+                                     "n_samples", "n_features", "epochs")},  # fmt: skip
+        "status": status,
+        "per_epoch_median_s": per_epoch("median"),
+        "per_epoch_iqr_s": per_epoch("iqr"),
+        "per_epoch_min_s": per_epoch("min"),
+        "per_epoch_mean_s": per_epoch("mean"),
+        "rounds": stats.get("rounds"),
+        "compile_s": info.get("compile_s"),
+        "final_loss": info.get("final_loss"),
+        "ref_final_loss": info.get("ref_final_loss"),
+        "machine": machine.key,
+        "host": machine.host,
+        "cpu": machine.cpu,
+        "threads": info.get("threads", machine.info.get("threads")),
+        "numpy_version": versions.get("numpy"),
+        "torch_version": versions.get("torch"),
+        "jax_version": versions.get("jax"),
+        "message": info.get("message", ""),
+    }
+
+
+def verdict_text(status: str, epoch: Any, message: str) -> str:
+    if status == "agree":
+        return "agree"
+    if status in ("diverged", "disagree") and epoch is not None and not pd.isna(epoch):
+        return f"{status} at epoch {int(epoch)}"
+    return f"{status}: {message}" if message else status
+
+
+def _convergence_rows(records: list[dict[str, Any]], machine: Machine) -> list[dict[str, Any]]:
+    rows = []
+    for rec in records:
+        row = {k: rec.get(k) for k in CONVERGENCE_COLUMNS}
+        row["machine"] = machine.key
+        row["verdict"] = verdict_text(rec.get("status", ""), rec.get("epoch"), rec.get("message", ""))
+        rows.append(row)
+    return rows
+
+
+def _trajectory_rows(records: list[dict[str, Any]], machine: Machine) -> list[dict[str, Any]]:
+    rows = []
+    for rec in records:
+        traj = rec.get("trajectory")
+        if not traj:
+            continue
+        w = traj.get("w")
+        b = traj.get("b")
+        ref = traj.get("ref_loss")
+        for e, loss in enumerate(traj["loss"]):
+            row: dict[str, Any] = {
+                "problem": rec["problem"], "variant": rec["variant"], "device": rec["device"],
+                "dtype": rec["dtype"], "epoch": e + 1,
+                "loss": np.nan if loss is None else loss,
+            }  # fmt: skip
+            if w is not None:
+                row.update({f"w{i}": v for i, v in enumerate(w[e])})
+            if b is not None:
+                row["b"] = b[e]
+            row["ref_loss"] = ref[e] if ref is not None else np.nan
+            row["machine"] = machine.key
+            rows.append(row)
+    return rows
+
+
+def load(paths: list[Path]) -> Frames:
+    """Read gdbench output files (JSON, or a run folder's records.jsonl) into DataFrames.
+
+    Raises:
+        ReportInputError: a file is missing, not JSON, or not gdbench output.
+    """
+    results, convergence, trajectories, unavailable, failures = [], [], [], [], []
+    machines: dict[str, Machine] = {}
+    partial = False
+    for path in paths:
+        path = Path(path)
+        if path.suffix == ".jsonl":
+            if not path.is_file():
+                raise ReportInputError(f"{path}: no such file")
+            records = _read_jsonl(path)
+            partial = True
+            header = next((r for r in records if r["kind"] == "run"), {})
+            machine = _machine({}, {"machine": header.get("machine") or {}}, {})
+            bench_records = [r for r in records if r["kind"] == "benchmark"]
+            results += [_row(r, r.get("timing") or {}, machine) for r in bench_records]
+            conv = [r for r in records if r["kind"] == "convergence"]
+            gdb: dict[str, Any] = {
+                "convergence": conv,
+                "failures": [r for r in records if r.get("status") == "failed"],
+                "unavailable": header.get("unavailable", []),
+            }
+        else:
+            doc = _read_json(path)
+            gdb = doc["gdbench"]
+            machine = _machine(doc.get("machine_info") or {}, gdb, doc)
+            try:
+                results += [_benchmark_row(b, machine) for b in doc["benchmarks"]]
+            except ReportInputError as err:
+                raise ReportInputError(f"{path}: {err}") from None
+            conv = gdb.get("convergence", [])
+        machines.setdefault(machine.key, machine)
+        convergence += _convergence_rows(conv, machine)
+        trajectories += _trajectory_rows(conv, machine)
+        unavailable += [{**u, "machine": machine.key} for u in gdb.get("unavailable", [])]
+        failures += [
+            {k: f.get(k) for k in ("kind", "variant", "device", "problem", "message")}
+            | {"machine": machine.key}
+            for f in gdb.get("failures", [])
+        ]
+    frame = pd.DataFrame(results, columns=RESULT_COLUMNS)
+    frame = _dedupe(frame, ["machine", "variant", "device", "dtype", "problem"])
+    frame["speedup_vs_numpy"] = speedups(frame)
+    conv_frame = _dedupe(
+        pd.DataFrame(convergence, columns=CONVERGENCE_COLUMNS),
+        ["machine", "variant", "device", "dtype", "problem"],
+    )
+    return Frames(
+        results=frame,
+        convergence=conv_frame,
+        trajectories=pd.DataFrame(trajectories),
+        unavailable=pd.DataFrame(unavailable, columns=["variant", "framework", "device", "reason", "machine"]).drop_duplicates(),
+        failures=pd.DataFrame(failures, columns=["kind", "variant", "device", "problem", "message", "machine"]),
+        machines=list(machines.values()),
+        partial=partial,
+    )  # fmt: skip
+
+
+def _dedupe(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per case: a later file (a re-run) replaces an earlier one's row."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    return frame.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+
+
+def speedups(frame: pd.DataFrame) -> pd.Series:
+    """numpy-manual's median over each row's median, on the same machine and problem.
+
+    Grouping by machine means a ratio never divides one machine's time by another's.
+    """
+    if frame.empty:
+        return pd.Series(dtype=float)
+    base = frame[frame["variant"] == BASELINE].set_index(CASE_KEYS)["per_epoch_median_s"]
+    base = base[~base.index.duplicated(keep="last")]
+    keys = pd.MultiIndex.from_frame(frame[CASE_KEYS])
+    baseline = base.reindex(keys).to_numpy(dtype=float)
+    return pd.Series(baseline / frame["per_epoch_median_s"].to_numpy(dtype=float), index=frame.index)

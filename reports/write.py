@@ -1,0 +1,291 @@
+"""Write results.csv, trajectories.csv, report.md, epoch_cost.png and convergence.png.
+
+Every number comes from :class:`reports.frame.Frames`; formatting happens here only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports.frame import BASELINE, Frames, Machine
+
+PER_EPOCH = "per_epoch_median_s"
+
+
+def human_time(seconds: float) -> str:
+    """``1.23 µs``-style: three significant digits in ns, µs, ms or s."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def case_label(problem: str, n_samples: int, n_features: int) -> str:
+    if problem.startswith("synthetic"):
+        return f"synthetic {int(n_samples):,}×{int(n_features)}"
+    return f"{problem} ({int(n_samples)}×{int(n_features)})"
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Presets first in their own order, then the sweep by size."""
+    synthetic = frame["problem"].str.startswith("synthetic")
+    return frame.assign(_syn=synthetic).sort_values(["_syn", "n_samples"], kind="stable").drop(columns="_syn")
+
+
+def _backend_column(frame: pd.DataFrame) -> pd.Series:
+    return frame["variant"] + "@" + frame["device"]
+
+
+def _pivot(frame: pd.DataFrame, cell: pd.Series) -> pd.DataFrame:
+    """Rows: problem and size; columns: variant@device (registry order kept)."""
+    frame = _ordered(frame)
+    table = pd.DataFrame({
+        "problem": [case_label(p, n, d) for p, n, d in
+                    zip(frame["problem"], frame["n_samples"], frame["n_features"], strict=True)],
+        "backend": _backend_column(frame).to_numpy(),
+        "cell": cell.loc[frame.index].to_numpy(),
+    })  # fmt: skip
+    out = table.pivot(index="problem", columns="backend", values="cell")
+    rows = list(dict.fromkeys(table["problem"]))
+    cols = list(dict.fromkeys(table["backend"]))
+    return out.reindex(index=rows, columns=cols).fillna("–")
+
+
+def _cost_cells(frame: pd.DataFrame) -> pd.Series:
+    """``median ± IQR``, the fastest agreeing backend of each row in bold."""
+    keys = ["problem", "dtype", "n_samples"]
+    fastest = frame.groupby(keys)[PER_EPOCH].transform("min")
+    cells = {}
+    for idx, row in frame.iterrows():
+        if row["status"] != "agree":
+            cells[idx] = row["status"]
+            continue
+        text = f"{human_time(row[PER_EPOCH])} ± {human_time(row['per_epoch_iqr_s'])}"
+        cells[idx] = f"**{text}**" if row[PER_EPOCH] == fastest[idx] else text
+    return pd.Series(cells, dtype=object)
+
+
+def _markdown(table: pd.DataFrame, index_name: str) -> str:
+    return table.rename_axis(index=index_name, columns=None).to_markdown()
+
+
+def _environment(machine: Machine) -> list[str]:
+    info = machine.info
+    versions = info.get("versions", {})
+    gpu = info.get("gpu")
+    lines = [
+        f"- **Machine:** {machine.host}",
+        f"- **CPU:** {machine.cpu}, {info.get('cpu_count', '?')} cores; "
+        f"**threads:** {info.get('threads', '?')} per framework",
+        "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
+        f"- **GPU:** {gpu['name']} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda')})"
+        if gpu else "- **GPU:** none",
+    ]  # fmt: skip
+    if machine.datetime:
+        lines.append(f"- **Run:** {machine.datetime}" + (f", commit {machine.commit[:10]}" if machine.commit not in (None, "unversioned") else ""))
+    return lines
+
+
+def markdown_report(frames: Frames, *, timing: bool = True) -> str:
+    """The whole report.md; ``timing=False`` writes only its convergence part."""
+    out = ["# gdbench report", ""]
+    if frames.partial:
+        out += ["> **Partial report:** the run was interrupted; only the cases that finished "
+                "are shown.", ""]  # fmt: skip
+    out += [
+        "Linear regression by full-batch gradient descent on the MSE. Every backend gets "
+        "the same data, initial parameters and dtype; its loss at every epoch is compared "
+        "with a float64 run of the same recurrence. Timings are per epoch: the median of "
+        "the timed rounds (each a full training run) divided by the number of epochs, "
+        "± the interquartile range.",
+        "",
+    ]
+    for machine in frames.machines:
+        several = len(frames.machines) > 1
+        if several:
+            out += [f"## Machine: {machine.key}", ""]
+        out += ["## Environment" if not several else "### Environment", ""]
+        out += _environment(machine) + [""]
+        level = "###" if several else "##"
+        out += _machine_sections(frames, machine.key, level, timing)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> list[str]:
+    out: list[str] = []
+    unavailable = frames.unavailable[frames.unavailable["machine"] == key]
+    if not unavailable.empty:
+        out += [f"{level} Not run here", ""]
+        out += [unavailable[["variant", "device", "reason"]].to_markdown(index=False), ""]
+    failures = frames.failures[frames.failures["machine"] == key]
+    if not failures.empty:
+        out += [f"{level} Failures", ""]
+        out += [failures[["kind", "variant", "device", "problem", "message"]].to_markdown(index=False), ""]
+
+    conv = frames.convergence[frames.convergence["machine"] == key]
+    if not conv.empty:
+        out += [f"{level} Convergence: does every backend follow the float64 reference?", ""]
+        table = _ordered(conv).assign(
+            problem=lambda f: [case_label(p, n, d) for p, n, d in
+                               zip(f["problem"], f["n_samples"], f["n_features"], strict=True)],
+            backend=lambda f: _backend_column(f),
+            final_loss=lambda f: f["final_loss"].map(_sci),
+            ref_final_loss=lambda f: f["ref_final_loss"].map(_sci),
+            max_loss_dev=lambda f: f["max_loss_dev"].map(_sci),
+            param_dev=lambda f: f["param_dev"].map(_sci),
+        )[["problem", "backend", "dtype", "final_loss", "ref_final_loss", "max_loss_dev",
+           "param_dev", "verdict"]]  # fmt: skip
+        out += [table.to_markdown(index=False), ""]
+        out += ["`max_loss_dev`: largest relative deviation of any epoch's loss from the "
+                "float64 reference (compared with 1e-3 in float32, 1e-9 in float64; see "
+                "`suites/convergence.py`). `param_dev`: the same for the final parameters.", ""]  # fmt: skip
+        diverged = conv[conv["status"] == "diverged"]
+        for _, row in diverged.drop_duplicates("problem").iterrows():
+            out += [f"- **{row['problem']}** diverged: lr = {row['lr']:g} is above the "
+                    f"stability limit 2/λ_max = {row['lr_limit']:.4g}; any lr below it "
+                    f"(e.g. {0.5 * row['lr_limit']:.3g}) converges.", ""]  # fmt: skip
+
+    results = frames.results[frames.results["machine"] == key]
+    if not timing or results.empty:
+        return out
+    for dtype, part in results.groupby("dtype", sort=False):
+        suffix = f" ({dtype})"
+        out += [f"{level} Per-epoch cost{suffix}: median ± IQR, fastest in bold", ""]
+        out += [_markdown(_pivot(part, _cost_cells(part)), "problem"), ""]
+        speed = part["speedup_vs_numpy"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}×")
+        out += [f"{level} Speedup over {BASELINE}{suffix}: higher is faster", ""]
+        out += [_markdown(_pivot(part, speed), "problem"), ""]
+        compile_cells = part["compile_s"].map(human_time)
+        out += [f"{level} Compile and first-call time{suffix}: kept out of the timings", ""]
+        out += [_markdown(_pivot(part, compile_cells), "problem"), ""]
+        rounds = part["rounds"].map(lambda v: "–" if pd.isna(v) else str(int(v)))
+        out += [f"{level} Timed rounds per benchmark{suffix}", ""]
+        out += [_markdown(_pivot(part, rounds), "problem"), ""]
+    return out
+
+
+def _sci(value: float) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.3e}"
+
+
+def cost_table_text(frames: Frames) -> str:
+    """The per-epoch cost table as plain text, for the end of ``gdbench run``."""
+    parts = []
+    for key in frames.results["machine"].unique():
+        part = frames.results[frames.results["machine"] == key]
+        cells = part.apply(
+            lambda r: human_time(r[PER_EPOCH]) if r["status"] == "agree" else r["status"], axis=1
+        )
+        parts.append(f"per-epoch cost (median), {key}\n" + _pivot(part, cells).to_string())
+    return "\n\n".join(parts)
+
+
+def plot_epoch_cost(frames: Frames, path: Path) -> None:
+    """Per-epoch cost against n_samples, log-log, one line per variant@device (and machine)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = frames.results[frames.results["status"] == "agree"]
+    data = data[data["problem"].str.startswith("synthetic")]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    several = data["machine"].nunique() > 1
+    styles = ["-", "--", ":", "-."]
+    for m, (machine, by_machine) in enumerate(data.groupby("machine", sort=False)):
+        for (variant, device, dtype), line in by_machine.groupby(["variant", "device", "dtype"], sort=False):
+            line = line.sort_values("n_samples")
+            label = f"{variant}@{device} {dtype}" + (f" — {machine}" if several else "")
+            ax.errorbar(line["n_samples"], line[PER_EPOCH], yerr=line["per_epoch_iqr_s"] / 2,
+                        marker="o", linestyle=styles[m % len(styles)], capsize=3, label=label)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("n_samples (synthetic, n_features = "
+                  + ", ".join(str(int(d)) for d in sorted(data["n_features"].unique())) + ")")  # fmt: skip
+    ax.set_ylabel("time per epoch (s), median ± IQR/2")
+    ax.set_title("Per-epoch cost of full-batch gradient descent")
+    ax.grid(True, which="both", alpha=0.3)
+    if data.empty:
+        ax.text(0.5, 0.5, "no timed synthetic problem in this run", ha="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_convergence(frames: Frames, path: Path) -> None:
+    """Per problem: loss against epoch (log y) for every backend and the float64 reference,
+    and below it each backend's relative deviation from the reference, so a disagreement
+    that the loss curves hide is visible."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    traj = frames.trajectories
+    problems = list(dict.fromkeys(traj["problem"])) if not traj.empty else []
+    ncols = max(1, len(problems))
+    fig, axes = plt.subplots(2, ncols, figsize=(4.2 * ncols, 6.5), squeeze=False, sharex="col")
+    for col, problem in enumerate(problems):
+        top, bottom = axes[0, col], axes[1, col]
+        part = traj[traj["problem"] == problem]
+        ref = part.drop_duplicates("epoch")
+        top.plot(ref["epoch"], ref["ref_loss"], color="black", linewidth=3, alpha=0.25,
+                 label="float64 reference")  # fmt: skip
+        for (variant, device, machine), line in part.groupby(["variant", "device", "machine"], sort=False):
+            label = f"{variant}@{device}"
+            top.plot(line["epoch"], line["loss"], label=label)
+            scale = np.maximum(np.abs(line["ref_loss"]), 1e-2 * abs(line["ref_loss"].iloc[0]))
+            dev = np.abs(line["loss"] - line["ref_loss"]) / scale
+            bottom.plot(line["epoch"], dev.clip(lower=1e-17), label=label)
+        bottom.axhline(1e-3, color="red", linestyle="--", linewidth=1, label="float32 tolerance")
+        top.set_yscale("log")
+        bottom.set_yscale("log")
+        top.set_title(problem)
+        top.set_ylabel("loss (before the update)")
+        bottom.set_ylabel("relative deviation from float64")
+        bottom.set_xlabel("epoch")
+        top.grid(True, alpha=0.3)
+        bottom.grid(True, alpha=0.3)
+    if problems:
+        axes[0, 0].legend(fontsize=7)
+        axes[1, 0].legend(fontsize=7)
+    else:
+        axes[0, 0].text(0.5, 0.5, "no convergence records", ha="center", transform=axes[0, 0].transAxes)
+    fig.suptitle("Loss per epoch: every backend against the float64 reference")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def trajectories_csv(frames: Frames) -> pd.DataFrame:
+    """problem, variant, device, dtype, epoch, loss, w0 … w{D-1}, b, then machine."""
+    traj = frames.trajectories
+    if traj.empty:
+        return pd.DataFrame(columns=["problem", "variant", "device", "dtype", "epoch", "loss"])
+    w_cols = sorted((c for c in traj.columns if c.startswith("w") and c[1:].isdigit()), key=lambda c: int(c[1:]))
+    cols = ["problem", "variant", "device", "dtype", "epoch", "loss", *w_cols]
+    cols += ["b"] if "b" in traj.columns else []
+    return traj[[*cols, "machine"]]
+
+
+def write_all(frames: Frames, out: Path, *, timing: bool = True) -> list[Path]:
+    """Write every report file into ``out``; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if timing:
+        frames.results.to_csv(out / "results.csv", index=False)
+        plot_epoch_cost(frames, out / "epoch_cost.png")
+        written += [out / "results.csv", out / "epoch_cost.png"]
+    trajectories_csv(frames).to_csv(out / "trajectories.csv", index=False)
+    (out / "report.md").write_text(markdown_report(frames, timing=timing), encoding="utf-8")
+    plot_convergence(frames, out / "convergence.png")
+    written += [out / "trajectories.csv", out / "report.md", out / "convergence.png"]
+    return written

@@ -1,0 +1,279 @@
+"""The ``gdbench`` command: run, check, report, list.
+
+``run`` and ``check`` start pytest on the suites in a child process (so that thread
+settings reach every framework before it starts, and an interrupted run leaves its
+finished records on disk), then build the report from what the child wrote.
+
+Exit status: 0 when every selected backend agreed with the reference; 1 when a backend
+diverged, disagreed or failed; 2 for bad input (one line on stderr, no traceback);
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from suites import harness
+from suites.config import PROBLEM_CHOICES, ConfigError, RunConfig, parse
+
+SUITES_DIR = Path(__file__).resolve().parent
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad input: the message is printed as one line and the exit status is 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print usage + message, exit 2
+        raise UsageError(message)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--problems", help=f"comma list of {', '.join(PROBLEM_CHOICES)} or all "
+                   "(default: all; 'sweep' is the synthetic problems of --sizes)")  # fmt: skip
+    p.add_argument("--backends", help="comma list of variants, or all (default: every available)")
+    p.add_argument("--devices", help="comma list of cpu, cuda, or all (default: cpu; an absent "
+                   "device is listed as unavailable, not an error)")  # fmt: skip
+    p.add_argument("--sizes", help="n_samples of the sweep (default: 100,10000,1000000; "
+                   "--quick: 100,10000)")  # fmt: skip
+    p.add_argument("--features", help="n_features of the sweep (default: 16)")
+    p.add_argument("--epochs", help="epochs of every problem (default: each problem's own)")
+    p.add_argument("--lr", help="learning rate of every problem (default: each problem's own)")
+    p.add_argument("--dtype", help="float32 (default) or float64")
+    p.add_argument("--threads", help="intra-op threads for every framework (default: all cores)")
+    p.add_argument("--seed", help="seed of the synthetic data (default: 0)")
+    p.add_argument("--quick", action="store_true", help="small sizes and few rounds (< 1 minute)")
+    p.add_argument("--out", type=Path, help="output folder (default: a new results/<UTC time>/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gdbench", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="{run,check,report,list}", parser_class=_Parser)
+    run = sub.add_parser("run", help="convergence check + per-epoch cost, then the report")
+    _add_run_options(run)
+    check = sub.add_parser("check", help="convergence only (no timing); exit 0 iff all agree")
+    _add_run_options(check)
+    report = sub.add_parser("report", help="rebuild every report file from saved JSON")
+    report.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="benchmark.json / convergence.json / records.jsonl, or a run folder")  # fmt: skip
+    report.add_argument("--out", type=Path, help="output folder (default: the first file's folder)")
+    sub.add_parser("list", help="every variant and device, available or not, and why")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    try:
+        return parse(
+            problems=args.problems, backends=args.backends, devices=args.devices,
+            sizes=args.sizes, features=args.features, epochs=args.epochs, lr=args.lr,
+            dtype=args.dtype, quick=args.quick, threads=args.threads, seed=args.seed,
+        )  # fmt: skip
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
+
+
+def _new_run_folder(root: Path) -> Path:
+    """A fresh results/<UTC timestamp>[-k]/ folder; mkdir is atomic, so two runs started
+    in the same second never share one."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create results folder {root}: {err.strerror}") from None
+    for k in range(1000):
+        path = root / (stamp if k == 0 else f"{stamp}-{k}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise UsageError(f"cannot find a free run folder under {root}")
+
+
+def _out_folder(out: Path | None) -> Path:
+    if out is None:
+        path = _new_run_folder(Path("results"))
+        latest = Path("results") / "latest"
+        try:  # point results/latest at the newest run (replace atomically)
+            tmp = latest.with_name(f".latest-{os.getpid()}")
+            tmp.symlink_to(path.name)
+            os.replace(tmp, latest)
+        except OSError:
+            pass
+        return path
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise UsageError(f"--out {out}: folder is not empty; a run never overwrites an earlier "
+                         "run's files, so choose a new folder")  # fmt: skip
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot create or write there ({err.strerror})") from None
+    return out
+
+
+def _pytest_args(cfg: RunConfig, out: Path, timing: bool) -> list[str]:
+    files = [str(SUITES_DIR / "test_convergence.py")]
+    if timing:
+        files.append(str(SUITES_DIR / "test_epoch_cost.py"))
+    args = [
+        sys.executable, "-m", "pytest", *files,
+        "--rootdir", str(SUITES_DIR), "-c", os.devnull, "-p", "no:cacheprovider",
+        "-q", "--no-header", "--tb=no", "-p", "no:warnings",
+        "--gdb-out", str(out), "--gdb-progress",
+        "--gdb-problems", ",".join(cfg.problems), "--gdb-backends", ",".join(cfg.backends),
+        "--gdb-devices", ",".join(cfg.devices), "--gdb-sizes", ",".join(map(str, cfg.sizes)),
+        "--gdb-features", str(cfg.features), "--gdb-dtype", cfg.dtype,
+        "--gdb-threads", str(cfg.threads),
+    ]  # fmt: skip
+    if cfg.epochs is not None:
+        args += ["--gdb-epochs", str(cfg.epochs)]
+    if cfg.lr is not None:
+        args += ["--gdb-lr", repr(cfg.lr)]
+    if cfg.quick:
+        args.append("--gdb-quick")
+    if timing:
+        args += ["--benchmark-enable", "--benchmark-quiet", f"--benchmark-json={out / 'benchmark.json'}"]
+    else:
+        args.append("--benchmark-disable")
+    return args
+
+
+def _run_suites(args: argparse.Namespace, timing: bool) -> int:
+    cfg = _config(args)
+    out = _out_folder(args.out)
+    what = "convergence check + per-epoch cost" if timing else "convergence check"
+    print(f"gdbench {args.command}: {what} of {', '.join(cfg.backends)} on "
+          f"{', '.join(cfg.devices)}; results in {out}", flush=True)  # fmt: skip
+    env = {**os.environ, **harness.thread_env(cfg.threads), "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(_pytest_args(cfg, out, timing), env=env)
+    interrupted = False
+    while True:
+        try:
+            rc = child.wait()
+            break
+        except KeyboardInterrupt:  # the child got the same SIGINT; let it finish its line
+            interrupted = True
+    if interrupted or rc == -signal.SIGINT:
+        return _partial(out, timing)
+    return _report_run(out, timing, rc)
+
+
+def _sources(out: Path, timing: bool) -> list[Path]:
+    json_file = out / ("benchmark.json" if timing else "convergence.json")
+    if json_file.exists():
+        return [json_file]
+    return [out / harness.RECORDS_FILE]
+
+
+def _report_run(out: Path, timing: bool, rc: int) -> int:
+    from reports import frame, write
+
+    try:
+        frames = frame.load(_sources(out, timing))
+    except frame.ReportInputError as err:
+        print(f"gdbench: no report: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    write.write_all(frames, out, timing=timing)
+    if timing and not frames.results.empty:
+        print("\n" + write.cost_table_text(frames))
+    conv = frames.convergence
+    bad = conv[conv["status"] != "agree"] if not conv.empty else conv
+    if not bad.empty:
+        print("\nnot in agreement with the float64 reference:")
+        for _, row in bad.iterrows():
+            print(f"  {row['variant']}@{row['device']} on {row['problem']}: {row['verdict']}")
+    for _, row in frames.failures.iterrows():
+        print(f"  failed: {row['variant']}@{row['device']} on {row['problem']}: {row['message']}")
+    print(f"\nreport: {out / 'report.md'}")
+    if rc not in (0,):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _partial(out: Path, timing: bool) -> int:
+    """After an interruption: say what finished, and report on it, marked partial."""
+    from reports import frame, write
+
+    records = out / harness.RECORDS_FILE
+    try:
+        frames = frame.load([records])
+    except (frame.ReportInputError, OSError):
+        print(f"\ngdbench: interrupted before any case finished ({out})", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    done = len(frames.convergence) + len(frames.results)
+    write.write_all(frames, out, timing=timing and not frames.results.empty)
+    print(f"\ngdbench: interrupted; {done} finished cases are in {records}; partial report: "
+          f"{out / 'report.md'}", file=sys.stderr)  # fmt: skip
+    return EXIT_INTERRUPTED
+
+
+def _report(args: argparse.Namespace) -> int:
+    from reports import frame, write
+
+    files = []
+    for path in args.files:
+        if path.is_dir():  # a run folder: its JSON, or the records of an interrupted run
+            for name in ("benchmark.json", "convergence.json", harness.RECORDS_FILE):
+                if (path / name).exists():
+                    files.append(path / name)
+                    break
+            else:
+                raise UsageError(f"{path}: folder holds no benchmark.json, convergence.json or {harness.RECORDS_FILE}")
+        else:
+            files.append(path)
+    try:
+        frames = frame.load(files)
+    except frame.ReportInputError as err:
+        raise UsageError(str(err)) from None
+    out = args.out or files[0].parent
+    try:
+        written = write.write_all(frames, out, timing=not frames.results.empty)
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write there ({err.strerror})") from None
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def _list() -> int:
+    from backends import list_backends
+
+    rows = list_backends()
+    width = max(len(r.variant) for r in rows)
+    for r in rows:
+        state = "available" if r.available else f"unavailable: {r.reason}"
+        print(f"{r.variant:<{width}}  {r.framework:<5}  {r.device:<4}  {state}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        if args.command == "list":
+            return _list()
+        if args.command == "report":
+            return _report(args)
+        return _run_suites(args, timing=args.command == "run")
+    except UsageError as err:
+        print(f"gdbench: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
