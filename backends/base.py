@@ -123,4 +123,3 @@ class Backend(Protocol):
                 traffic; the timed runs leave it off).
         """
         ...
-

@@ -121,7 +121,9 @@ class _GradSession:
         losses = jnp.zeros(p.epochs, dtype=dt, device=device)
         hist = None
         if d.record:
-            hist = {k: jnp.zeros((p.epochs, *v.shape), dt, device=device) for k, v in d.params0.items()}
+            hist = {
+                k: jnp.zeros((p.epochs, *v.shape), dt, device=device) for k, v in d.params0.items()
+            }
         return losses, hist
 
     def warmup(self) -> None:

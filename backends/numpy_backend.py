@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from backends.base import BackendUnavailable, HostArray, ProblemSpec, TrainResult
 
+# A NumPy scalar of the problem's dtype (np.float32 or np.float64).
+Scalar = Any
 # (X, y, w, b, bias) -> (loss, dL/dw, dL/db): the gradient a variant trains with.
 GradientFn = Callable[
-    [HostArray, HostArray, HostArray, np.floating, bool],
-    tuple[np.floating, HostArray, np.floating],
+    [HostArray, HostArray, HostArray, Scalar, bool], tuple[Scalar, HostArray, Scalar]
 ]
 
 
 def mse_gradient(
-    X: HostArray, y: HostArray, w: HostArray, b: np.floating, bias: bool
-) -> tuple[np.floating, HostArray, np.floating]:
+    X: HostArray, y: HostArray, w: HostArray, b: Scalar, bias: bool
+) -> tuple[Scalar, HostArray, Scalar]:
     """Loss and hand-written gradient of ``mean((X @ w + b - y)**2)``.
 
     dL/dw = (2/N) Xᵀ(Xw + b − y) and dL/db = (2/N) Σ(Xw + b − y).
@@ -91,7 +93,7 @@ class _Session:
             b = self._loop(w, b, losses, w_hist, b_hist)
         return TrainResult(losses, w, float(b) if p.bias else None, w_hist, b_hist)
 
-    def _loop(self, w, b, losses, w_hist, b_hist) -> np.floating:
+    def _loop(self, w, b, losses, w_hist, b_hist) -> Scalar:
         """The training loop: updates w in place, returns the final b."""
         p, lr = self.p, self.lr
         for e in range(p.epochs):

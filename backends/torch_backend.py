@@ -96,10 +96,10 @@ class _AutogradSession:
             loss.backward()
             with torch.no_grad():
                 d.losses[e] = loss  # stays on the device: no host sync per epoch
-                w -= lr * w.grad
+                w -= lr * w.grad  # type: ignore[operator]  # set by backward()
                 w.grad = None
                 if p.bias:
-                    b -= lr * b.grad
+                    b -= lr * b.grad  # type: ignore[operator]
                     b.grad = None
                 if d.w_hist is not None:
                     d.w_hist[e] = w

@@ -21,17 +21,55 @@ BASELINE = "numpy-manual"
 CASE_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
 
 RESULT_COLUMNS = [
-    "variant", "framework", "device", "dtype", "problem", "n_samples", "n_features", "epochs",
-    "status", "per_epoch_median_s", "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s",
-    "rounds", "compile_s", "final_loss", "ref_final_loss", "speedup_vs_numpy", "machine",
-    "host", "cpu", "threads", "numpy_version", "torch_version", "jax_version", "message",
-]  # fmt: skip
+    "variant",
+    "framework",
+    "device",
+    "dtype",
+    "problem",
+    "n_samples",
+    "n_features",
+    "epochs",
+    "status",
+    "per_epoch_median_s",
+    "per_epoch_iqr_s",
+    "per_epoch_min_s",
+    "per_epoch_mean_s",
+    "rounds",
+    "compile_s",
+    "final_loss",
+    "ref_final_loss",
+    "speedup_vs_numpy",
+    "machine",
+    "host",
+    "cpu",
+    "threads",
+    "numpy_version",
+    "torch_version",
+    "jax_version",
+    "message",
+]
 
 CONVERGENCE_COLUMNS = [
-    "machine", "problem", "variant", "device", "dtype", "n_samples", "n_features", "epochs",
-    "lr", "lr_limit", "final_loss", "ref_final_loss", "max_loss_dev", "param_dev",
-    "optimum_dev", "status", "epoch", "verdict", "message",
-]  # fmt: skip
+    "machine",
+    "problem",
+    "variant",
+    "device",
+    "dtype",
+    "n_samples",
+    "n_features",
+    "epochs",
+    "lr",
+    "lr_limit",
+    "final_loss",
+    "ref_final_loss",
+    "max_loss_dev",
+    "param_dev",
+    "optimum_dev",
+    "status",
+    "epoch",
+    "verdict",
+    "message",
+]
 
 
 class ReportInputError(ValueError):
@@ -129,8 +167,19 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
 
     versions = machine.info.get("versions", {})
     return {
-        **{k: info.get(k) for k in ("variant", "framework", "device", "dtype", "problem",
-                                     "n_samples", "n_features", "epochs")},  # fmt: skip
+        **{
+            k: info.get(k)
+            for k in (
+                "variant",
+                "framework",
+                "device",
+                "dtype",
+                "problem",
+                "n_samples",
+                "n_features",
+                "epochs",
+            )
+        },
         "status": status,
         "per_epoch_median_s": per_epoch("median"),
         "per_epoch_iqr_s": per_epoch("iqr"),
@@ -164,7 +213,9 @@ def _convergence_rows(records: list[dict[str, Any]], machine: Machine) -> list[d
     for rec in records:
         row = {k: rec.get(k) for k in CONVERGENCE_COLUMNS}
         row["machine"] = machine.key
-        row["verdict"] = verdict_text(rec.get("status", ""), rec.get("epoch"), rec.get("message", ""))
+        row["verdict"] = verdict_text(
+            rec.get("status", ""), rec.get("epoch"), rec.get("message", "")
+        )
         rows.append(row)
     return rows
 
@@ -180,10 +231,13 @@ def _trajectory_rows(records: list[dict[str, Any]], machine: Machine) -> list[di
         ref = traj.get("ref_loss")
         for e, loss in enumerate(traj["loss"]):
             row: dict[str, Any] = {
-                "problem": rec["problem"], "variant": rec["variant"], "device": rec["device"],
-                "dtype": rec["dtype"], "epoch": e + 1,
+                "problem": rec["problem"],
+                "variant": rec["variant"],
+                "device": rec["device"],
+                "dtype": rec["dtype"],
+                "epoch": e + 1,
                 "loss": np.nan if loss is None else loss,
-            }  # fmt: skip
+            }
             if w is not None:
                 row.update({f"w{i}": v for i, v in enumerate(w[e])})
             if b is not None:
@@ -249,11 +303,15 @@ def load(paths: list[Path]) -> Frames:
         results=frame,
         convergence=conv_frame,
         trajectories=pd.DataFrame(trajectories),
-        unavailable=pd.DataFrame(unavailable, columns=["variant", "framework", "device", "reason", "machine"]).drop_duplicates(),
-        failures=pd.DataFrame(failures, columns=["kind", "variant", "device", "problem", "message", "machine"]),
+        unavailable=pd.DataFrame(
+            unavailable, columns=["variant", "framework", "device", "reason", "machine"]
+        ).drop_duplicates(),
+        failures=pd.DataFrame(
+            failures, columns=["kind", "variant", "device", "problem", "message", "machine"]
+        ),
         machines=list(machines.values()),
         partial=partial,
-    )  # fmt: skip
+    )
 
 
 def _dedupe(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -274,4 +332,6 @@ def speedups(frame: pd.DataFrame) -> pd.Series:
     base = base[~base.index.duplicated(keep="last")]
     keys = pd.MultiIndex.from_frame(frame[CASE_KEYS])
     baseline = base.reindex(keys).to_numpy(dtype=float)
-    return pd.Series(baseline / frame["per_epoch_median_s"].to_numpy(dtype=float), index=frame.index)
+    return pd.Series(
+        baseline / frame["per_epoch_median_s"].to_numpy(dtype=float), index=frame.index
+    )

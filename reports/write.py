@@ -35,7 +35,11 @@ def case_label(problem: str, n_samples: int, n_features: int) -> str:
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     """Presets first in their own order, then the sweep by size."""
     synthetic = frame["problem"].str.startswith("synthetic")
-    return frame.assign(_syn=synthetic).sort_values(["_syn", "n_samples"], kind="stable").drop(columns="_syn")
+    return (
+        frame.assign(_syn=synthetic)
+        .sort_values(["_syn", "n_samples"], kind="stable")
+        .drop(columns="_syn")
+    )
 
 
 def _backend_column(frame: pd.DataFrame) -> pd.Series:
@@ -45,12 +49,18 @@ def _backend_column(frame: pd.DataFrame) -> pd.Series:
 def _pivot(frame: pd.DataFrame, cell: pd.Series) -> pd.DataFrame:
     """Rows: problem and size; columns: variant@device (registry order kept)."""
     frame = _ordered(frame)
-    table = pd.DataFrame({
-        "problem": [case_label(p, n, d) for p, n, d in
-                    zip(frame["problem"], frame["n_samples"], frame["n_features"], strict=True)],
-        "backend": _backend_column(frame).to_numpy(),
-        "cell": cell.loc[frame.index].to_numpy(),
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "problem": [
+                case_label(p, n, d)
+                for p, n, d in zip(
+                    frame["problem"], frame["n_samples"], frame["n_features"], strict=True
+                )
+            ],
+            "backend": _backend_column(frame).to_numpy(),
+            "cell": cell.loc[frame.index].to_numpy(),
+        }
+    )
     out = table.pivot(index="problem", columns="backend", values="cell")
     rows = list(dict.fromkeys(table["problem"]))
     cols = list(dict.fromkeys(table["backend"]))
@@ -61,14 +71,16 @@ def _cost_cells(frame: pd.DataFrame) -> pd.Series:
     """``median ± IQR``, the fastest agreeing backend of each row in bold."""
     keys = ["problem", "dtype", "n_samples"]
     fastest = frame.groupby(keys)[PER_EPOCH].transform("min")
-    cells = {}
-    for idx, row in frame.iterrows():
-        if row["status"] != "agree":
-            cells[idx] = row["status"]
+    cells = []
+    for status, median, iqr, best in zip(
+        frame["status"], frame[PER_EPOCH], frame["per_epoch_iqr_s"], fastest, strict=True
+    ):
+        if status != "agree":
+            cells.append(status)
             continue
-        text = f"{human_time(row[PER_EPOCH])} ± {human_time(row['per_epoch_iqr_s'])}"
-        cells[idx] = f"**{text}**" if row[PER_EPOCH] == fastest[idx] else text
-    return pd.Series(cells, dtype=object)
+        text = f"{human_time(median)} ± {human_time(iqr)}"
+        cells.append(f"**{text}**" if median == best else text)
+    return pd.Series(cells, index=frame.index, dtype=object)
 
 
 def _markdown(table: pd.DataFrame, index_name: str) -> str:
@@ -85,10 +97,18 @@ def _environment(machine: Machine) -> list[str]:
         f"**threads:** {info.get('threads', '?')} per framework",
         "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         f"- **GPU:** {gpu['name']} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda')})"
-        if gpu else "- **GPU:** none",
-    ]  # fmt: skip
+        if gpu
+        else "- **GPU:** none",
+    ]
     if machine.datetime:
-        lines.append(f"- **Run:** {machine.datetime}" + (f", commit {machine.commit[:10]}" if machine.commit not in (None, "unversioned") else ""))
+        lines.append(
+            f"- **Run:** {machine.datetime}"
+            + (
+                f", commit {machine.commit[:10]}"
+                if machine.commit not in (None, "unversioned")
+                else ""
+            )
+        )
     return lines
 
 
@@ -96,8 +116,11 @@ def markdown_report(frames: Frames, *, timing: bool = True) -> str:
     """The whole report.md; ``timing=False`` writes only its convergence part."""
     out = ["# gdbench report", ""]
     if frames.partial:
-        out += ["> **Partial report:** the run was interrupted; only the cases that finished "
-                "are shown.", ""]  # fmt: skip
+        out += [
+            "> **Partial report:** the run was interrupted; only the cases that finished "
+            "are shown.",
+            "",
+        ]
     out += [
         "Linear regression by full-batch gradient descent on the MSE. Every backend gets "
         "the same data, initial parameters and dtype; its loss at every epoch is compared "
@@ -126,30 +149,51 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
     failures = frames.failures[frames.failures["machine"] == key]
     if not failures.empty:
         out += [f"{level} Failures", ""]
-        out += [failures[["kind", "variant", "device", "problem", "message"]].to_markdown(index=False), ""]
+        out += [
+            failures[["kind", "variant", "device", "problem", "message"]].to_markdown(index=False),
+            "",
+        ]
 
     conv = frames.convergence[frames.convergence["machine"] == key]
     if not conv.empty:
         out += [f"{level} Convergence: does every backend follow the float64 reference?", ""]
         table = _ordered(conv).assign(
-            problem=lambda f: [case_label(p, n, d) for p, n, d in
-                               zip(f["problem"], f["n_samples"], f["n_features"], strict=True)],
+            problem=lambda f: [
+                case_label(p, n, d)
+                for p, n, d in zip(f["problem"], f["n_samples"], f["n_features"], strict=True)
+            ],
             backend=lambda f: _backend_column(f),
             final_loss=lambda f: f["final_loss"].map(_sci),
             ref_final_loss=lambda f: f["ref_final_loss"].map(_sci),
             max_loss_dev=lambda f: f["max_loss_dev"].map(_sci),
             param_dev=lambda f: f["param_dev"].map(_sci),
-        )[["problem", "backend", "dtype", "final_loss", "ref_final_loss", "max_loss_dev",
-           "param_dev", "verdict"]]  # fmt: skip
+        )[
+            [
+                "problem",
+                "backend",
+                "dtype",
+                "final_loss",
+                "ref_final_loss",
+                "max_loss_dev",
+                "param_dev",
+                "verdict",
+            ]
+        ]
         out += [table.to_markdown(index=False), ""]
-        out += ["`max_loss_dev`: largest relative deviation of any epoch's loss from the "
-                "float64 reference (compared with 1e-3 in float32, 1e-9 in float64; see "
-                "`suites/convergence.py`). `param_dev`: the same for the final parameters.", ""]  # fmt: skip
+        out += [
+            "`max_loss_dev`: largest relative deviation of any epoch's loss from the "
+            "float64 reference (compared with 1e-3 in float32, 1e-9 in float64; see "
+            "`suites/convergence.py`). `param_dev`: the same for the final parameters.",
+            "",
+        ]
         diverged = conv[conv["status"] == "diverged"]
         for _, row in diverged.drop_duplicates("problem").iterrows():
-            out += [f"- **{row['problem']}** diverged: lr = {row['lr']:g} is above the "
-                    f"stability limit 2/λ_max = {row['lr_limit']:.4g}; any lr below it "
-                    f"(e.g. {0.5 * row['lr_limit']:.3g}) converges.", ""]  # fmt: skip
+            out += [
+                f"- **{row['problem']}** diverged: lr = {row['lr']:g} is above the "
+                f"stability limit 2/λ_max = {row['lr_limit']:.4g}; any lr below it "
+                f"(e.g. {0.5 * row['lr_limit']:.3g}) converges.",
+                "",
+            ]
 
     results = frames.results[frames.results["machine"] == key]
     if not timing or results.empty:
@@ -199,20 +243,34 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
     several = data["machine"].nunique() > 1
     styles = ["-", "--", ":", "-."]
     for m, (machine, by_machine) in enumerate(data.groupby("machine", sort=False)):
-        for (variant, device, dtype), line in by_machine.groupby(["variant", "device", "dtype"], sort=False):
+        for (variant, device, dtype), line in by_machine.groupby(
+            ["variant", "device", "dtype"], sort=False
+        ):
             line = line.sort_values("n_samples")
             label = f"{variant}@{device} {dtype}" + (f" — {machine}" if several else "")
-            ax.errorbar(line["n_samples"], line[PER_EPOCH], yerr=line["per_epoch_iqr_s"] / 2,
-                        marker="o", linestyle=styles[m % len(styles)], capsize=3, label=label)  # fmt: skip
+            ax.errorbar(
+                line["n_samples"],
+                line[PER_EPOCH],
+                yerr=line["per_epoch_iqr_s"] / 2,
+                marker="o",
+                linestyle=styles[m % len(styles)],
+                capsize=3,
+                label=label,
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("n_samples (synthetic, n_features = "
-                  + ", ".join(str(int(d)) for d in sorted(data["n_features"].unique())) + ")")  # fmt: skip
+    ax.set_xlabel(
+        "n_samples (synthetic, n_features = "
+        + ", ".join(str(int(d)) for d in sorted(data["n_features"].unique()))
+        + ")"
+    )
     ax.set_ylabel("time per epoch (s), median ± IQR/2")
     ax.set_title("Per-epoch cost of full-batch gradient descent")
     ax.grid(True, which="both", alpha=0.3)
     if data.empty:
-        ax.text(0.5, 0.5, "no timed synthetic problem in this run", ha="center", transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no timed synthetic problem in this run", ha="center", transform=ax.transAxes
+        )
     else:
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -237,10 +295,19 @@ def plot_convergence(frames: Frames, path: Path) -> None:
         top, bottom = axes[0, col], axes[1, col]
         part = traj[traj["problem"] == problem]
         ref = part.drop_duplicates("epoch")
-        top.plot(ref["epoch"], ref["ref_loss"], color="black", linewidth=3, alpha=0.25,
-                 label="float64 reference")  # fmt: skip
-        for (variant, device, machine), line in part.groupby(["variant", "device", "machine"], sort=False):
-            label = f"{variant}@{device}"
+        top.plot(
+            ref["epoch"],
+            ref["ref_loss"],
+            color="black",
+            linewidth=3,
+            alpha=0.25,
+            label="float64 reference",
+        )
+        several = part["machine"].nunique() > 1
+        for (variant, device, machine), line in part.groupby(
+            ["variant", "device", "machine"], sort=False
+        ):
+            label = f"{variant}@{device}" + (f" ({machine})" if several else "")
             top.plot(line["epoch"], line["loss"], label=label)
             scale = np.maximum(np.abs(line["ref_loss"]), 1e-2 * abs(line["ref_loss"].iloc[0]))
             dev = np.abs(line["loss"] - line["ref_loss"]) / scale
@@ -258,7 +325,9 @@ def plot_convergence(frames: Frames, path: Path) -> None:
         axes[0, 0].legend(fontsize=7)
         axes[1, 0].legend(fontsize=7)
     else:
-        axes[0, 0].text(0.5, 0.5, "no convergence records", ha="center", transform=axes[0, 0].transAxes)
+        axes[0, 0].text(
+            0.5, 0.5, "no convergence records", ha="center", transform=axes[0, 0].transAxes
+        )
     fig.suptitle("Loss per epoch: every backend against the float64 reference")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -270,7 +339,9 @@ def trajectories_csv(frames: Frames) -> pd.DataFrame:
     traj = frames.trajectories
     if traj.empty:
         return pd.DataFrame(columns=["problem", "variant", "device", "dtype", "epoch", "loss"])
-    w_cols = sorted((c for c in traj.columns if c.startswith("w") and c[1:].isdigit()), key=lambda c: int(c[1:]))
+    w_cols = sorted(
+        (c for c in traj.columns if c.startswith("w") and c[1:].isdigit()), key=lambda c: int(c[1:])
+    )
     cols = ["problem", "variant", "device", "dtype", "epoch", "loss", *w_cols]
     cols += ["b"] if "b" in traj.columns else []
     return traj[[*cols, "machine"]]

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from suites import harness
 from suites.config import PROBLEM_CHOICES, ConfigError, RunConfig, parse
@@ -31,18 +32,25 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse would print usage + message, exit 2
+    def error(self, message: str) -> NoReturn:  # argparse would print usage + message, exit 2
         raise UsageError(message)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--problems", help=f"comma list of {', '.join(PROBLEM_CHOICES)} or all "
-                   "(default: all; 'sweep' is the synthetic problems of --sizes)")  # fmt: skip
+    p.add_argument(
+        "--problems",
+        help=f"comma list of {', '.join(PROBLEM_CHOICES)} or all "
+        "(default: all; 'sweep' is the synthetic problems of --sizes)",
+    )
     p.add_argument("--backends", help="comma list of variants, or all (default: every available)")
-    p.add_argument("--devices", help="comma list of cpu, cuda, or all (default: cpu; an absent "
-                   "device is listed as unavailable, not an error)")  # fmt: skip
-    p.add_argument("--sizes", help="n_samples of the sweep (default: 100,10000,1000000; "
-                   "--quick: 100,10000)")  # fmt: skip
+    p.add_argument(
+        "--devices",
+        help="comma list of cpu, cuda, or all (default: cpu; an absent "
+        "device is listed as unavailable, not an error)",
+    )
+    p.add_argument(
+        "--sizes", help="n_samples of the sweep (default: 100,10000,1000000; --quick: 100,10000)"
+    )
     p.add_argument("--features", help="n_features of the sweep (default: 16)")
     p.add_argument("--epochs", help="epochs of every problem (default: each problem's own)")
     p.add_argument("--lr", help="learning rate of every problem (default: each problem's own)")
@@ -55,14 +63,21 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gdbench", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", metavar="{run,check,report,list}", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", metavar="{run,check,report,list}", parser_class=_Parser
+    )
     run = sub.add_parser("run", help="convergence check + per-epoch cost, then the report")
     _add_run_options(run)
     check = sub.add_parser("check", help="convergence only (no timing); exit 0 iff all agree")
     _add_run_options(check)
     report = sub.add_parser("report", help="rebuild every report file from saved JSON")
-    report.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                        help="benchmark.json / convergence.json / records.jsonl, or a run folder")  # fmt: skip
+    report.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="benchmark.json / convergence.json / records.jsonl, or a run folder",
+    )
     report.add_argument("--out", type=Path, help="output folder (default: the first file's folder)")
     sub.add_parser("list", help="every variant and device, available or not, and why")
     return parser
@@ -71,10 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> RunConfig:
     try:
         return parse(
-            problems=args.problems, backends=args.backends, devices=args.devices,
-            sizes=args.sizes, features=args.features, epochs=args.epochs, lr=args.lr,
-            dtype=args.dtype, quick=args.quick, threads=args.threads, seed=args.seed,
-        )  # fmt: skip
+            problems=args.problems,
+            backends=args.backends,
+            devices=args.devices,
+            sizes=args.sizes,
+            features=args.features,
+            epochs=args.epochs,
+            lr=args.lr,
+            dtype=args.dtype,
+            quick=args.quick,
+            threads=args.threads,
+            seed=args.seed,
+        )
     except ConfigError as err:
         raise UsageError(str(err)) from None
 
@@ -111,8 +134,10 @@ def _out_folder(out: Path | None) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
-        raise UsageError(f"--out {out}: folder is not empty; a run never overwrites an earlier "
-                         "run's files, so choose a new folder")  # fmt: skip
+        raise UsageError(
+            f"--out {out}: folder is not empty; a run never overwrites an earlier "
+            "run's files, so choose a new folder"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -128,15 +153,39 @@ def _pytest_args(cfg: RunConfig, out: Path, timing: bool) -> list[str]:
     if timing:
         files.append(str(SUITES_DIR / "test_epoch_cost.py"))
     args = [
-        sys.executable, "-m", "pytest", *files,
-        "--rootdir", str(SUITES_DIR), "-c", os.devnull, "-p", "no:cacheprovider",
-        "-q", "--no-header", "--tb=no", "-p", "no:warnings",
-        "--gdb-out", str(out), "--gdb-progress",
-        "--gdb-problems", ",".join(cfg.problems), "--gdb-backends", ",".join(cfg.backends),
-        "--gdb-devices", ",".join(cfg.devices), "--gdb-sizes", ",".join(map(str, cfg.sizes)),
-        "--gdb-features", str(cfg.features), "--gdb-dtype", cfg.dtype,
-        "--gdb-threads", str(cfg.threads),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pytest",
+        *files,
+        "--rootdir",
+        str(SUITES_DIR),
+        "-c",
+        os.devnull,
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "--tb=no",
+        "-p",
+        "no:warnings",
+        "--gdb-out",
+        str(out),
+        "--gdb-progress",
+        "--gdb-problems",
+        ",".join(cfg.problems),
+        "--gdb-backends",
+        ",".join(cfg.backends),
+        "--gdb-devices",
+        ",".join(cfg.devices),
+        "--gdb-sizes",
+        ",".join(map(str, cfg.sizes)),
+        "--gdb-features",
+        str(cfg.features),
+        "--gdb-dtype",
+        cfg.dtype,
+        "--gdb-threads",
+        str(cfg.threads),
+    ]
     if cfg.epochs is not None:
         args += ["--gdb-epochs", str(cfg.epochs)]
     if cfg.lr is not None:
@@ -144,7 +193,11 @@ def _pytest_args(cfg: RunConfig, out: Path, timing: bool) -> list[str]:
     if cfg.quick:
         args.append("--gdb-quick")
     if timing:
-        args += ["--benchmark-enable", "--benchmark-quiet", f"--benchmark-json={out / 'benchmark.json'}"]
+        args += [
+            "--benchmark-enable",
+            "--benchmark-quiet",
+            f"--benchmark-json={out / 'benchmark.json'}",
+        ]
     else:
         args.append("--benchmark-disable")
     return args
@@ -154,8 +207,11 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     cfg = _config(args)
     out = _out_folder(args.out)
     what = "convergence check + per-epoch cost" if timing else "convergence check"
-    print(f"gdbench {args.command}: {what} of {', '.join(cfg.backends)} on "
-          f"{', '.join(cfg.devices)}; results in {out}", flush=True)  # fmt: skip
+    print(
+        f"gdbench {args.command}: {what} of {', '.join(cfg.backends)} on "
+        f"{', '.join(cfg.devices)}; results in {out}",
+        flush=True,
+    )
     env = {**os.environ, **harness.thread_env(cfg.threads), "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(_pytest_args(cfg, out, timing), env=env)
     interrupted = False
@@ -214,8 +270,11 @@ def _partial(out: Path, timing: bool) -> int:
         return EXIT_INTERRUPTED
     done = len(frames.convergence) + len(frames.results)
     write.write_all(frames, out, timing=timing and not frames.results.empty)
-    print(f"\ngdbench: interrupted; {done} finished cases are in {records}; partial report: "
-          f"{out / 'report.md'}", file=sys.stderr)  # fmt: skip
+    print(
+        f"\ngdbench: interrupted; {done} finished cases are in {records}; partial report: "
+        f"{out / 'report.md'}",
+        file=sys.stderr,
+    )
     return EXIT_INTERRUPTED
 
 
@@ -230,7 +289,10 @@ def _report(args: argparse.Namespace) -> int:
                     files.append(path / name)
                     break
             else:
-                raise UsageError(f"{path}: folder holds no benchmark.json, convergence.json or {harness.RECORDS_FILE}")
+                raise UsageError(
+                    f"{path}: folder holds no benchmark.json, convergence.json "
+                    f"or {harness.RECORDS_FILE}"
+                )
         else:
             files.append(path)
     try:

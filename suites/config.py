@@ -17,8 +17,11 @@ from suites.problems import PRESETS, Problem, preset, synthetic
 PROBLEM_CHOICES = (*PRESETS, "sweep")
 DEFAULT_SIZES = (100, 10_000, 1_000_000)
 QUICK_SIZES = (100, 10_000)
-# A plain `pytest` (smoke) run keeps the sweep small; `gdbench run` times the full one.
+# A plain `pytest` (smoke) run keeps the sweep small and includes CUDA, so that a machine
+# without a GPU shows those variants skipped with their reason; `gdbench run` times the
+# full sweep on the CPU unless asked for more.
 SMOKE_SIZES = (100, 10_000)
+SMOKE_DEVICES = ("cpu", "cuda")
 DEFAULT_FEATURES = 16
 
 
@@ -87,8 +90,9 @@ class RunConfig:
 def _names(flag: str, value: str, choices: tuple[str, ...], allow_all: bool = False) -> tuple:
     items = [v.strip() for v in value.split(",") if v.strip()]
     if not items:
-        raise ConfigError(f"{flag} needs at least one name, got '{value}'; choose from: "
-                          f"{', '.join(choices)}")  # fmt: skip
+        raise ConfigError(
+            f"{flag} needs at least one name, got '{value}'; choose from: {', '.join(choices)}"
+        )
     if allow_all and items == ["all"]:
         return choices
     for item in items:
@@ -124,6 +128,7 @@ def parse(
     threads: str | None = None,
     seed: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
+    default_devices: tuple[str, ...] = ("cpu",),
 ) -> RunConfig:
     """Build a :class:`RunConfig` from option strings; ``None`` means the default.
 
@@ -135,6 +140,7 @@ def parse(
         kw["problems"] = _names("--problems", problems, PROBLEM_CHOICES, allow_all=True)
     if backends is not None:
         kw["backends"] = _names("--backends", backends, VARIANTS, allow_all=True)
+    kw["devices"] = default_devices
     if devices is not None:
         kw["devices"] = _names("--devices", devices, DEVICES, allow_all=True)
     if sizes is not None:

@@ -17,11 +17,20 @@ import pytest
 
 from backends import BackendUnavailable, get_backend, list_backends
 from suites import harness
-from suites.config import SMOKE_SIZES, ConfigError, RunConfig, parse
+from suites.config import SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
 from suites.problems import Problem
 
-_OPTIONS = ("problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
-            "threads")  # fmt: skip
+_OPTIONS = (
+    "problems",
+    "backends",
+    "devices",
+    "sizes",
+    "features",
+    "epochs",
+    "lr",
+    "dtype",
+    "threads",
+)
 
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
@@ -31,7 +40,9 @@ LOG = pytest.StashKey[harness.RecordLog]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gdbench", "gdbench: what to run")
     for name in _OPTIONS:
-        group.addoption(f"--gdb-{name}", default=None, help=f"gdbench --{name} (see gdbench --help)")
+        group.addoption(
+            f"--gdb-{name}", default=None, help=f"gdbench --{name} (see gdbench --help)"
+        )
     group.addoption("--gdb-quick", action="store_true", help="few rounds, small sizes")
     group.addoption("--gdb-out", default=None, help="append finished cases to DIR/records.jsonl")
     group.addoption("--gdb-progress", action="store_true", help="one line per finished case")
@@ -40,7 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     values = {name: config.getoption(f"--gdb-{name}") for name in _OPTIONS}
     try:
-        run = parse(**values, quick=config.getoption("--gdb-quick"), default_sizes=SMOKE_SIZES)
+        run = parse(
+            **values,
+            quick=config.getoption("--gdb-quick"),
+            default_sizes=SMOKE_SIZES,
+            default_devices=SMOKE_DEVICES,
+        )
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[CONFIG] = run
@@ -48,12 +64,16 @@ def pytest_configure(config: pytest.Config) -> None:
     log = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
     config.stash[LOG] = log
     if out:  # the header a partial report needs: machine, config, what cannot run here
-        log.append({
-            "schema": harness.SCHEMA, "kind": "run", "config": run.to_dict(),
-            # Listing backends loads the frameworks, so the GPU can be named after it.
-            "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
-            "machine": harness.machine_fields(run.threads),
-        })  # fmt: skip
+        log.append(
+            {
+                "schema": harness.SCHEMA,
+                "kind": "run",
+                "config": run.to_dict(),
+                # Listing backends loads the frameworks, so the GPU can be named after it.
+                "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
+                "machine": harness.machine_fields(run.threads),
+            }
+        )
     if config.getoption("--gdb-progress"):
         config.pluginmanager.register(Progress(config), "gdbench-progress")
 
@@ -75,7 +95,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for device in run.devices:
                 if device == "cpu" or variant != "numpy-manual":  # numpy has no GPU variant
                     cases.append(
-                        pytest.param((variant, device, problem), id=harness.case_id(variant, device, problem))
+                        pytest.param(
+                            (variant, device, problem), id=harness.case_id(variant, device, problem)
+                        )
                     )
     metafunc.parametrize("case", cases, indirect=True)
 
@@ -168,7 +190,9 @@ def _gdbench_section(config: pytest.Config) -> dict[str, Any]:
     }
 
 
-def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list, output_json: dict
+) -> None:
     output_json["gdbench"] = _gdbench_section(config)
 
 

@@ -106,9 +106,13 @@ def compare(problem: Problem, result: TrainResult) -> Verdict:
     losses = np.asarray(result.losses, dtype=np.float64)
     if losses.shape != ref.losses.shape:
         return Verdict(
-            DISAGREE, 1, np.inf, np.inf, None,
+            DISAGREE,
+            1,
+            np.inf,
+            np.inf,
+            None,
             f"returned {losses.shape[0]} losses for {ref.losses.shape[0]} epochs",
-        )  # fmt: skip
+        )
 
     ref_div = divergence_epoch(ref.losses)
     run_div = divergence_epoch(losses)
@@ -155,5 +159,7 @@ def compare(problem: Problem, result: TrainResult) -> Verdict:
     if optimum_dev is not None and optimum_dev > tol.ptol + ref_to_opt:
         msg = f"final parameters off the least-squares optimum by {optimum_dev:.2e}"
         return Verdict(DISAGREE, problem.epochs, max_loss_dev, param_dev, optimum_dev, msg)
-    msg = f"agrees: loss within {max_loss_dev:.1e} (rtol {tol.rtol:g}), params within {param_dev:.1e}"
+    msg = (
+        f"agrees: loss within {max_loss_dev:.1e} (rtol {tol.rtol:g}), params within {param_dev:.1e}"
+    )
     return Verdict(AGREE, None, max_loss_dev, param_dev, optimum_dev, msg)

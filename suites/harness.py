@@ -203,11 +203,22 @@ def gpu_info() -> dict[str, Any] | None:
     try:
         import subprocess
 
-        driver = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=False,
-        ).stdout.strip().splitlines()[0]  # fmt: skip
+        driver = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            .stdout.strip()
+            .splitlines()[0]
+        )
     except (OSError, IndexError, subprocess.SubprocessError):
         pass
-    return {"name": props.name, "driver": driver, "cuda": torch.version.cuda,
-            "memory_gib": round(props.total_memory / 2**30, 1)}  # fmt: skip
+    return {
+        "name": props.name,
+        "driver": driver,
+        "cuda": torch.version.cuda,
+        "memory_gib": round(props.total_memory / 2**30, 1),
+    }

@@ -40,7 +40,7 @@ class Problem:
     lr: float
     epochs: int
     dtype: str = "float32"
-    w0: np.ndarray = dataclasses.field(default=None)  # type: ignore[assignment]
+    w0: np.ndarray = None  # type: ignore[assignment]  # zeros when not given
     b0: float = 0.0
 
     def __post_init__(self) -> None:

@@ -58,7 +58,9 @@ def test_epoch_cost(case, benchmark) -> None:
     stats = getattr(benchmark.stats, "stats", None)  # None when timing is disabled
     timing = {}
     if stats is not None and stats.rounds:
-        timing = {k: getattr(stats, k) for k in ("median", "iqr", "min", "mean", "stddev", "rounds")}
+        timing = {
+            k: getattr(stats, k) for k in ("median", "iqr", "min", "mean", "stddev", "rounds")
+        }
     case.record("benchmark", **fields, compile_s=compile_s, timing=timing)
     if not verdict.ok:
         pytest.fail(f"{backend.variant}@{backend.device} on {problem.name}: {verdict.message}")

@@ -27,9 +27,9 @@ def test_hand_written_gradient_matches_central_finite_differences(data) -> None:
     X, y, w, b = data
     loss, gw, gb = mse_gradient(X, y, w.copy(), b, True)
     h = 1e-6
-    fd_w = np.array([
-        (loss64(X, y, w + h * e, b) - loss64(X, y, w - h * e, b)) / (2 * h) for e in np.eye(5)
-    ])  # fmt: skip
+    fd_w = np.array(
+        [(loss64(X, y, w + h * e, b) - loss64(X, y, w - h * e, b)) / (2 * h) for e in np.eye(5)]
+    )
     fd_b = (loss64(X, y, w, b + h) - loss64(X, y, w, b - h)) / (2 * h)
     assert loss == pytest.approx(loss64(X, y, w, b), rel=1e-14)
     np.testing.assert_allclose(gw, fd_w, rtol=1e-7, atol=1e-9)

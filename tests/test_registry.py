@@ -21,7 +21,10 @@ def test_listing_covers_every_variant_and_device_with_a_reason_when_unavailable(
 
 
 def test_an_unknown_variant_names_the_closest_valid_one() -> None:
-    with pytest.raises(ValueError, match=r"unknown backend variant 'torch-autgrad' \(did you mean 'torch-autograd'\?\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown backend variant 'torch-autgrad' \(did you mean 'torch-autograd'\?\)",
+    ):
         get_backend("torch-autgrad")
 
 

@@ -1,0 +1,195 @@
+"""The gdbench command, run as a user would: in a subprocess, reading exit status and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SIX_FILES = {
+    "benchmark.json",
+    "results.csv",
+    "trajectories.csv",
+    "report.md",
+    "epoch_cost.png",
+    "convergence.png",
+}
+
+
+def gdbench(
+    *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "suites.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+
+
+def assert_usage_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_list_shows_every_variant_with_its_availability() -> None:
+    proc = gdbench("list")
+    assert proc.returncode == 0
+    for variant in ("numpy-manual", "torch-autograd", "torch-nn", "jax-grad", "jax-scan"):
+        assert variant in proc.stdout
+    assert re.search(r"^numpy-manual\s+numpy\s+cpu\s+available$", proc.stdout, re.M)
+    # every torch/jax variant has a cuda row: available, or unavailable with the reason
+    assert re.search(r"^jax-scan\s+jax\s+cuda\s+(available|unavailable: \S.*)$", proc.stdout, re.M)
+
+
+def test_check_writes_trajectories_and_exits_zero_when_all_agree(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench("check", "--problems", "toy", "--backends", "numpy-manual", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {"trajectories.csv", "report.md", "convergence.png"} <= {p.name for p in out.iterdir()}
+    traj = pd.read_csv(out / "trajectories.csv")
+    # toy: loss_e = 30 * 0.85^(2(e-1)), w_e = 2 - 2 * 0.85^e (float32 rounding allowed).
+    assert traj["loss"].iloc[0] == pytest.approx(30.0)
+    assert traj["w0"].iloc[1] == pytest.approx(2 - 2 * 0.85**2, rel=1e-6)
+    assert len(traj) == 100
+    assert "Per-epoch cost" not in (out / "report.md").read_text()
+
+
+def test_check_with_a_diverging_learning_rate_exits_one_and_says_where(tmp_path: Path) -> None:
+    proc = gdbench(
+        "check",
+        "--problems",
+        "toy",
+        "--backends",
+        "numpy-manual",
+        "--lr",
+        "0.2",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert proc.returncode == 1
+    assert "numpy-manual@cpu on toy: diverged at epoch 2" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "above the stability limit 2/λ_max = 0.1333" in report
+
+
+def test_quick_run_writes_six_files_readable_by_pytest_benchmark_compare(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench(
+        "run",
+        "--quick",
+        "--problems",
+        "toy,sweep",
+        "--sizes",
+        "100",
+        "--backends",
+        "numpy-manual,jax-scan",
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert SIX_FILES <= {p.name for p in out.iterdir()}
+    assert "[  1/" in proc.stdout  # progress lines
+    assert "per-epoch cost (median)" in proc.stdout
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["problem"]) == {"toy", "synthetic-100x16"}
+    assert (results["per_epoch_median_s"] > 0).all()
+    doc = json.loads((out / "benchmark.json").read_text())
+    assert doc["machine_info"]["gdbench"]["versions"]["numpy"]
+    console = Path(sys.executable).parent / "pytest-benchmark"
+    compare = subprocess.run(
+        [str(console), "compare", str(out / "benchmark.json")], capture_output=True, text=True
+    )
+    assert compare.returncode == 0, compare.stderr
+    assert "numpy-manual@cpu-toy" in compare.stdout
+
+
+def test_run_without_out_makes_a_new_timestamped_folder_and_latest_link(tmp_path: Path) -> None:
+    args = ("run", "--quick", "--problems", "toy", "--backends", "numpy-manual")
+    first, second = gdbench(*args, cwd=tmp_path), gdbench(*args, cwd=tmp_path)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    runs = sorted(p for p in (tmp_path / "results").iterdir() if not p.is_symlink())
+    assert len(runs) == 2 and all((r / "benchmark.json").exists() for r in runs)
+    latest = tmp_path / "results" / "latest"
+    assert latest.is_symlink() and latest.resolve() == runs[-1].resolve()
+
+
+def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
+    proc = gdbench(
+        "report",
+        str(FIXTURES / "machine_a.json"),
+        str(FIXTURES / "machine_b.json"),
+        "--out",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert SIX_FILES - {"benchmark.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert "## Machine: beta (AMD EPYC Test)" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ("run", "--backends", "torch-autgrad"),
+            ("--backends", "'torch-autgrad'", "did you mean 'torch-autograd'"),
+        ),
+        (("check", "--devices", "gpu"), ("--devices", "'gpu'", "cpu, cuda")),
+        (
+            ("run", "--problems", "toy-bais"),
+            ("--problems", "'toy-bais'", "did you mean 'toy-bias'"),
+        ),
+        (("run", "--dtype", "float16"), ("--dtype", "'float16'", "float32, float64")),
+        (("run", "--epochs", "0"), ("--epochs must be a positive integer, got '0'",)),
+        (("run", "--epochs", "2.5"), ("--epochs must be a positive integer, got '2.5'",)),
+        (("run", "--sizes", "100,-5"), ("--sizes must be a positive integer, got '-5'",)),
+        (("run", "--sizes", ","), ("--sizes needs at least one",)),
+        (("run", "--features", "x"), ("--features must be a positive integer, got 'x'",)),
+        (("run", "--lr", "0"), ("--lr must be a positive finite number, got '0'",)),
+        (("run", "--lr", "-1"), ("--lr must be a positive finite number, got '-1'",)),
+        (("run", "--lr", "nan"), ("--lr must be a positive finite number, got 'nan'",)),
+        (("run", "--lr", "inf"), ("--lr must be a positive finite number, got 'inf'",)),
+        (("run", "--backends", ""), ("--backends needs at least one name",)),
+        (("frobnicate",), ("invalid choice: 'frobnicate'",)),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_two(args, fragments) -> None:
+    assert_usage_error(gdbench(*args), *fragments)
+
+
+def test_report_on_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    assert_usage_error(gdbench("report", str(tmp_path / "nope.json")), "nope.json", "no such file")
+
+
+def test_report_on_non_json_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{{")
+    assert_usage_error(gdbench("report", str(bad)), str(bad), "not JSON")
+
+
+def test_out_folder_with_an_earlier_run_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "benchmark.json").write_text("{}")
+    assert_usage_error(gdbench("run", "--quick", "--out", str(tmp_path)), "not empty")
+    assert (tmp_path / "benchmark.json").read_text() == "{}"
+
+
+def test_out_folder_that_cannot_be_created_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_usage_error(
+        gdbench("check", "--out", str(blocker / "sub")), "--out", "cannot create or write"
+    )

@@ -1,0 +1,214 @@
+"""Reports from hand-written pytest-benchmark JSON: every number checked on paper.
+
+Fixtures (tests/fixtures): machine "alpha" times synthetic-100x16 (100 epochs) at
+2 ms (numpy-manual), 4 ms (torch-nn) and 0.5 ms (jax-scan) per round, and toy-bias
+(4000 epochs) at 20 ms (numpy-manual) with jax-scan diverged; machine "beta" times
+synthetic-100x16 at 1 ms (numpy-manual) and 0.4 ms (jax-scan).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reports import frame, write
+
+FIXTURES = Path(__file__).parent / "fixtures"
+A, B = FIXTURES / "machine_a.json", FIXTURES / "machine_b.json"
+
+
+def row(results: pd.DataFrame, host: str, variant: str, problem: str) -> pd.Series:
+    match = results[
+        (results["host"] == host)
+        & (results["variant"] == variant)
+        & (results["problem"] == problem)
+    ]
+    assert len(match) == 1
+    return match.iloc[0]
+
+
+def test_per_epoch_statistics_are_round_statistics_divided_by_epochs() -> None:
+    results = frame.load([A]).results
+    numpy_row = row(results, "alpha", "numpy-manual", "synthetic-100x16")
+    assert numpy_row["per_epoch_median_s"] == pytest.approx(2e-3 / 100)
+    assert numpy_row["per_epoch_iqr_s"] == pytest.approx(1e-4 / 100)
+    assert numpy_row["per_epoch_min_s"] == pytest.approx(1.9e-3 / 100)
+    assert numpy_row["rounds"] == 50
+    assert row(results, "alpha", "numpy-manual", "toy-bias")["per_epoch_median_s"] == pytest.approx(
+        2e-2 / 4000
+    )
+
+
+def test_speedup_is_numpy_median_over_each_median_on_the_same_problem() -> None:
+    results = frame.load([A]).results
+    assert row(results, "alpha", "numpy-manual", "synthetic-100x16")["speedup_vs_numpy"] == 1.0
+    assert row(results, "alpha", "torch-nn", "synthetic-100x16")[
+        "speedup_vs_numpy"
+    ] == pytest.approx(0.5)
+    assert row(results, "alpha", "jax-scan", "synthetic-100x16")[
+        "speedup_vs_numpy"
+    ] == pytest.approx(4.0)
+
+
+def test_a_diverged_run_has_no_cost_and_no_speedup() -> None:
+    diverged = row(frame.load([A]).results, "alpha", "jax-scan", "toy-bias")
+    assert diverged["status"] == "diverged"
+    assert math.isnan(diverged["per_epoch_median_s"]) and math.isnan(diverged["speedup_vs_numpy"])
+
+
+def test_two_machines_merge_without_ratios_across_machines() -> None:
+    frames = frame.load([A, B])
+    assert {m.host for m in frames.machines} == {"alpha", "beta"}
+    # beta's jax-scan against beta's numpy: 1 ms / 0.4 ms, never alpha's 2 ms / 0.4 ms.
+    assert row(frames.results, "beta", "jax-scan", "synthetic-100x16")[
+        "speedup_vs_numpy"
+    ] == pytest.approx(2.5)
+    assert row(frames.results, "alpha", "jax-scan", "synthetic-100x16")[
+        "speedup_vs_numpy"
+    ] == pytest.approx(4.0)
+    report = write.markdown_report(frames)
+    assert "## Machine: alpha (Intel Xeon Test)" in report
+    assert "## Machine: beta (AMD EPYC Test)" in report
+    beta = report.split("## Machine: beta")[1]
+    assert "**4 µs ± 400 ns**" in beta and "2.50×" in beta and "40 µs" not in beta
+
+
+def test_results_csv_has_the_documented_columns_and_values(tmp_path: Path) -> None:
+    write.write_all(frame.load([A]), tmp_path)
+    csv = pd.read_csv(tmp_path / "results.csv")
+    for col in (
+        "variant",
+        "framework",
+        "device",
+        "dtype",
+        "problem",
+        "n_samples",
+        "n_features",
+        "epochs",
+        "per_epoch_median_s",
+        "per_epoch_iqr_s",
+        "per_epoch_min_s",
+        "rounds",
+        "compile_s",
+        "final_loss",
+        "speedup_vs_numpy",
+        "machine",
+        "numpy_version",
+        "torch_version",
+        "jax_version",
+    ):
+        assert col in csv.columns, col
+    torch_row = csv[(csv["variant"] == "torch-nn")].iloc[0]
+    assert torch_row["per_epoch_median_s"] == pytest.approx(4e-5)
+    assert torch_row["compile_s"] == pytest.approx(0.25)
+    assert torch_row["machine"] == "alpha (Intel Xeon Test)"
+    assert torch_row["torch_version"] == "2.13.0+cpu"
+
+
+def test_markdown_cost_table_marks_the_fastest_agreeing_backend() -> None:
+    report = write.markdown_report(frame.load([A]))
+    synthetic = next(
+        line
+        for line in report.splitlines()
+        if line.startswith("| synthetic 100×16") and "±" in line
+    )
+    assert "20 µs ± 1 µs" in synthetic and "40 µs ± 2 µs" in synthetic
+    assert "**5 µs ± 500 ns**" in synthetic
+    toy = next(
+        line for line in report.splitlines() if line.startswith("| toy-bias (4×1)") and "±" in line
+    )
+    # jax-scan diverged: its 25 ns must not win the row.
+    assert "**5 µs ± 250 ns**" in toy and "diverged" in toy
+
+
+def test_markdown_has_environment_convergence_speedups_and_compile_times() -> None:
+    report = write.markdown_report(frame.load([A]))
+    assert "- **CPU:** Intel Xeon Test, 2 cores; **threads:** 2 per framework" in report
+    assert "numpy 2.4.6" in report and "torch 2.13.0+cpu" in report
+    assert "diverged at epoch 2" in report
+    assert "lr = 0.2 is above the stability limit 2/λ_max = 0.1" in report
+    assert "0.50×" in report and "4.00×" in report
+    assert "250 ms" in report  # torch-nn's compile_s
+    not_run = report.split("## Not run here")[1].split("##")[0]
+    assert (
+        "torch-nn" in not_run
+        and "CUDA is not available: torch.cuda.is_available() is False" in not_run
+    )
+
+
+def test_trajectories_csv_has_one_row_per_epoch_with_parameters(tmp_path: Path) -> None:
+    write.write_all(frame.load([A]), tmp_path)
+    traj = pd.read_csv(tmp_path / "trajectories.csv")
+    assert list(traj.columns) == [
+        "problem",
+        "variant",
+        "device",
+        "dtype",
+        "epoch",
+        "loss",
+        "w0",
+        "b",
+        "machine",
+    ]
+    assert len(traj) == 6
+    second = traj[(traj["variant"] == "jax-scan") & (traj["epoch"] == 2)].iloc[0]
+    assert (second["loss"], second["w0"], second["b"]) == (45.0, 0.9, 0.4)
+    assert traj["epoch"].min() == 1
+
+
+def test_every_report_file_is_written(tmp_path: Path) -> None:
+    written = write.write_all(frame.load([A, B]), tmp_path)
+    names = {p.name for p in written}
+    assert names == {
+        "results.csv",
+        "trajectories.csv",
+        "report.md",
+        "epoch_cost.png",
+        "convergence.png",
+    }
+    for name in ("epoch_cost.png", "convergence.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_human_time_picks_the_unit() -> None:
+    assert write.human_time(2.5e-8) == "25 ns"
+    assert write.human_time(1.234e-5) == "12.3 µs"
+    assert write.human_time(0.25) == "250 ms"
+    assert write.human_time(3.0) == "3 s"
+    assert write.human_time(float("nan")) == "–"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "not JSON"),
+        ('{"hello": 1}', "not pytest-benchmark output"),
+        ('{"benchmarks": []}', "without gdbench's fields"),
+    ],
+)
+def test_unusable_input_is_refused_with_its_path(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "in.json"
+    path.write_text(content)
+    with pytest.raises(frame.ReportInputError, match=message) as err:
+        frame.load([path])
+    assert str(path) in str(err.value)
+
+
+def test_a_benchmark_without_gdbench_extra_info_is_refused(tmp_path: Path) -> None:
+    doc = json.loads(A.read_text())
+    del doc["benchmarks"][0]["extra_info"]["variant"]
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(frame.ReportInputError, match="lacks gdbench's fields"):
+        frame.load([path])
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(frame.ReportInputError, match="no such file"):
+        frame.load([tmp_path / "absent.json"])
