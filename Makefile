@@ -1,6 +1,6 @@
 # Two entry points: `make bench` (the benchmark) and `make test` (the tests).
-# Each creates .venv when missing and installs the project through constraints.txt,
-# which pins torch and jax (an unpinned torch pulls several GB of CUDA packages).
+# Each creates .venv when missing and installs through constraints.txt, which pins torch
+# and jax (an unpinned torch pulls several GB of CUDA packages).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,11 +8,15 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 ARGS   ?=
 
+# The tox environments this machine can run: its own Python x every framework set.
+TOX_PY    := py$(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
+TEST_ENVS := $(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax,$(TOX_PY)-all,lint,type
+
 .PHONY: bench test unit venv clean
 
 $(BIN)/gdbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e ".[all,test]"
+	$(PIP) -e ".[all,test]" "tox>=4.11"
 	touch $@
 
 venv: $(BIN)/gdbench
@@ -21,8 +25,12 @@ venv: $(BIN)/gdbench
 bench: venv
 	$(BIN)/gdbench run $(ARGS)
 
-## The tests: unit tests and both suites in smoke mode (each benchmark once).
+## The tests: every tox environment above, one after the other (never in parallel).
 test: venv
+	$(BIN)/tox run -e $(TEST_ENVS) -- $(ARGS)
+
+## The tests in .venv alone (all frameworks), for a quick local check.
+unit: venv
 	$(BIN)/python -m pytest $(ARGS)
 
 clean:

@@ -263,7 +263,8 @@ def load(paths: list[Path]) -> Frames:
             if not path.is_file():
                 raise ReportInputError(f"{path}: no such file")
             records = _read_jsonl(path)
-            partial = True
+            ends = [r for r in records if r["kind"] == "end"]
+            partial = partial or not ends or any(r.get("interrupted") for r in ends)
             header = next((r for r in records if r["kind"] == "run"), {})
             machine = _machine({}, {"machine": header.get("machine") or {}}, {})
             bench_records = [r for r in records if r["kind"] == "benchmark"]
@@ -277,6 +278,7 @@ def load(paths: list[Path]) -> Frames:
         else:
             doc = _read_json(path)
             gdb = doc["gdbench"]
+            partial = partial or bool(gdb.get("interrupted"))
             machine = _machine(doc.get("machine_info") or {}, gdb, doc)
             try:
                 results += [_benchmark_row(b, machine) for b in doc["benchmarks"]]

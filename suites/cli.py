@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from suites import harness
-from suites.config import PROBLEM_CHOICES, ConfigError, RunConfig, parse
+from suites.config import PROBLEM_CHOICES, ConfigError, RunConfig, check_memory, parse
 
 SUITES_DIR = Path(__file__).resolve().parent
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+RUN_FILE = "run.json"  # claims a run folder: written first, exclusively
 
 
 class UsageError(Exception):
@@ -140,12 +142,25 @@ def _out_folder(out: Path | None) -> Path:
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as err:
         raise UsageError(f"--out {out}: cannot create or write there ({err.strerror})") from None
     return out
+
+
+def _claim(out: Path) -> None:
+    """Create OUT/run.json exclusively: of two runs given one folder, the second stops."""
+    try:
+        fd = os.open(out / RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise UsageError(f"--out {out}: another gdbench run is using this folder") from None
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot create or write there ({err.strerror})") from None
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"pid": os.getpid(), "argv": sys.argv, "started": _now()}, fh)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _pytest_args(cfg: RunConfig, out: Path, timing: bool) -> list[str]:
@@ -205,7 +220,17 @@ def _pytest_args(cfg: RunConfig, out: Path, timing: bool) -> list[str]:
 
 def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     cfg = _config(args)
+    if timing and os.environ.get("TOX_PARALLEL_ENV"):
+        raise UsageError(
+            "benchmarks must not run in parallel tox environments (timings would "
+            "interfere): run `tox -e bench` on its own, without -p"
+        )
+    try:
+        check_memory(cfg)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
     out = _out_folder(args.out)
+    _claim(out)
     what = "convergence check + per-epoch cost" if timing else "convergence check"
     print(
         f"gdbench {args.command}: {what} of {', '.join(cfg.backends)} on "
@@ -214,31 +239,65 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     )
     env = {**os.environ, **harness.thread_env(cfg.threads), "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(_pytest_args(cfg, out, timing), env=env)
-    interrupted = False
-    while True:
-        try:
-            rc = child.wait()
-            break
-        except KeyboardInterrupt:  # the child got the same SIGINT; let it finish its line
-            interrupted = True
-    if interrupted or rc == -signal.SIGINT:
+    stop = _StopOnSignal(child)
+    rc = stop.wait()
+    if stop.signalled:
         return _partial(out, timing)
     return _report_run(out, timing, rc)
 
 
-def _sources(out: Path, timing: bool) -> list[Path]:
-    json_file = out / ("benchmark.json" if timing else "convergence.json")
-    if json_file.exists():
-        return [json_file]
-    return [out / harness.RECORDS_FILE]
+class _StopOnSignal:
+    """Ctrl-C or SIGTERM: ask the pytest child to stop (SIGINT), so it ends the case in
+    hand cleanly; a second signal, or no exit within the grace time, kills it."""
+
+    GRACE_S = 20.0
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        self.child = child
+        self.signalled = False
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signalled:  # second signal: no more waiting
+            self.child.kill()
+            return
+        self.signalled = True
+        name = signal.Signals(signum).name
+        print(f"\ngdbench: stopping ({name})...", file=sys.stderr, flush=True)
+        if self.child.poll() is None:
+            self.child.send_signal(signal.SIGINT)
+
+    def wait(self) -> int:
+        while True:
+            try:
+                return self.child.wait(timeout=self.GRACE_S if self.signalled else None)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+
+
+def _run_source(folder: Path) -> Path:
+    """What to report on in a run folder: its JSON when the run finished, else the
+    records it appended as it went (an interrupted run: the report is marked partial)."""
+    records = folder / harness.RECORDS_FILE
+    if records.exists() and not harness.run_finished(records):
+        return records
+    for name in ("benchmark.json", "convergence.json"):
+        if (folder / name).exists():
+            return folder / name
+    if records.exists():
+        return records
+    raise UsageError(
+        f"{folder}: folder holds no benchmark.json, convergence.json or {harness.RECORDS_FILE}"
+    )
 
 
 def _report_run(out: Path, timing: bool, rc: int) -> int:
     from reports import frame, write
 
     try:
-        frames = frame.load(_sources(out, timing))
-    except frame.ReportInputError as err:
+        frames = frame.load([_run_source(out)])
+    except (frame.ReportInputError, UsageError) as err:
         print(f"gdbench: no report: {err}", file=sys.stderr)
         return EXIT_FAILED
     write.write_all(frames, out, timing=timing)
@@ -284,15 +343,7 @@ def _report(args: argparse.Namespace) -> int:
     files = []
     for path in args.files:
         if path.is_dir():  # a run folder: its JSON, or the records of an interrupted run
-            for name in ("benchmark.json", "convergence.json", harness.RECORDS_FILE):
-                if (path / name).exists():
-                    files.append(path / name)
-                    break
-            else:
-                raise UsageError(
-                    f"{path}: folder holds no benchmark.json, convergence.json "
-                    f"or {harness.RECORDS_FILE}"
-                )
+            files.append(_run_source(path))
         else:
             files.append(path)
     try:

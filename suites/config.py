@@ -72,11 +72,47 @@ class RunConfig:
                 out.append(self._override(preset(name, self.dtype)))
         return out
 
+    def estimate_bytes(self) -> int:
+        """Peak host memory of this run, estimated before anything is allocated.
+
+        Kept for the whole run: every problem's X and y in its dtype. At the peak of one
+        case: making the synthetic data (float32 draw + float64 copy), the float64
+        reference (a float64 copy of X, and losses and parameters per epoch), and the
+        backend's own copy of the data twice (the timed session and the recorded one),
+        each with its per-epoch buffers.
+        """
+        item = 4 if self.dtype == "float32" else 8
+        shapes = self._shapes()
+        kept = sum(n * (d + 1) * item for n, d, _ in shapes)
+        peak = 0
+        for n, d, epochs in shapes:
+            make = n * d * (4 + 8) + n * 8
+            reference = n * (d + 1) * 8 + 3 * n * 8 + epochs * (d + 2) * 8
+            backend = 2 * (n * (d + 2) * item + epochs * (d + 2) * item)
+            peak = max(peak, make, reference + backend)
+        return kept + peak
+
+    def _shapes(self) -> list[tuple[int, int, int]]:
+        """(n_samples, n_features, epochs) of every problem, without building any."""
+        out = []
+        preset_shapes = {"toy": (4, 1, 100), "toy-bias": (4, 1, 4000), "toy-20": (20, 1, 20)}
+        for name in self.problems:
+            if name == "sweep":
+                out += [(n, self.features, self._epochs(n)) for n in self.sizes]
+            else:
+                n, d, epochs = preset_shapes[name]
+                out.append((n, d, self.epochs or epochs))
+        return out
+
+    def _epochs(self, n: int) -> int:
+        return self.epochs or (100 if n < 100_000 else 20)
+
     def _synthetic(self, n: int) -> Problem:
         # Gaussian data with lr = 1/λ_max reaches the optimum within ~κ·ln(1/tol) epochs;
         # κ ≈ ((1+√(D/N)) / (1−√(D/N)))² is largest for the smallest N.
-        epochs = self.epochs or (100 if n < 100_000 else 20)
-        return synthetic(n, self.features, self.seed, epochs=epochs, dtype=self.dtype, lr=self.lr)
+        return synthetic(
+            n, self.features, self.seed, epochs=self._epochs(n), dtype=self.dtype, lr=self.lr
+        )
 
     def _override(self, problem: Problem) -> Problem:
         changes: dict[str, object] = {}
@@ -85,6 +121,41 @@ class RunConfig:
         if self.lr is not None:
             changes["lr"] = self.lr
         return problem.replace(**changes) if changes else problem
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+def check_memory(run: RunConfig, available: int | None = None) -> None:
+    """Refuse a run whose estimated peak memory exceeds 90% of what is available.
+
+    Raises:
+        ConfigError: with the estimate and the free memory.
+    """
+    free = available_memory() if available is None else available
+    need = run.estimate_bytes()
+    if free is not None and need > 0.9 * free:
+        largest = max(run.sizes) if "sweep" in run.problems else None
+        what = (
+            f"--sizes up to {largest:,} with --features {run.features}" if largest else "this run"
+        )
+        raise ConfigError(
+            f"{what} needs about {need / 1e9:.1f} GB of memory (data, its float64 reference "
+            f"and the backends' copies); this machine has {free / 1e9:.1f} GB available: "
+            "choose smaller --sizes, --features or --epochs"
+        )
 
 
 def _names(flag: str, value: str, choices: tuple[str, ...], allow_all: bool = False) -> tuple:

@@ -185,6 +185,7 @@ def _gdbench_section(config: pytest.Config) -> dict[str, Any]:
         "config": run.to_dict(),
         "convergence": [r for r in records if r["kind"] == "convergence"],
         "failures": [r for r in records if r.get("status") == "failed"],
+        "interrupted": any(r.get("interrupted") for r in records if r["kind"] == "end"),
         "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
         "machine": harness.machine_fields(run.threads),
     }
@@ -196,11 +197,23 @@ def pytest_benchmark_update_json(
     output_json["gdbench"] = _gdbench_section(config)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Untimed runs with ``--gdb-out`` write ``convergence.json`` (``gdbench check``);
-    timed runs put the same section into pytest-benchmark's JSON instead."""
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With ``--gdb-out``: mark the end of the records (interrupted or not), and for an
+    untimed run (``gdbench check``) write ``convergence.json``; a timed run puts the same
+    section into pytest-benchmark's JSON instead."""
     out = session.config.getoption("--gdb-out")
-    if out and not session.config.getoption("benchmark_json", None):
+    if not out:
+        return
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    session.config.stash[LOG].append(
+        {
+            "schema": harness.SCHEMA,
+            "kind": "end",
+            "exitstatus": int(exitstatus),
+            "interrupted": interrupted,
+        }
+    )
+    if not session.config.getoption("benchmark_json", None):
         path = Path(out) / "convergence.json"
         doc = {"benchmarks": [], "gdbench": _gdbench_section(session.config)}
         path.write_text(json.dumps(doc, indent=1, allow_nan=False))

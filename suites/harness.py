@@ -150,6 +150,22 @@ class RecordLog:
             os.fsync(fh.fileno())
 
 
+def run_finished(records: Path) -> bool:
+    """Whether a records.jsonl ends with the marker of a run that was not interrupted."""
+    try:
+        lines = records.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    for line in reversed(lines):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("kind") == "end":
+            return not rec.get("interrupted", False)
+    return False
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)

@@ -1,0 +1,128 @@
+"""Failures, interruptions and memory limits: clear answers, nothing measured is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import pandas as pd
+
+from backends import get_backend
+from suites.config import RunConfig, check_memory
+
+ROOT = Path(__file__).parents[1]
+
+
+def gdbench_process(*args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "suites.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def test_one_failing_backend_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench_process(
+        "run", "--quick", "--problems", "toy", "--out", str(out),
+        PYTEST_ADDOPTS="-p tests.fault_plugin",
+    )  # fmt: skip
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stdout + stderr
+    assert "Traceback" not in stdout + stderr
+    assert "failed: numpy-manual@cpu on toy: RuntimeError: simulated framework error" in stdout
+    assert "second line" not in stdout
+    results = pd.read_csv(out / "results.csv")
+    others = results[results["variant"] != "numpy-manual"]
+    assert len(others) >= 1 and (others["status"] == "agree").all()
+    assert (others["per_epoch_median_s"] > 0).all()
+    report = (out / "report.md").read_text()
+    assert "## Failures" in report and "RuntimeError: simulated framework error" in report
+
+
+def test_sigint_stops_the_run_keeps_finished_cases_and_writes_a_partial_report(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    proc = gdbench_process(
+        "run", "--problems", "sweep", "--sizes", "100,1000,10000,100000,200000",
+        "--backends", "numpy-manual", "--out", str(out),
+    )  # fmt: skip
+    records = out / "records.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if records.exists() and len(records.read_text().splitlines()) >= 3:
+            break  # the header and two finished cases are on disk
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError("no results appeared on disk")
+    finished_before = len(records.read_text().splitlines()) - 1
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 30  # promptly
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    cases = [r for r in lines if r["kind"] in ("convergence", "benchmark")]
+    assert len(cases) >= finished_before
+    assert f"{len(cases)} finished cases are in {records}" in stderr
+    assert "Partial report" in (out / "report.md").read_text()
+    again = subprocess.run(
+        [sys.executable, "-m", "suites.cli", "report", str(out), "--out", str(tmp_path / "re")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "Partial report" in (tmp_path / "re" / "report.md").read_text()
+
+
+def test_two_runs_given_the_same_folder_never_share_it(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ("check", "--problems", "toy", "--backends", "numpy-manual", "--out", str(out))
+    first, second = gdbench_process(*args), gdbench_process(*args)
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in (first, second)]
+    codes = sorted(r[2] for r in results)
+    assert codes == [0, 2], results
+    loser = next(r for r in results if r[2] == 2)
+    assert "another gdbench run is using this folder" in loser[1] or "not empty" in loser[1]
+
+
+def test_a_problem_too_large_for_memory_is_refused_with_the_estimate(tmp_path: Path) -> None:
+    proc = gdbench_process(
+        "run", "--sizes", "4000000000", "--features", "64", "--out", str(tmp_path / "x")
+    )
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert len(stderr.strip().splitlines()) == 1
+    assert "--sizes up to 4,000,000,000 with --features 64 needs about" in stderr
+    assert "GB available" in stderr
+    assert not (tmp_path / "x").exists()  # refused before anything was made
+
+
+def test_the_memory_estimate_bounds_what_a_case_really_allocates() -> None:
+    cfg = RunConfig(problems=("sweep",), sizes=(200_000,), features=16, backends=("numpy-manual",))
+    tracemalloc.start()
+    try:
+        problem = cfg.build_problems()[0]
+        problem.reference  # noqa: B018 (computes and caches the float64 reference)
+        backend = get_backend("numpy-manual")
+        backend.prepare(problem).train()
+        backend.prepare(problem, record_params=True).train()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = cfg.estimate_bytes()
+    assert peak <= estimate <= 4 * peak, (peak, estimate)
+
+
+def test_check_memory_passes_a_run_that_fits() -> None:
+    check_memory(RunConfig(sizes=(100,)), available=10**9)
