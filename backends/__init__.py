@@ -32,6 +32,7 @@ __all__ = [
     "Session",
     "TrainResult",
     "closest",
+    "devices_of",
     "framework_of",
     "get_backend",
     "list_backends",
@@ -53,7 +54,11 @@ _REGISTRY: dict[str, _Entry] = {
     "numpy-manual": _Entry("numpy_backend", "NumpyManual", "numpy", ("cpu",)),
     "torch-autograd": _Entry("torch_backend", "TorchAutograd", "torch", DEVICES),
     "torch-nn": _Entry("torch_backend", "TorchNN", "torch", DEVICES),
+    "torch-manual": _Entry("torch_backend", "TorchManual", "torch", DEVICES),
+    "torch-compile": _Entry("torch_backend", "TorchCompile", "torch", DEVICES),
+    "torch-cudagraph": _Entry("torch_backend", "TorchCudaGraph", "torch", ("cuda",)),
     "jax-grad": _Entry("jax_backend", "JaxGrad", "jax", DEVICES),
+    "jax-manual": _Entry("jax_backend", "JaxManual", "jax", DEVICES),
     "jax-scan": _Entry("jax_backend", "JaxScan", "jax", DEVICES),
 }
 VARIANTS: tuple[str, ...] = tuple(_REGISTRY)
@@ -149,3 +154,8 @@ def list_backends(devices: tuple[str, ...] = DEVICES) -> list[BackendInfo]:
 def framework_of(variant: str) -> str:
     """The framework a variant is written in (no import needed)."""
     return _entry(variant).framework
+
+
+def devices_of(variant: str) -> tuple[str, ...]:
+    """The devices a variant has a form for (available here or not)."""
+    return _entry(variant).devices

@@ -93,6 +93,11 @@ class Session(Protocol):
         """Do all first-call work (tracing, compilation, allocator warm-up) untimed."""
         ...
 
+    def sync(self) -> None:
+        """Wait until the device has finished all queued work (the harness times this
+        on an idle device to know its own overhead)."""
+        ...
+
     def train(self) -> TrainResult:
         """Train ``problem.epochs`` epochs; return only once the device is done.
 

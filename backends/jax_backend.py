@@ -43,10 +43,32 @@ def mse_loss(params: Params, X: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean(r * r)
 
 
-def _sgd_step(lr: float) -> Callable[[Params, jax.Array, jax.Array], tuple[Params, jax.Array]]:
+# (params, X, y) -> (params after the update, the loss before it)
+Step = Callable[[Params, jax.Array, jax.Array], tuple[Params, jax.Array]]
+
+
+def _sgd_step(lr: float) -> Step:
+    """One epoch with the gradient from ``jax.value_and_grad``."""
+
     def step(params: Params, X: jax.Array, y: jax.Array) -> tuple[Params, jax.Array]:
         loss, grads = jax.value_and_grad(mse_loss)(params, X, y)
         return jax.tree.map(lambda p, g: p - lr * g, params, grads), loss
+
+    return step
+
+
+def _manual_step(lr: float) -> Step:
+    """One epoch with the hand-written gradient: (2/N) Xᵀr and (2/N) Σr."""
+
+    def step(params: Params, X: jax.Array, y: jax.Array) -> tuple[Params, jax.Array]:
+        n = X.shape[0]
+        r = X @ params["w"] - y
+        if "b" in params:
+            r = r + params["b"]
+        new = {"w": params["w"] - (2 * lr / n) * (r @ X)}
+        if "b" in params:
+            new["b"] = params["b"] - (2 * lr / n) * jnp.sum(r)
+        return new, jnp.mean(r * r)
 
     return step
 
@@ -93,14 +115,31 @@ class JaxGrad:
         self.device = device
         self._device = _jax_device(device)
 
-    def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _GradSession:
-        return _GradSession(_Loaded(problem, self._device, record_params))
+    def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _LoopSession:
+        data = _Loaded(problem, self._device, record_params)
+        return _LoopSession(data, _sgd_step(problem.lr))
 
 
-class _GradSession:
-    def __init__(self, data: _Loaded) -> None:
+class JaxManual:
+    """``jax-manual``: like jax-grad, with the hand-written gradient instead of autodiff."""
+
+    variant = "jax-manual"
+    framework = "jax"
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self._device = _jax_device(device)
+
+    def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _LoopSession:
+        data = _Loaded(problem, self._device, record_params)
+        return _LoopSession(data, _manual_step(problem.lr))
+
+
+class _LoopSession:
+    """A jitted epoch step called from a Python loop (one dispatch per epoch)."""
+
+    def __init__(self, data: _Loaded, step: Step) -> None:
         self.d = data
-        step = _sgd_step(data.p.lr)
         record = data.record
 
         def epoch(params, losses, hist, e):
@@ -131,6 +170,9 @@ class _GradSession:
             losses, hist = self._buffers()
             e = jnp.asarray(0, dtype=jnp.int32)
             self._compiled = self._epoch.lower(self.d.params0, losses, hist, e).compile()
+
+    def sync(self) -> None:
+        jax.block_until_ready(self.d.params0)
 
     def train(self) -> TrainResult:
         if self._compiled is None:
@@ -179,6 +221,9 @@ class _ScanSession:
     def warmup(self) -> None:
         with self.d.precision():
             self._compiled = self._fit.lower(self.d.params0, self.d.X, self.d.y).compile()
+
+    def sync(self) -> None:
+        jax.block_until_ready(self.d.params0)
 
     def train(self) -> TrainResult:
         if self._compiled is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from backends import BackendUnavailable, get_backend, list_backends
+from backends import BackendUnavailable, devices_of, get_backend, list_backends
 from suites import harness
 from suites.config import SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
 from suites.problems import Problem
@@ -93,7 +93,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for problem in _problems(metafunc.config):
         for variant in run.backends:
             for device in run.devices:
-                if device == "cpu" or variant != "numpy-manual":  # numpy has no GPU variant
+                if device in devices_of(variant):
                     cases.append(
                         pytest.param(
                             (variant, device, problem), id=harness.case_id(variant, device, problem)

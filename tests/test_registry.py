@@ -5,15 +5,19 @@ import pytest
 from backends import DEVICES, VARIANTS, BackendUnavailable, get_backend, list_backends
 
 
-def test_the_five_public_variants_are_registered_in_order() -> None:
-    assert VARIANTS == ("numpy-manual", "torch-autograd", "torch-nn", "jax-grad", "jax-scan")
+def test_the_public_variants_are_registered_in_order() -> None:
+    assert VARIANTS == (
+        "numpy-manual", "torch-autograd", "torch-nn", "torch-manual", "torch-compile",
+        "torch-cudagraph", "jax-grad", "jax-manual", "jax-scan",
+    )  # fmt: skip
 
 
 def test_listing_covers_every_variant_and_device_with_a_reason_when_unavailable() -> None:
     rows = list_backends()
     keys = {(r.variant, r.device) for r in rows}
-    expected = {("numpy-manual", "cpu")} | {
-        (v, d) for v in VARIANTS if v != "numpy-manual" for d in DEVICES
+    cpu_and_cuda = {v for v in VARIANTS if v not in ("numpy-manual", "torch-cudagraph")}
+    expected = {("numpy-manual", "cpu"), ("torch-cudagraph", "cuda")} | {
+        (v, d) for v in cpu_and_cuda for d in DEVICES
     }
     assert keys == expected
     for row in rows:
@@ -36,6 +40,11 @@ def test_an_unknown_device_is_a_value_error_listing_the_choices() -> None:
 def test_numpy_has_no_cuda_variant() -> None:
     with pytest.raises(BackendUnavailable, match="numpy-manual runs on cpu only"):
         get_backend("numpy-manual", "cuda")
+
+
+def test_the_cuda_graph_variant_has_no_cpu_form() -> None:
+    with pytest.raises(BackendUnavailable, match="torch-cudagraph runs on cuda only"):
+        get_backend("torch-cudagraph", "cpu")
 
 
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "numpy-manual"])
