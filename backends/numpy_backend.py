@@ -11,22 +11,14 @@ from backends.base import BackendUnavailable, HostArray, ProblemSpec, TrainResul
 
 # A NumPy scalar of the problem's dtype (np.float32 or np.float64).
 Scalar = Any
-# Scratch arrays reused every epoch: the residual (n_samples,) and dL/dw (n_features,).
-Workspace = tuple[HostArray, HostArray]
-# (X, y, w, b, bias, workspace) -> (loss, dL/dw, dL/db): the gradient a variant trains with.
+# (X, y, w, b, bias) -> (loss, dL/dw, dL/db): the gradient a variant trains with.
 GradientFn = Callable[
-    [HostArray, HostArray, HostArray, Scalar, bool, Workspace | None],
-    tuple[Scalar, HostArray, Scalar],
+    [HostArray, HostArray, HostArray, Scalar, bool], tuple[Scalar, HostArray, Scalar]
 ]
 
 
 def mse_gradient(
-    X: HostArray,
-    y: HostArray,
-    w: HostArray,
-    b: Scalar,
-    bias: bool,
-    work: Workspace | None = None,
+    X: HostArray, y: HostArray, w: HostArray, b: Scalar, bias: bool
 ) -> tuple[Scalar, HostArray, Scalar]:
     """Loss and hand-written gradient of ``mean((X @ w + b - y)**2)``.
 
@@ -38,24 +30,19 @@ def mse_gradient(
         w: (n_features,)
         b: intercept (a scalar of X's dtype; zero and unused without a bias).
         bias: whether the model has an intercept.
-        work: buffers for the residual (n_samples,) and dL/dw (n_features,), reused
-            between calls so that an epoch allocates nothing of size N; the returned
-            dL/dw is then ``work[1]``, overwritten by the next call.
 
     Returns:
         (loss, dL/dw of shape (n_features,), dL/db), all in X's dtype.
     """
     n = X.shape[0]
-    if work is None:
-        work = (np.empty(n, X.dtype), np.empty(X.shape[1], X.dtype))
-    r, grad_w = work
-    np.matmul(X, w, out=r)
+    # Fresh arrays each epoch: reusing buffers (np.matmul(..., out=)) measured no faster
+    # (docs/performance.md), so the plain tutorial form stays.
+    r = X @ w
     if bias:
         r += b
     r -= y
     loss = r @ r / n
-    np.matmul(r, X, out=grad_w)  # rᵀX = (Xᵀr)ᵀ, written in place
-    grad_w *= 2.0 / n
+    grad_w = (2.0 / n) * (X.T @ r)
     grad_b = (2.0 / n) * r.sum() if bias else np.zeros((), X.dtype)[()]
     return loss, grad_w, grad_b
 
@@ -90,12 +77,10 @@ class _Session:
         self.X = np.ascontiguousarray(problem.X, dtype=dt)
         self.y = np.ascontiguousarray(problem.y, dtype=dt)
         self.lr = dt.type(problem.lr)
-        self.work = (np.empty(self.X.shape[0], dt), np.empty(self.X.shape[1], dt))
 
     def warmup(self) -> None:
         # First BLAS calls spin up the thread pool; pay that here, not in round one.
-        w0 = self.p.w0.astype(self.X.dtype)
-        self.gradient(self.X, self.y, w0, self.X.dtype.type(0), True, self.work)
+        self.gradient(self.X, self.y, self.p.w0.astype(self.X.dtype), self.X.dtype.type(0), True)
 
     def sync(self) -> None:
         """NumPy computes synchronously: nothing to wait for."""
@@ -117,7 +102,7 @@ class _Session:
         """The training loop: updates w in place, returns the final b."""
         p, lr = self.p, self.lr
         for e in range(p.epochs):
-            loss, grad_w, grad_b = self.gradient(self.X, self.y, w, b, p.bias, self.work)
+            loss, grad_w, grad_b = self.gradient(self.X, self.y, w, b, p.bias)
             losses[e] = loss
             w -= lr * grad_w
             if p.bias:

@@ -12,7 +12,7 @@ from suites.problems import preset, synthetic, toy
 from tests.conftest import backend_or_skip
 
 
-def classic_wrong_gradient(X, y, w, b, bias, work=None):
+def classic_wrong_gradient(X, y, w, b, bias):
     """The tutorial bug: np.dot already sums, so .mean() of a scalar changes nothing."""
     x = X[:, 0]
     yhat = x * w[0]
