@@ -21,33 +21,13 @@ BASELINE = "numpy-manual"
 CASE_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
 
 RESULT_COLUMNS = [
-    "variant",
-    "framework",
-    "device",
-    "dtype",
-    "problem",
-    "n_samples",
-    "n_features",
-    "epochs",
-    "status",
-    "per_epoch_median_s",
-    "per_epoch_iqr_s",
-    "per_epoch_min_s",
-    "per_epoch_mean_s",
-    "rounds",
-    "compile_s",
-    "final_loss",
-    "ref_final_loss",
-    "speedup_vs_numpy",
-    "machine",
-    "host",
-    "cpu",
-    "threads",
-    "numpy_version",
-    "torch_version",
-    "jax_version",
-    "message",
-]
+    "variant", "framework", "device", "dtype", "problem", "n_samples", "n_features", "epochs",
+    "status", "per_epoch_median_s", "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s",
+    "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
+    "final_loss", "ref_final_loss", "speedup_vs_numpy", "gap_to_fastest", "bytes_per_epoch",
+    "achieved_gbps", "bandwidth_fraction", "machine", "host", "cpu", "threads",
+    "numpy_version", "torch_version", "jax_version", "message",
+]  # fmt: skip
 
 CONVERGENCE_COLUMNS = [
     "machine",
@@ -93,6 +73,7 @@ class Frames:
     """Everything a report is made from."""
 
     results: pd.DataFrame  # one row per timed benchmark (RESULT_COLUMNS)
+    bandwidth: pd.DataFrame  # one row per copy benchmark: machine, method, bytes, gbps
     convergence: pd.DataFrame  # one row per convergence case (CONVERGENCE_COLUMNS)
     trajectories: pd.DataFrame  # one row per (machine, problem, variant, device, epoch)
     unavailable: pd.DataFrame  # variant, device, reason, machine
@@ -145,6 +126,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+BANDWIDTH_COLUMNS = ["machine", "method", "bytes", "median_s", "gbps", "threads"]
+
+
+def _bandwidth_row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict:
+    median = stats.get("median")
+    gbps = info["bytes"] / median / 1e9 if median else np.nan
+    return {"machine": machine.key, "method": info.get("method"), "bytes": info["bytes"],
+            "median_s": median, "gbps": gbps, "threads": info.get("threads")}  # fmt: skip
+
+
 def _benchmark_row(bench: dict[str, Any], machine: Machine) -> dict[str, Any]:
     info = bench.get("extra_info") or {}
     missing = [k for k in ("variant", "device", "problem", "epochs") if k not in info]
@@ -166,6 +157,16 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         return stats[key] / epochs if valid and stats.get(key) is not None else np.nan
 
     versions = machine.info.get("versions", {})
+    iterations = info.get("iterations") or 1
+    median = stats.get("median")
+    overhead = info.get("harness_overhead_s")
+    overhead_pct = (
+        100 * overhead / (iterations * median)
+        if valid and overhead is not None and median
+        else np.nan
+    )
+    itemsize = 8 if info.get("dtype") == "float64" else 4
+    bytes_per_epoch = 2 * info.get("n_samples", 0) * info.get("n_features", 0) * itemsize
     return {
         **{
             k: info.get(k)
@@ -186,6 +187,9 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "per_epoch_min_s": per_epoch("min"),
         "per_epoch_mean_s": per_epoch("mean"),
         "rounds": stats.get("rounds"),
+        "iterations": iterations,
+        "epochs_per_round": iterations * epochs,
+        "harness_overhead_pct": overhead_pct,
         "compile_s": info.get("compile_s"),
         "final_loss": info.get("final_loss"),
         "ref_final_loss": info.get("ref_final_loss"),
@@ -197,6 +201,8 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "torch_version": versions.get("torch"),
         "jax_version": versions.get("jax"),
         "message": info.get("message", ""),
+        # An epoch reads X at least twice: Xw, then Xᵀr (which needs all of r first).
+        "bytes_per_epoch": bytes_per_epoch,
     }
 
 
@@ -255,6 +261,7 @@ def load(paths: list[Path]) -> Frames:
         ReportInputError: a file is missing, not JSON, or not gdbench output.
     """
     results, convergence, trajectories, unavailable, failures = [], [], [], [], []
+    bandwidth: list[dict[str, Any]] = []
     machines: dict[str, Machine] = {}
     partial = False
     for path in paths:
@@ -269,6 +276,11 @@ def load(paths: list[Path]) -> Frames:
             machine = _machine({}, {"machine": header.get("machine") or {}}, {})
             bench_records = [r for r in records if r["kind"] == "benchmark"]
             results += [_row(r, r.get("timing") or {}, machine) for r in bench_records]
+            bandwidth += [
+                _bandwidth_row(r, r.get("timing") or {}, machine)
+                for r in records
+                if r["kind"] == "bandwidth"
+            ]
             conv = [r for r in records if r["kind"] == "convergence"]
             gdb: dict[str, Any] = {
                 "convergence": conv,
@@ -280,10 +292,19 @@ def load(paths: list[Path]) -> Frames:
             gdb = doc["gdbench"]
             partial = partial or bool(gdb.get("interrupted"))
             machine = _machine(doc.get("machine_info") or {}, gdb, doc)
+            cases = [
+                b
+                for b in doc["benchmarks"]
+                if (b.get("extra_info") or {}).get("kind") != "bandwidth"
+            ]
+            copies = [b for b in doc["benchmarks"] if b not in cases]
             try:
-                results += [_benchmark_row(b, machine) for b in doc["benchmarks"]]
+                results += [_benchmark_row(b, machine) for b in cases]
             except ReportInputError as err:
                 raise ReportInputError(f"{path}: {err}") from None
+            bandwidth += [
+                _bandwidth_row(b["extra_info"], b.get("stats") or {}, machine) for b in copies
+            ]
             conv = gdb.get("convergence", [])
         machines.setdefault(machine.key, machine)
         convergence += _convergence_rows(conv, machine)
@@ -297,12 +318,18 @@ def load(paths: list[Path]) -> Frames:
     frame = pd.DataFrame(results, columns=RESULT_COLUMNS)
     frame = _dedupe(frame, ["machine", "variant", "device", "dtype", "problem"])
     frame["speedup_vs_numpy"] = speedups(frame)
+    bw_frame = pd.DataFrame(bandwidth, columns=BANDWIDTH_COLUMNS)
+    frame["gap_to_fastest"] = gaps(frame)
+    frame["achieved_gbps"] = frame["bytes_per_epoch"] / frame["per_epoch_median_s"] / 1e9
+    peak = bw_frame.groupby("machine")["gbps"].max()
+    frame["bandwidth_fraction"] = frame["achieved_gbps"] / frame["machine"].map(peak).astype(float)
     conv_frame = _dedupe(
         pd.DataFrame(convergence, columns=CONVERGENCE_COLUMNS),
         ["machine", "variant", "device", "dtype", "problem"],
     )
     return Frames(
         results=frame,
+        bandwidth=bw_frame,
         convergence=conv_frame,
         trajectories=pd.DataFrame(trajectories),
         unavailable=pd.DataFrame(
@@ -321,6 +348,14 @@ def _dedupe(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if frame.empty:
         return frame.reset_index(drop=True)
     return frame.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+
+
+def gaps(frame: pd.DataFrame) -> pd.Series:
+    """Each row's median over the fastest agreeing median on its machine and problem."""
+    if frame.empty:
+        return pd.Series(dtype=float)
+    fastest = frame.groupby(CASE_KEYS)["per_epoch_median_s"].transform("min")
+    return frame["per_epoch_median_s"] / fastest
 
 
 def speedups(frame: pd.DataFrame) -> pd.Series:

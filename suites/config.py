@@ -84,7 +84,7 @@ class RunConfig:
         item = 4 if self.dtype == "float32" else 8
         shapes = self._shapes()
         kept = sum(n * (d + 1) * item for n, d, _ in shapes)
-        peak = 0
+        peak = 2 * (64 if self.quick else 256) * 2**20  # the bandwidth copy's two arrays
         for n, d, epochs in shapes:
             make = n * d * (4 + 8) + n * 8
             reference = n * (d + 1) * 8 + 3 * n * 8 + epochs * (d + 2) * 8

@@ -128,6 +128,18 @@ class Case:
 
 
 @pytest.fixture
+def run_config(request: pytest.FixtureRequest) -> RunConfig:
+    """The validated selection of this run (options, or their defaults)."""
+    return request.config.stash[CONFIG]
+
+
+@pytest.fixture
+def record_log(request: pytest.FixtureRequest) -> harness.RecordLog:
+    """The run's append-only record log (``--gdb-out DIR/records.jsonl``)."""
+    return request.config.stash[LOG]
+
+
+@pytest.fixture
 def case(request: pytest.FixtureRequest) -> Case:
     variant, device, name = request.param
     return Case(request.config, variant, device, _problems(request.config)[name])

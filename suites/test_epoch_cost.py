@@ -1,18 +1,28 @@
 """The per-epoch-cost suite: pytest-benchmark times whole training runs, per epoch.
 
 Each round trains the problem for ``epochs`` epochs from the same initial parameters
-(``Session.train``); the per-epoch cost is the round time divided by ``epochs``.
-Compilation and first-call work happen in ``Session.warmup``, timed apart as
-``compile_s``. ``train`` returns only once the device is done and the losses are on the
-host, so the timed region holds all the work. The timed run must agree with the float64
-reference, so a fast wrong backend fails instead of winning.
+(``Session.train``), ``iterations`` times back to back; pytest-benchmark divides by the
+iterations, and the per-epoch cost is that time divided by ``epochs``. Compilation and
+first-call work happen in ``Session.warmup``, timed apart as ``compile_s``. ``train``
+returns only once the device is done and the losses are on the host, so the timed region
+holds all the work. The timed run must agree with the float64 reference, so a fast
+wrong backend fails instead of winning.
+
+The harness's own cost per round (two timer reads and a sync of an idle device) is
+measured, and ``iterations`` is chosen so that it stays under 1% of the reported cost.
+The machine's memory bandwidth is measured in the same run (a large array copy, timed
+the same way), so the report can say how close each run comes to it.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections.abc import Callable
+from functools import cache
 
+import numpy as np
 import pytest
 
 from suites import harness
@@ -24,12 +34,54 @@ pytestmark = pytest.mark.benchmark(group="epoch-cost", warmup=False)
 ROUND_BUDGET_S = {False: 1.0, True: 0.15}
 MIN_ROUNDS = {False: 5, True: 3}
 MAX_ROUNDS = 200
+OVERHEAD_SHARE = 0.01  # the harness may add at most 1% to any reported cost
+# Rounds are sized for half that: the calibration rounds are only an estimate.
+SIZING_SHARE = OVERHEAD_SHARE / 2
+MAX_ITERATIONS = 100_000
+# Bytes per array of the bandwidth copy: far beyond any cache (two arrays are live).
+COPY_BYTES = {"timed": 256 * 2**20, "quick": 64 * 2**20, "smoke": 8 * 2**20}
 
 
 def rounds_for(round_s: float, quick: bool) -> int:
     """How many rounds fit the time budget (at least MIN_ROUNDS for a median and IQR)."""
     fit = math.floor(ROUND_BUDGET_S[quick] / max(round_s, 1e-9))
     return max(MIN_ROUNDS[quick], min(MAX_ROUNDS, fit))
+
+
+def _median_call_s(fn: Callable[[], object], reps: int) -> float:
+    """Median wall time of ``fn()`` between two timer reads (a calibration, not a result)."""
+    timer = time.perf_counter
+    samples = []
+    for _ in range(reps):
+        start = timer()
+        fn()
+        samples.append(timer() - start)
+    return statistics.median(samples)
+
+
+@cache
+def timer_overhead_s() -> float:
+    """What two perf_counter reads around a call cost: the harness's part of a round."""
+    return _median_call_s(lambda: None, 5000)
+
+
+def calibrate(train: Callable[[], object], budget_s: float = 0.2, most: int = 7) -> float:
+    """Median time of a few untimed rounds after warm-up: the first ones are often slow
+    (caches, allocator), and one sample would size the timed rounds wrongly."""
+    samples: list[float] = []
+    spent = 0.0
+    while len(samples) < most and (spent < budget_s or len(samples) < 2):
+        start = time.perf_counter()
+        train()
+        samples.append(time.perf_counter() - start)
+        spent += samples[-1]
+    return statistics.median(samples)
+
+
+def iterations_for(round_s: float, overhead_s: float) -> int:
+    """Trainings per timed round so that the harness overhead is ≤ 1% of the result."""
+    needed = math.ceil(overhead_s / (SIZING_SHARE * max(round_s, 1e-12)))
+    return max(1, min(MAX_ITERATIONS, needed))
 
 
 def test_epoch_cost(case, benchmark) -> None:
@@ -43,24 +95,67 @@ def test_epoch_cost(case, benchmark) -> None:
         start = time.perf_counter()
         session.warmup()
         compile_s = time.perf_counter() - start
-        # One untimed round after warm-up: settles caches and sizes the number of rounds.
-        start = time.perf_counter()
-        session.train()
-        rounds = rounds_for(time.perf_counter() - start, case.run.quick)
-        result = benchmark.pedantic(session.train, rounds=rounds, iterations=1)
+        round_s = calibrate(session.train)
+        overhead_s = timer_overhead_s() + _median_call_s(session.sync, 200)
+        iterations = iterations_for(round_s, overhead_s)
+        rounds = rounds_for(round_s * iterations, case.run.quick)
+        result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
     except Exception as err:  # one backend failing must not hide the others' results
         benchmark.extra_info.update(status="failed", message=harness.first_line(err))
         case.record("benchmark", status="failed", message=harness.first_line(err))
         raise
     verdict = compare(problem, result)
     fields = harness.verdict_fields(problem, result, verdict)
-    benchmark.extra_info.update(fields, compile_s=compile_s, rounds=rounds)
+    extra = {
+        "compile_s": compile_s,
+        "rounds": rounds,
+        "iterations": iterations,
+        "epochs_per_round": iterations * problem.epochs,
+        "harness_overhead_s": overhead_s,
+    }
+    benchmark.extra_info.update(fields, **extra)
     stats = getattr(benchmark.stats, "stats", None)  # None when timing is disabled
     timing = {}
     if stats is not None and stats.rounds:
         timing = {
             k: getattr(stats, k) for k in ("median", "iqr", "min", "mean", "stddev", "rounds")
         }
-    case.record("benchmark", **fields, compile_s=compile_s, timing=timing)
+    case.record("benchmark", **fields, **extra, timing=timing)
     if not verdict.ok:
         pytest.fail(f"{backend.variant}@{backend.device} on {problem.name}: {verdict.message}")
+
+
+def _copy_function(method: str, n_bytes: int, threads: int) -> Callable[[], object]:
+    """A copy of ``n_bytes`` between two float32 arrays with NumPy or torch."""
+    count = n_bytes // 4
+    if method == "numpy-copy":
+        src = np.random.default_rng(0).standard_normal(count, dtype=np.float32)
+        dst = np.empty_like(src)
+        return lambda: np.copyto(dst, src)
+    torch = pytest.importorskip("torch", reason="torch is not installed: no torch-copy")
+    harness.apply_threads("torch", threads)
+    src_t = torch.randn(count, dtype=torch.float32)
+    dst_t = torch.empty_like(src_t)
+    return lambda: dst_t.copy_(src_t)
+
+
+@pytest.mark.benchmark(group="memory-bandwidth", warmup=False)
+@pytest.mark.parametrize("method", ["numpy-copy", "torch-copy"])
+def test_memory_bandwidth(method, benchmark, run_config, record_log) -> None:
+    """The machine's copy bandwidth (bytes read + written per second), for the report."""
+    run = run_config
+    size = "smoke" if benchmark.disabled else ("quick" if run.quick else "timed")
+    n_bytes = COPY_BYTES[size]
+    copy = _copy_function(method, n_bytes, run.threads)
+    copy()  # first touch of the destination pages
+    benchmark.extra_info.update(
+        kind="bandwidth", method=method, bytes=2 * n_bytes, threads=run.threads
+    )
+    benchmark.pedantic(copy, rounds=MIN_ROUNDS[run.quick] * 2, iterations=1)
+    stats = getattr(benchmark.stats, "stats", None)
+    if stats is not None and stats.rounds:
+        record_log.append({
+            "schema": harness.SCHEMA, "kind": "bandwidth", "method": method,
+            "bytes": 2 * n_bytes, "threads": run.threads,
+            "timing": {k: getattr(stats, k) for k in ("median", "iqr", "min", "rounds")},
+        })  # fmt: skip

@@ -202,7 +202,8 @@ def test_unusable_input_is_refused_with_its_path(
 
 def test_a_benchmark_without_gdbench_extra_info_is_refused(tmp_path: Path) -> None:
     doc = json.loads(A.read_text())
-    del doc["benchmarks"][0]["extra_info"]["variant"]
+    first_case = next(b for b in doc["benchmarks"] if b["extra_info"].get("kind") == "benchmark")
+    del first_case["extra_info"]["variant"]
     path = tmp_path / "in.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(frame.ReportInputError, match="lacks gdbench's fields"):
@@ -212,3 +213,45 @@ def test_a_benchmark_without_gdbench_extra_info_is_refused(tmp_path: Path) -> No
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(frame.ReportInputError, match="no such file"):
         frame.load([tmp_path / "absent.json"])
+
+
+def test_bandwidth_fraction_uses_the_best_copy_of_the_same_machine() -> None:
+    frames = frame.load([A])
+    bw = frames.bandwidth.set_index("method")["gbps"]
+    assert bw["numpy-copy"] == pytest.approx(536870912 / 0.05 / 1e9)
+    assert bw["torch-copy"] == pytest.approx(536870912 / 0.04 / 1e9)
+    numpy_row = row(frames.results, "alpha", "numpy-manual", "synthetic-100x16")
+    # X is 100 x 16 float32, read twice: 12,800 bytes per epoch in 20 µs = 0.64 GB/s.
+    assert numpy_row["bytes_per_epoch"] == 2 * 100 * 16 * 4
+    assert numpy_row["achieved_gbps"] == pytest.approx(0.64)
+    assert numpy_row["bandwidth_fraction"] == pytest.approx(0.64 / (536870912 / 0.04 / 1e9))
+
+
+def test_a_machine_without_a_bandwidth_run_has_no_fraction() -> None:
+    beta = row(frame.load([B]).results, "beta", "numpy-manual", "synthetic-100x16")
+    assert math.isnan(beta["bandwidth_fraction"]) and beta["achieved_gbps"] == pytest.approx(1.28)
+
+
+def test_gap_to_fastest_is_each_median_over_the_rows_best() -> None:
+    results = frame.load([A]).results
+    assert row(results, "alpha", "numpy-manual", "synthetic-100x16")[
+        "gap_to_fastest"
+    ] == pytest.approx(4.0)
+    assert row(results, "alpha", "torch-nn", "synthetic-100x16")["gap_to_fastest"] == pytest.approx(
+        8.0
+    )
+    assert row(results, "alpha", "jax-scan", "synthetic-100x16")["gap_to_fastest"] == pytest.approx(
+        1.0
+    )
+
+
+def test_harness_overhead_is_a_share_of_one_iteration_of_the_round() -> None:
+    jax_row = row(frame.load([A]).results, "alpha", "jax-scan", "synthetic-100x16")
+    # 2 µs of overhead per round of 2 iterations of 0.5 ms: 0.2%.
+    assert jax_row["harness_overhead_pct"] == pytest.approx(0.2)
+    assert jax_row["epochs_per_round"] == 200
+    report = write.markdown_report(frame.load([A]))
+    assert "numpy-copy: 10.7 GB/s, torch-copy: 13.4 GB/s" in report
+    assert "| 5% (0.64 GB/s)" in report  # numpy-manual on synthetic 100×16
+    assert "4.00×" in report.split("Gap to the fastest")[1]
+    assert "200 × 200" in report  # jax-scan: 200 rounds of 2 iterations × 100 epochs
