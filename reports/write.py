@@ -46,7 +46,7 @@ def _backend_column(frame: pd.DataFrame) -> pd.Series:
     return frame["variant"] + "@" + frame["device"]
 
 
-def _pivot(frame: pd.DataFrame, cell: pd.Series) -> pd.DataFrame:
+def pivot(frame: pd.DataFrame, cell: pd.Series) -> pd.DataFrame:
     """Rows: problem and size; columns: variant@device (registry order kept)."""
     frame = _ordered(frame)
     table = pd.DataFrame(
@@ -67,7 +67,7 @@ def _pivot(frame: pd.DataFrame, cell: pd.Series) -> pd.DataFrame:
     return out.reindex(index=rows, columns=cols).fillna("–")
 
 
-def _cost_cells(frame: pd.DataFrame) -> pd.Series:
+def cost_cells(frame: pd.DataFrame) -> pd.Series:
     """``median ± IQR``, the fastest agreeing backend of each row in bold."""
     keys = ["problem", "dtype", "n_samples"]
     fastest = frame.groupby(keys)[PER_EPOCH].transform("min")
@@ -83,7 +83,7 @@ def _cost_cells(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(cells, index=frame.index, dtype=object)
 
 
-def _markdown(table: pd.DataFrame, index_name: str) -> str:
+def markdown_table(table: pd.DataFrame, index_name: str) -> str:
     return table.rename_axis(index=index_name, columns=None).to_markdown()
 
 
@@ -201,13 +201,13 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
     for dtype, part in results.groupby("dtype", sort=False):
         suffix = f" ({dtype})"
         out += [f"{level} Per-epoch cost{suffix}: median ± IQR, fastest in bold", ""]
-        out += [_markdown(_pivot(part, _cost_cells(part)), "problem"), ""]
+        out += [markdown_table(pivot(part, cost_cells(part)), "problem"), ""]
         speed = part["speedup_vs_numpy"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}×")
         out += [f"{level} Speedup over {BASELINE}{suffix}: higher is faster", ""]
-        out += [_markdown(_pivot(part, speed), "problem"), ""]
+        out += [markdown_table(pivot(part, speed), "problem"), ""]
         compile_cells = part["compile_s"].map(human_time)
         out += [f"{level} Compile and first-call time{suffix}: kept out of the timings", ""]
-        out += [_markdown(_pivot(part, compile_cells), "problem"), ""]
+        out += [markdown_table(pivot(part, compile_cells), "problem"), ""]
         out += _limits(frames, key, part, level, suffix)
         out += _timing_method(part, level, suffix)
     return out
@@ -236,7 +236,7 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
             else f"{100 * r['bandwidth_fraction']:.0f}% ({r['achieved_gbps']:.2g} GB/s)",
             axis=1,
         )  # fmt: skip
-        out += [_markdown(_pivot(part, cells), "problem"), ""]
+        out += [markdown_table(pivot(part, cells), "problem"), ""]
     gap = part["gap_to_fastest"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}×")
     out += [f"{level} Gap to the fastest variant{suffix}: per-epoch cost over the row's best", ""]
     out += [
@@ -244,7 +244,7 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
         "variant pays per epoch above the fastest (usually the fused jax-scan loop).",
         "",
     ]
-    out += [_markdown(_pivot(part, gap), "problem"), ""]
+    out += [markdown_table(pivot(part, gap), "problem"), ""]
     return out
 
 
@@ -265,7 +265,7 @@ def _timing_method(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
             f"1% of every reported cost: at most {worst:.2f}% here.",
             "",
         ]
-    out += [_markdown(_pivot(part, cells), "problem"), ""]
+    out += [markdown_table(pivot(part, cells), "problem"), ""]
     return out
 
 
@@ -281,7 +281,7 @@ def cost_table_text(frames: Frames) -> str:
         cells = part.apply(
             lambda r: human_time(r[PER_EPOCH]) if r["status"] == "agree" else r["status"], axis=1
         )
-        parts.append(f"per-epoch cost (median), {key}\n" + _pivot(part, cells).to_string())
+        parts.append(f"per-epoch cost (median), {key}\n" + pivot(part, cells).to_string())
     return "\n\n".join(parts)
 
 

@@ -81,16 +81,27 @@ class RunConfig:
         backend's own copy of the data twice (the timed session and the recorded one),
         each with its per-epoch buffers.
         """
+        return max(self.case_bytes(), self.kept_bytes() + self.bandwidth_bytes())
+
+    def kept_bytes(self) -> int:
+        """Every problem's X and y, kept for the whole run."""
         item = 4 if self.dtype == "float32" else 8
-        shapes = self._shapes()
-        kept = sum(n * (d + 1) * item for n, d, _ in shapes)
-        peak = 2 * (64 if self.quick else 256) * 2**20  # the bandwidth copy's two arrays
-        for n, d, epochs in shapes:
+        return sum(n * (d + 1) * item for n, d, _ in self._shapes())
+
+    def bandwidth_bytes(self) -> int:
+        """The two arrays of the memory-bandwidth copy (suites/test_epoch_cost.py)."""
+        return 2 * (64 if self.quick else 256) * 2**20
+
+    def case_bytes(self) -> int:
+        """The kept data plus the peak of the largest single case."""
+        item = 4 if self.dtype == "float32" else 8
+        peak = 0
+        for n, d, epochs in self._shapes():
             make = n * d * (4 + 8) + n * 8
             reference = n * (d + 1) * 8 + 3 * n * 8 + epochs * (d + 2) * 8
             backend = 2 * (n * (d + 2) * item + epochs * (d + 2) * item)
             peak = max(peak, make, reference + backend)
-        return kept + peak
+        return self.kept_bytes() + peak
 
     def _shapes(self) -> list[tuple[int, int, int]]:
         """(n_samples, n_features, epochs) of every problem, without building any."""
