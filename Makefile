@@ -12,7 +12,7 @@ ARGS   ?=
 TOX_PY    := py$(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
 TEST_ENVS := $(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax,$(TOX_PY)-all,lint,type
 
-.PHONY: bench test unit venv clean
+.PHONY: bench test unit perf venv clean
 
 $(BIN)/gdbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: venv
 ## The tests in .venv alone (all frameworks), for a quick local check.
 unit: venv
 	$(BIN)/python -m pytest $(ARGS)
+
+## Measure this machine and regenerate docs/performance.md (a few minutes; run it alone).
+perf: venv
+	$(BIN)/python -m suites.perf
 
 clean:
 	rm -rf $(VENV) .tox .pytest_cache .benchmarks build *.egg-info

@@ -3,6 +3,7 @@ hand-written gradient, the epoch step under torch.compile, and (CUDA) a CUDA gra
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import types
 from collections.abc import Callable
@@ -239,16 +240,21 @@ def _compiler_missing() -> str | None:
     return None
 
 
-def _own_code(fn: Callable) -> Callable:
-    """A copy of ``fn`` with a code object of its own.
+_SESSIONS = itertools.count()
 
-    Dynamo keeps compiled graphs per code object. Without this, every session (each
-    problem, dtype, learning rate) would add an entry to one shared cache: calls would
-    check the guards of all of them, and the ninth would hit the recompile limit.
+
+def _own_code(fn: Callable) -> Callable:
+    """A copy of ``fn`` with a code object, and a code name, of its own.
+
+    Dynamo keeps compiled graphs per code object: without a copy, every session (each
+    problem, dtype, learning rate) would add an entry to one shared cache, calls would
+    check the guards of all of them, and the ninth would hit the recompile limit. It
+    also remembers the shapes it has seen per (file, line, name) and, once they differ,
+    compiles dynamic-shape kernels: measured 2x slower at 10 000 x 16 after a sweep
+    (docs/audit.md). A unique name keeps each session's graph static.
     """
-    return types.FunctionType(
-        fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
-    )
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_session{next(_SESSIONS)}")
+    return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
 class _CompileSession(_Session):
