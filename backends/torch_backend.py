@@ -8,12 +8,14 @@ import shutil
 import types
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from backends.base import BackendUnavailable, ProblemSpec, TrainResult
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 WARMUP_EPOCHS = 3  # enough to run every code path of an epoch once
 
 
@@ -31,6 +33,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _copy(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A device copy of ``array``. On the CPU the copy is made by NumPy and shared with
+    torch: NumPy asks the kernel for transparent huge pages on large arrays and torch's
+    allocator does not, and with THP in `madvise` mode that makes every pass over X
+    about 9% faster (docs/audit.md); it is also the usual `torch.from_numpy` route."""
+    if device.type == "cpu":
+        return torch.from_numpy(np.array(array, dtype=_NUMPY[dtype], copy=True))
+    return torch.tensor(array, dtype=dtype, device=device)
+
+
 class _Loaded:
     """The problem's data on the device, once, for every round of every session."""
 
@@ -39,9 +51,9 @@ class _Loaded:
         self.device = device
         self.dtype = _DTYPES[problem.dtype]
         # Copies: the problem's arrays are read-only and shared with the other backends.
-        self.X = torch.tensor(problem.X, dtype=self.dtype, device=device)
-        self.y = torch.tensor(problem.y, dtype=self.dtype, device=device)
-        self.w0 = torch.tensor(problem.w0, dtype=self.dtype, device=device)
+        self.X = _copy(problem.X, self.dtype, device)
+        self.y = _copy(problem.y, self.dtype, device)
+        self.w0 = _copy(problem.w0, self.dtype, device)
         self.record = record
 
     def scalar(self, value: float, requires_grad: bool = False) -> torch.Tensor:
