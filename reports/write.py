@@ -87,6 +87,14 @@ def markdown_table(table: pd.DataFrame, index_name: str) -> str:
     return table.rename_axis(index=index_name, columns=None).to_markdown()
 
 
+def _jax_exception(info: dict) -> str:
+    """`` (jax: …)`` when jax could not be given the same thread count as the others."""
+    jax_threads = info.get("jax_threads")
+    if jax_threads is None or jax_threads == str(info.get("threads")):
+        return ""
+    return f" (jax: {jax_threads})"
+
+
 def _environment(machine: Machine) -> list[str]:
     info = machine.info
     versions = info.get("versions", {})
@@ -94,7 +102,7 @@ def _environment(machine: Machine) -> list[str]:
     lines = [
         f"- **Machine:** {machine.host}",
         f"- **CPU:** {machine.cpu}, {info.get('cpu_count', '?')} cores; "
-        f"**threads:** {info.get('threads', '?')} per framework",
+        f"**threads:** {info.get('threads', '?')} per framework{_jax_exception(info)}",
         "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         f"- **GPU:** {gpu['name']} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda')})"
         if gpu

@@ -43,14 +43,26 @@ def apply_threads(framework: str, n: int) -> None:
 
 
 def thread_env(n: int) -> dict[str, str]:
-    """Environment that pins every BLAS/OpenMP pool and XLA:CPU to ``n`` threads."""
+    """Environment that pins the BLAS/OpenMP pools to ``n`` threads.
+
+    XLA:CPU has one switch, single-threaded or not (``--xla_cpu_multi_thread_eigen``):
+    jax gets it for ``n == 1``; for other counts jax keeps its default (every core), and
+    ``jax_threads`` in machine_info says so.
+    """
     env = {name: str(n) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     flags = os.environ.get("XLA_FLAGS", "")
-    if n < (os.cpu_count() or 1) and "intra_op_parallelism_threads" not in flags:
-        flags += f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
+    if n == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        flags += " --xla_cpu_multi_thread_eigen=false"
     if flags.strip():
         env["XLA_FLAGS"] = flags.strip()
     return env
+
+
+def jax_threads(n: int) -> str:
+    """What jax's CPU thread count is under ``thread_env(n)``."""
+    if n == 1:
+        return "1"
+    return f"XLA default (all {os.cpu_count()} cores)" if n != os.cpu_count() else str(n)
 
 
 def case_id(variant: str, device: str, problem: str) -> str:
@@ -195,6 +207,7 @@ def machine_fields(threads: int) -> dict[str, Any]:
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
+        "jax_threads": jax_threads(threads),
         "thread_env": {k: os.environ.get(k) for k in sorted(thread_env(threads))},
         "versions": {
             "python": platform.python_version(),
