@@ -301,6 +301,16 @@ def _report_run(out: Path, timing: bool, rc: int) -> int:
         print(f"gdbench: no report: {err}", file=sys.stderr)
         return EXIT_FAILED
     write.write_all(frames, out, timing=timing)
+    if frames.convergence.empty and frames.results.empty:
+        reasons = "; ".join(
+            f"{r['variant']}@{r['device']}: {r['reason']}" for _, r in frames.unavailable.iterrows()
+        )
+        print(
+            "gdbench: nothing ran: no selected backend can run on the selected devices here"
+            + (f" ({reasons})" if reasons else " (see `gdbench list`)"),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if timing and not frames.results.empty:
         print("\n" + write.cost_table_text(frames))
     conv = frames.convergence
@@ -309,12 +319,12 @@ def _report_run(out: Path, timing: bool, rc: int) -> int:
         print("\nnot in agreement with the float64 reference:")
         for _, row in bad.iterrows():
             print(f"  {row['variant']}@{row['device']} on {row['problem']}: {row['verdict']}")
+    if not frames.failures.empty:
+        print("\nfailed with an error:")
     for _, row in frames.failures.iterrows():
         print(f"  failed: {row['variant']}@{row['device']} on {row['problem']}: {row['message']}")
     print(f"\nreport: {out / 'report.md'}")
-    if rc not in (0,):
-        return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_OK if rc == 0 else EXIT_FAILED
 
 
 def _partial(out: Path, timing: bool) -> int:

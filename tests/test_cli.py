@@ -128,6 +128,15 @@ def test_run_without_out_makes_a_new_timestamped_folder_and_latest_link(tmp_path
     assert latest.is_symlink() and latest.resolve() == runs[-1].resolve()
 
 
+def test_a_run_where_no_backend_can_run_says_so_and_fails(tmp_path: Path) -> None:
+    # torch-cudagraph has no CPU form, so on the CPU there is nothing to run.
+    proc = gdbench("check", "--backends", "torch-cudagraph", "--devices", "cpu",
+                   "--out", str(tmp_path / "run"))  # fmt: skip
+    assert proc.returncode == 1
+    assert "gdbench: nothing ran" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
     proc = gdbench(
         "report",
