@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from suites import harness
-from suites.config import PROBLEM_CHOICES, ConfigError, RunConfig, check_memory, parse
+from suites.config import OPTIONS, PROBLEM_CHOICES, ConfigError, RunConfig, check_memory, parse
 
 SUITES_DIR = Path(__file__).resolve().parent
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -87,19 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> RunConfig:
     try:
-        return parse(
-            problems=args.problems,
-            backends=args.backends,
-            devices=args.devices,
-            sizes=args.sizes,
-            features=args.features,
-            epochs=args.epochs,
-            lr=args.lr,
-            dtype=args.dtype,
-            quick=args.quick,
-            threads=args.threads,
-            seed=args.seed,
-        )
+        return parse(**{name: getattr(args, name) for name in OPTIONS}, quick=args.quick)
     except ConfigError as err:
         raise UsageError(str(err)) from None
 
@@ -186,25 +174,9 @@ def _pytest_args(cfg: RunConfig, out: Path, timing: bool) -> list[str]:
         "--gdb-out",
         str(out),
         "--gdb-progress",
-        "--gdb-problems",
-        ",".join(cfg.problems),
-        "--gdb-backends",
-        ",".join(cfg.backends),
-        "--gdb-devices",
-        ",".join(cfg.devices),
-        "--gdb-sizes",
-        ",".join(map(str, cfg.sizes)),
-        "--gdb-features",
-        str(cfg.features),
-        "--gdb-dtype",
-        cfg.dtype,
-        "--gdb-threads",
-        str(cfg.threads),
     ]
-    if cfg.epochs is not None:
-        args += ["--gdb-epochs", str(cfg.epochs)]
-    if cfg.lr is not None:
-        args += ["--gdb-lr", repr(cfg.lr)]
+    for name, value in cfg.to_options().items():
+        args += [f"--gdb-{name}", value]
     if cfg.quick:
         args.append("--gdb-quick")
     if timing:

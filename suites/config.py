@@ -25,6 +25,15 @@ SMOKE_DEVICES = ("cpu", "cuda")
 DEFAULT_FEATURES = 16
 
 
+# The valued options of a run, named as `gdbench run --NAME` and `pytest --gdb-NAME`
+# (plus the flag --quick). `parse` takes them as strings; `RunConfig.to_options` gives
+# them back, so the command can hand a run to pytest without listing them again.
+OPTIONS = (
+    "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
+    "threads", "seed",
+)  # fmt: skip
+
+
 class ConfigError(ValueError):
     """A bad option value; ``str(err)`` is the one line to show the user."""
 
@@ -61,6 +70,20 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def to_options(self) -> dict[str, str]:
+        """The option strings that ``parse`` turns back into this config (unset ones left
+        out); ``quick`` is a flag, not among them."""
+        out = {}
+        for name in OPTIONS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                out[name] = ",".join(map(str, value))
+            else:
+                out[name] = repr(value) if isinstance(value, float) else str(value)
+        return out
 
     def build_problems(self) -> list[Problem]:
         """The problems this run covers, in a stable order."""

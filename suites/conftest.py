@@ -17,20 +17,8 @@ import pytest
 
 from backends import BackendUnavailable, devices_of, get_backend, list_backends
 from suites import harness
-from suites.config import SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
+from suites.config import OPTIONS, SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
 from suites.problems import Problem
-
-_OPTIONS = (
-    "problems",
-    "backends",
-    "devices",
-    "sizes",
-    "features",
-    "epochs",
-    "lr",
-    "dtype",
-    "threads",
-)
 
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
@@ -39,7 +27,7 @@ LOG = pytest.StashKey[harness.RecordLog]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gdbench", "gdbench: what to run")
-    for name in _OPTIONS:
+    for name in OPTIONS:
         group.addoption(
             f"--gdb-{name}", default=None, help=f"gdbench --{name} (see gdbench --help)"
         )
@@ -49,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    values = {name: config.getoption(f"--gdb-{name}") for name in _OPTIONS}
+    values = {name: config.getoption(f"--gdb-{name}") for name in OPTIONS}
     try:
         run = parse(
             **values,

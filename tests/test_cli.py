@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from suites.problems import synthetic
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SIX_FILES = {
     "benchmark.json",
@@ -66,6 +68,21 @@ def test_check_writes_trajectories_and_exits_zero_when_all_agree(tmp_path: Path)
     assert traj["w0"].iloc[1] == pytest.approx(2 - 2 * 0.85**2, rel=1e-6)
     assert len(traj) == 100
     assert "Per-epoch cost" not in (out / "report.md").read_text()
+
+
+def test_seed_reaches_the_synthetic_data(tmp_path: Path) -> None:
+    losses = {}
+    for seed in ("0", "3"):
+        out = tmp_path / seed
+        proc = gdbench("check", "--problems", "sweep", "--sizes", "50", "--features", "2",
+                       "--backends", "numpy-manual", "--seed", seed, "--out", str(out))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        losses[seed] = pd.read_csv(out / "trajectories.csv")["loss"].iloc[0]
+    # Epoch 1's loss is mean(y²) of that seed's data (w = b = 0 before the first update).
+    for seed, loss in losses.items():
+        y = synthetic(50, 2, int(seed)).y.astype(float)
+        assert loss == pytest.approx(float((y**2).mean()), rel=1e-6)
+    assert losses["0"] != losses["3"]
 
 
 def test_check_with_a_diverging_learning_rate_exits_one_and_says_where(tmp_path: Path) -> None:
