@@ -23,6 +23,32 @@ from suites.problems import Problem
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
 LOG = pytest.StashKey[harness.RecordLog]()
+HEADER = pytest.StashKey[dict[str, Any]]()
+INTERRUPTED = pytest.StashKey[bool]()
+
+
+class _Interruption:
+    """Notes a Ctrl-C. pytest reports it before any sessionfinish, and pytest-benchmark
+    writes its JSON in a sessionfinish hookwrapper, ahead of every plain sessionfinish:
+    so this is the one place that knows in time whether the run was cut short."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.config.stash[INTERRUPTED] = True
+
+
+def _header(config: pytest.Config) -> dict[str, Any]:
+    """What cannot run here and what machine this is, computed once per session."""
+    if HEADER not in config.stash:
+        run = config.stash[CONFIG]
+        config.stash[HEADER] = {
+            # Listing backends loads the frameworks, so the GPU can be named after it.
+            "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
+            "machine": harness.machine_fields(run.threads),
+        }
+    return config.stash[HEADER]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,17 +77,11 @@ def pytest_configure(config: pytest.Config) -> None:
     out = config.getoption("--gdb-out")
     log = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
     config.stash[LOG] = log
+    config.stash[INTERRUPTED] = False
+    config.pluginmanager.register(_Interruption(config), "gdbench-interruption")
     if out:  # the header a partial report needs: machine, config, what cannot run here
-        log.append(
-            {
-                "schema": harness.SCHEMA,
-                "kind": "run",
-                "config": run.to_dict(),
-                # Listing backends loads the frameworks, so the GPU can be named after it.
-                "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
-                "machine": harness.machine_fields(run.threads),
-            }
-        )
+        log.append({"schema": harness.SCHEMA, "kind": "run", "config": run.to_dict(),
+                    **_header(config)})  # fmt: skip
     if config.getoption("--gdb-progress"):
         config.pluginmanager.register(Progress(config), "gdbench-progress")
 
@@ -185,9 +205,8 @@ def _gdbench_section(config: pytest.Config) -> dict[str, Any]:
         "config": run.to_dict(),
         "convergence": [r for r in records if r["kind"] == "convergence"],
         "failures": [r for r in records if r.get("status") == "failed"],
-        "interrupted": any(r.get("interrupted") for r in records if r["kind"] == "end"),
-        "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
-        "machine": harness.machine_fields(run.threads),
+        "interrupted": config.stash[INTERRUPTED],
+        **_header(config),
     }
 
 
@@ -204,13 +223,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = session.config.getoption("--gdb-out")
     if not out:
         return
-    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     session.config.stash[LOG].append(
         {
             "schema": harness.SCHEMA,
             "kind": "end",
             "exitstatus": int(exitstatus),
-            "interrupted": interrupted,
+            "interrupted": session.config.stash[INTERRUPTED],
         }
     )
     if not session.config.getoption("benchmark_json", None):

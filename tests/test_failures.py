@@ -87,6 +87,35 @@ def test_sigint_stops_the_run_keeps_finished_cases_and_writes_a_partial_report(
     assert "Partial report" in (tmp_path / "re" / "report.md").read_text()
 
 
+def test_sigint_during_timing_marks_the_benchmark_json_interrupted(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench_process(
+        "run", "--problems", "sweep", "--sizes", "100,1000,10000,100000,200000,400000",
+        "--backends", "numpy-manual", "--out", str(out),
+    )  # fmt: skip
+    records = out / "records.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait for the first timed benchmark on disk
+        if records.exists() and '"kind": "benchmark"' in records.read_text():
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError("no benchmark appeared on disk")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    doc = json.loads((out / "benchmark.json").read_text())  # what pytest-benchmark saved
+    assert doc["gdbench"]["interrupted"] is True
+    report = subprocess.run(
+        [sys.executable, "-m", "suites.cli", "report", str(out / "benchmark.json"),
+         "--out", str(tmp_path / "re")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "Partial report" in (tmp_path / "re" / "report.md").read_text()
+
+
 def test_two_runs_given_the_same_folder_never_share_it(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ("check", "--problems", "toy", "--backends", "numpy-manual", "--out", str(out))
