@@ -292,12 +292,11 @@ def load(paths: list[Path]) -> Frames:
             gdb = doc["gdbench"]
             partial = partial or bool(gdb.get("interrupted"))
             machine = _machine(doc.get("machine_info") or {}, gdb, doc)
-            cases = [
-                b
-                for b in doc["benchmarks"]
-                if (b.get("extra_info") or {}).get("kind") != "bandwidth"
-            ]
-            copies = [b for b in doc["benchmarks"] if b not in cases]
+            cases: list[dict[str, Any]] = []
+            copies: list[dict[str, Any]] = []
+            for bench in doc["benchmarks"]:
+                is_copy = (bench.get("extra_info") or {}).get("kind") == "bandwidth"
+                (copies if is_copy else cases).append(bench)
             try:
                 results += [_benchmark_row(b, machine) for b in cases]
             except ReportInputError as err:

@@ -127,10 +127,14 @@ class Case:
         harness.apply_threads(backend.framework, self.run.threads)
         return backend
 
-    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def identity(self, kind: str) -> dict[str, Any]:
+        """The fields that identify this case in a record or a benchmark's extra_info."""
         rec = harness.base_record(kind, self.variant, self.device, self.problem)
         rec["threads"] = self.run.threads
-        rec.update(fields)
+        return rec
+
+    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+        rec = self.identity(kind) | fields
         self.config.stash[LOG].append(rec)
         return rec
 

@@ -78,6 +78,14 @@ def calibrate(train: Callable[[], object], budget_s: float = 0.2, most: int = 7)
     return statistics.median(samples)
 
 
+def _timing(benchmark) -> dict[str, float]:  # noqa: ANN001
+    """pytest-benchmark's statistics of one benchmark, per iteration ({} when disabled)."""
+    stats = getattr(benchmark.stats, "stats", None)
+    if stats is None or not stats.rounds:
+        return {}
+    return {k: getattr(stats, k) for k in ("median", "iqr", "min", "mean", "stddev", "rounds")}
+
+
 def iterations_for(round_s: float, overhead_s: float) -> int:
     """Trainings per timed round so that the harness overhead is ≤ 1% of the result."""
     needed = math.ceil(overhead_s / (SIZING_SHARE * max(round_s, 1e-12)))
@@ -87,9 +95,7 @@ def iterations_for(round_s: float, overhead_s: float) -> int:
 def test_epoch_cost(case, benchmark) -> None:
     backend = case.backend()
     problem = case.problem
-    ident = harness.base_record("benchmark", backend, backend.device, problem)
-    benchmark.extra_info.update(ident)
-    benchmark.extra_info["threads"] = case.run.threads
+    benchmark.extra_info.update(case.identity("benchmark"))
     try:
         session = backend.prepare(problem)
         start = time.perf_counter()
@@ -114,13 +120,7 @@ def test_epoch_cost(case, benchmark) -> None:
         "harness_overhead_s": overhead_s,
     }
     benchmark.extra_info.update(fields, **extra)
-    stats = getattr(benchmark.stats, "stats", None)  # None when timing is disabled
-    timing = {}
-    if stats is not None and stats.rounds:
-        timing = {
-            k: getattr(stats, k) for k in ("median", "iqr", "min", "mean", "stddev", "rounds")
-        }
-    case.record("benchmark", **fields, **extra, timing=timing)
+    case.record("benchmark", **fields, **extra, timing=_timing(benchmark))
     if not verdict.ok:
         pytest.fail(f"{backend.variant}@{backend.device} on {problem.name}: {verdict.message}")
 
@@ -152,10 +152,5 @@ def test_memory_bandwidth(method, benchmark, run_config, record_log) -> None:
         kind="bandwidth", method=method, bytes=2 * n_bytes, threads=run.threads
     )
     benchmark.pedantic(copy, rounds=MIN_ROUNDS[run.quick] * 2, iterations=1)
-    stats = getattr(benchmark.stats, "stats", None)
-    if stats is not None and stats.rounds:
-        record_log.append({
-            "schema": harness.SCHEMA, "kind": "bandwidth", "method": method,
-            "bytes": 2 * n_bytes, "threads": run.threads,
-            "timing": {k: getattr(stats, k) for k in ("median", "iqr", "min", "rounds")},
-        })  # fmt: skip
+    if timing := _timing(benchmark):
+        record_log.append({"schema": harness.SCHEMA, **benchmark.extra_info, "timing": timing})
