@@ -10,6 +10,7 @@ Options (all optional; the ``gdbench`` command passes them through):
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,33 @@ HEADER = pytest.StashKey[dict[str, Any]]()
 INTERRUPTED = pytest.StashKey[bool]()
 
 
-class _Interruption:
-    """Notes a Ctrl-C. pytest reports it before any sessionfinish, and pytest-benchmark
-    writes its JSON in a sessionfinish hookwrapper, ahead of every plain sessionfinish:
-    so this is the one place that knows in time whether the run was cut short."""
+class _GracefulStop:
+    """With ``--gdb-out`` (a gdbench run): the first SIGINT lets the case in hand finish,
+    records it, and stops (pytest's ``shouldstop``); a second one stops at once.
+
+    The flag is set when the signal arrives. Raising KeyboardInterrupt mid-computation
+    instead can land in a frame pytest then fails to format (a TypeError that skips the
+    rest of its interrupt handling), and pytest-benchmark saves its JSON before any
+    plain sessionfinish: neither could tell the report that the run was cut short.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.session: pytest.Session | None = None
+        self.previous = signal.getsignal(signal.SIGINT)
 
-    def pytest_keyboard_interrupt(self) -> None:
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+        signal.signal(signal.SIGINT, self._handle)
+
+    def pytest_unconfigure(self) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.config.stash[INTERRUPTED] or self.session is None:
+            raise KeyboardInterrupt
         self.config.stash[INTERRUPTED] = True
+        self.session.shouldstop = "gdbench: interrupted (SIGINT); the case in hand finished"
 
 
 def _header(config: pytest.Config) -> dict[str, Any]:
@@ -78,8 +96,9 @@ def pytest_configure(config: pytest.Config) -> None:
     log = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
     config.stash[LOG] = log
     config.stash[INTERRUPTED] = False
-    config.pluginmanager.register(_Interruption(config), "gdbench-interruption")
-    if out:  # the header a partial report needs: machine, config, what cannot run here
+    if out:
+        config.pluginmanager.register(_GracefulStop(config), "gdbench-graceful-stop")
+        # the header a partial report needs: machine, config, what cannot run here
         log.append({"schema": harness.SCHEMA, "kind": "run", "config": run.to_dict(),
                     **_header(config)})  # fmt: skip
     if config.getoption("--gdb-progress"):
