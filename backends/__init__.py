@@ -135,10 +135,15 @@ def get_backend(variant: str, device: str = "cpu") -> Backend:
     return backend
 
 
-def list_backends(devices: tuple[str, ...] = DEVICES) -> list[BackendInfo]:
-    """Every variant on every device it supports, with availability and the reason."""
+def list_backends(
+    devices: tuple[str, ...] = DEVICES, variants: tuple[str, ...] = VARIANTS
+) -> list[BackendInfo]:
+    """Every variant (of ``variants``) on every device it supports, with availability
+    and the reason. Only the frameworks of ``variants`` are imported."""
     rows = []
     for variant, entry in _REGISTRY.items():
+        if variant not in variants:
+            continue
         for device in devices:
             if device not in entry.devices:
                 continue

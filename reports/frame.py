@@ -25,7 +25,8 @@ RESULT_COLUMNS = [
     "status", "per_epoch_median_s", "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s",
     "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
     "final_loss", "ref_final_loss", "speedup_vs_numpy", "gap_to_fastest", "bytes_per_epoch",
-    "achieved_gbps", "bandwidth_fraction", "machine", "host", "cpu", "threads",
+    "achieved_gbps", "bandwidth_fraction", "processes", "process_spread", "data_bytes",
+    "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "threads",
     "numpy_version", "torch_version", "jax_version", "message",
 ]  # fmt: skip
 
@@ -119,8 +120,8 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
-                # The last line of a killed run may be cut short: keep everything before it.
-                break
+                # A worker killed mid-write may leave half a line: skip it, keep the rest.
+                continue
             if "kind" not in records[-1]:
                 raise ReportInputError(f"{path}:{number}: not a gdbench record")
     return records
@@ -203,6 +204,154 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "message": info.get("message", ""),
         # An epoch reads X at least twice: Xw, then Xᵀr (which needs all of r first).
         "bytes_per_epoch": bytes_per_epoch,
+        **_process_fields(info, epochs, valid),
+    }
+
+
+def _process_fields(info: dict[str, Any], epochs: int, valid: bool) -> dict[str, Any]:
+    """Which processes measured a case, how far apart their medians were, and memory."""
+    medians = [m for m in info.get("process_medians") or [] if m is not None]
+    pids = info.get("pids") or ([info["pid"]] if info.get("pid") is not None else [])
+    spread = np.nan
+    if valid and len(medians) > 1:
+        spread = (max(medians) - min(medians)) / float(np.median(medians))
+    return {
+        "processes": len(medians) or (1 if pids else np.nan),
+        "process_spread": spread,
+        "data_bytes": info.get("data_bytes"),
+        "peak_host_bytes": info.get("peak_host_bytes"),
+        "peak_device_bytes": info.get("peak_device_bytes"),
+        "pid": " ".join(str(p) for p in pids) if pids else None,
+    }
+
+
+# --- records of worker processes: pooled rounds, one section, one machine -------------
+
+STAT_KEYS = ("median", "iqr", "min", "mean", "stddev", "rounds")
+_RECORD_ONLY = ("schema", "kind", "timing", "trajectory")
+
+
+def pooled_stats(timings: list[dict[str, Any]]) -> dict[str, Any]:
+    """pytest-benchmark's statistics over the rounds of several processes together (as
+    pyperf pools the values of its worker processes); each timing holds its rounds in
+    ``data`` (seconds per iteration)."""
+    from pytest_benchmark.stats import Stats
+
+    stats = Stats()
+    for timing in timings:
+        for value in timing.get("data") or []:
+            stats.update(value)
+    if not stats:  # rounds not kept (an older record): the last process's statistics
+        return dict(timings[-1]) if timings else {}
+    out: dict[str, Any] = stats.as_dict()
+    out["data"] = list(stats.data)
+    out["iterations"] = timings[0].get("iterations", 1)
+    return out
+
+
+def pooled_cases(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """One (extra_info, stats) per timed case of a run's records: the rounds of every
+    process that measured it and agreed with the reference, pooled. A case no process
+    measured successfully keeps its last record (failed, disagree...) and no stats."""
+    cases: dict[tuple, list[dict[str, Any]]] = {}
+    for rec in records:
+        if rec.get("kind") == "benchmark":
+            key = (rec.get("variant"), rec.get("device"), rec.get("dtype"), rec.get("problem"))
+            cases.setdefault(key, []).append(rec)
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for recs in cases.values():
+        good = [r for r in recs if r.get("status", "agree") == "agree" and r.get("timing")]
+        if not good:
+            info = {k: v for k, v in recs[-1].items() if k not in _RECORD_ONLY}
+            out.append((info, {}))
+            continue
+        info = {k: v for k, v in good[0].items() if k not in _RECORD_ONLY}
+        compile_s = [r["compile_s"] for r in good if r.get("compile_s") is not None]
+        peaks = [r["peak_host_bytes"] for r in good if r.get("peak_host_bytes") is not None]
+        info |= {
+            "pids": [r.get("pid") for r in good],
+            "process_medians": [r["timing"].get("median") for r in good],
+            "compile_s": float(np.median(compile_s)) if compile_s else None,
+            "peak_host_bytes": max(peaks) if peaks else None,
+        }
+        stats = pooled_stats([r["timing"] for r in good])
+        info["rounds"] = stats.get("rounds")
+        out.append((info, stats))
+    return out
+
+
+def pooled_benchmarks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The benchmarks of pytest-benchmark's JSON, built from a run's records: one per
+    agreeing timed case (as pytest-benchmark keeps only benchmarks without an error),
+    then the copy-bandwidth benchmarks."""
+    out = []
+    for info, stats in pooled_cases(records):
+        if not stats or info.get("status", "agree") != "agree":
+            continue
+        case = f"{info['variant']}@{info['device']}-{info['problem']}"
+        out.append(_benchmark_entry("epoch-cost", "test_epoch_cost", "test_epoch_cost.py",
+                                    case, {"case": [info["variant"], info["device"],
+                                                    info["problem"]]}, info, stats))  # fmt: skip
+    for rec in records:
+        if rec.get("kind") == "bandwidth" and rec.get("timing"):
+            info = {k: v for k, v in rec.items() if k not in ("schema", "timing")}
+            out.append(_benchmark_entry("memory-bandwidth", "test_memory_bandwidth",
+                                        "test_epoch_cost.py", rec["method"],
+                                        {"method": rec["method"]}, info,
+                                        pooled_stats([rec["timing"]])))  # fmt: skip
+    return out
+
+
+def _benchmark_entry(group: str, test: str, module: str, param: str, params: dict[str, Any],
+                     info: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    return {
+        "group": group,
+        "name": f"{test}[{param}]",
+        "fullname": f"{module}::{test}[{param}]",
+        "params": params,
+        "param": param,
+        "extra_info": info,
+        "options": {"disable_gc": False, "timer": "perf_counter", "warmup": False},
+        "stats": stats,
+    }
+
+
+def merged_machine(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The machine of a run: the run header's, with what only the workers know (the GPU,
+    their CPU affinity) and how the run was isolated."""
+    header = next((r for r in records if r.get("kind") == "run"), {})
+    workers = [r for r in records if r.get("kind") == "worker"]
+    info = dict(header.get("machine") or (workers[0].get("machine") if workers else {}) or {})
+    for w in workers:
+        machine = w.get("machine") or {}
+        if machine.get("gpu") and not info.get("gpu"):
+            info["gpu"] = machine["gpu"]
+    if workers:
+        info["affinity"] = (workers[0].get("machine") or {}).get("affinity", info.get("affinity"))
+    if header.get("isolation"):
+        info["isolation"] = header["isolation"] | {"workers": len(workers)}
+    return info
+
+
+def gdbench_section(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``gdbench`` section of a run's JSON, from its records (run header, workers'
+    headers, finished cases, end marker)."""
+    header = next((r for r in records if r.get("kind") == "run"), {})
+    end = next((r for r in reversed(records) if r.get("kind") == "end"), None)
+    unavailable: list[dict[str, Any]] = []
+    for rec in records:
+        if rec.get("kind") in ("run", "worker"):
+            unavailable += [u for u in rec.get("unavailable", []) if u not in unavailable]
+    return {
+        "schema": header.get("schema", 1),
+        "config": header.get("config", {}),
+        "isolation": header.get("isolation"),
+        "convergence": [r for r in records if r.get("kind") == "convergence"],
+        "failures": [r for r in records if r.get("status") == "failed"],
+        "unavailable": unavailable,
+        "interrupted": end is None or bool(end.get("interrupted")),
+        "workers": (end or {}).get("workers", []),
+        "machine": merged_machine(records),
     }
 
 
@@ -272,21 +421,15 @@ def load(paths: list[Path]) -> Frames:
             records = _read_jsonl(path)
             ends = [r for r in records if r["kind"] == "end"]
             partial = partial or not ends or any(r.get("interrupted") for r in ends)
-            header = next((r for r in records if r["kind"] == "run"), {})
-            machine = _machine({}, {"machine": header.get("machine") or {}}, {})
-            bench_records = [r for r in records if r["kind"] == "benchmark"]
-            results += [_row(r, r.get("timing") or {}, machine) for r in bench_records]
+            machine = _machine({}, {"machine": merged_machine(records)}, {})
+            results += [_row(info, stats, machine) for info, stats in pooled_cases(records)]
             bandwidth += [
                 _bandwidth_row(r, r.get("timing") or {}, machine)
                 for r in records
                 if r["kind"] == "bandwidth"
             ]
-            conv = [r for r in records if r["kind"] == "convergence"]
-            gdb: dict[str, Any] = {
-                "convergence": conv,
-                "failures": [r for r in records if r.get("status") == "failed"],
-                "unavailable": header.get("unavailable", []),
-            }
+            gdb = gdbench_section(records)
+            conv = gdb["convergence"]
         else:
             doc = _read_json(path)
             gdb = doc["gdbench"]

@@ -1,8 +1,9 @@
 """The ``gdbench`` command: run, check, report, list.
 
-``run`` and ``check`` start pytest on the suites in a child process (so that thread
-settings reach every framework before it starts, and an interrupted run leaves its
-finished records on disk), then build the report from what the child wrote.
+``run`` and ``check`` measure each variant in a fresh worker process of its own, one
+after another (``suites/workers.py``): frameworks never share an allocator, threads or a
+GPU, a crash or hang ends one worker only, and every finished case is on disk as it
+finishes. The report is built from what the workers wrote.
 
 Exit status: 0 when every selected backend agreed with the reference; 1 when a backend
 diverged, disagreed or failed; 2 for bad input (one line on stderr, no traceback);
@@ -14,17 +15,24 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-from suites import harness
-from suites.config import OPTIONS, PROBLEM_CHOICES, ConfigError, RunConfig, check_memory, parse
+from backends import closest
+from suites import harness, workers
+from suites.config import (
+    OPTIONS,
+    PROBLEM_CHOICES,
+    ConfigError,
+    RunConfig,
+    check_memory,
+    parse,
+    positive_int,
+)
 
-SUITES_DIR = Path(__file__).resolve().parent
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 RUN_FILE = "run.json"  # claims a run folder: written first, exclusively
 
@@ -61,6 +69,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", help="seed of the synthetic data (default: 0)")
     p.add_argument("--quick", action="store_true", help="small sizes and few rounds (< 1 minute)")
     p.add_argument("--out", type=Path, help="output folder (default: a new results/<UTC time>/)")
+    p.add_argument(
+        "--isolate",
+        help="worker processes: one per variant (default), per framework, or none "
+        "(everything in one process)",
+    )
+    p.add_argument(
+        "--timeout",
+        help=f"seconds a worker may run before it is killed and its unfinished cases "
+        f"fail (default: {workers.DEFAULT_TIMEOUT_S:g})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run = sub.add_parser("run", help="convergence check + per-epoch cost, then the report")
     _add_run_options(run)
+    run.add_argument(
+        "--processes",
+        help="fresh processes per variant whose rounds are pooled (default: 1)",
+    )
     check = sub.add_parser("check", help="convergence only (no timing); exit 0 iff all agree")
     _add_run_options(check)
     report = sub.add_parser("report", help="rebuild every report file from saved JSON")
@@ -151,47 +173,36 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _pytest_args(cfg: RunConfig, out: Path, timing: bool) -> list[str]:
-    files = [str(SUITES_DIR / "test_convergence.py")]
-    if timing:
-        files.append(str(SUITES_DIR / "test_epoch_cost.py"))
-    args = [
-        sys.executable,
-        "-m",
-        "pytest",
-        *files,
-        "--rootdir",
-        str(SUITES_DIR),
-        "-c",
-        os.devnull,
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        "--no-header",
-        "--tb=no",
-        "-p",
-        "no:warnings",
-        "--gdb-out",
-        str(out),
-        "--gdb-progress",
-    ]
-    for name, value in cfg.to_options().items():
-        args += [f"--gdb-{name}", value]
-    if cfg.quick:
-        args.append("--gdb-quick")
-    if timing:
-        args += [
-            "--benchmark-enable",
-            "--benchmark-quiet",
-            f"--benchmark-json={out / 'benchmark.json'}",
-        ]
-    else:
-        args.append("--benchmark-disable")
-    return args
+def _isolation(args: argparse.Namespace) -> tuple[str, int, float]:
+    """--isolate, --processes and --timeout, validated."""
+    isolate = args.isolate or "variant"
+    if isolate not in workers.ISOLATION:
+        raise UsageError(
+            f"--isolate: unknown value '{isolate}'{closest(isolate, workers.ISOLATION)}; "
+            f"choose from: {', '.join(workers.ISOLATION)}"
+        )
+    processes = 1
+    if getattr(args, "processes", None) is not None:
+        try:
+            processes = positive_int("--processes", args.processes)
+        except ConfigError as err:
+            raise UsageError(str(err)) from None
+    timeout = workers.DEFAULT_TIMEOUT_S
+    if args.timeout is not None:
+        try:
+            timeout = float(args.timeout)
+        except ValueError:
+            timeout = math.nan
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise UsageError(
+                f"--timeout must be a positive number of seconds, got '{args.timeout}'"
+            )
+    return isolate, processes, timeout
 
 
 def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     cfg = _config(args)
+    isolate, processes, timeout = _isolation(args)
     if timing and os.environ.get("TOX_PARALLEL_ENV"):
         raise UsageError(
             "benchmarks must not run in parallel tox environments (timings would "
@@ -203,49 +214,22 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
         raise UsageError(str(err)) from None
     out = _out_folder(args.out)
     _claim(out)
+    jobs = workers.plan(cfg, isolate, processes, timing)
     what = "convergence check + per-epoch cost" if timing else "convergence check"
     print(
         f"gdbench {args.command}: {what} of {', '.join(cfg.backends)} on "
-        f"{', '.join(cfg.devices)}; results in {out}",
+        f"{', '.join(cfg.devices)} in {len(jobs)} worker processes (--isolate {isolate}"
+        + (f", --processes {processes}" if timing else "")
+        + f"); results in {out}",
         flush=True,
     )
-    env = {**os.environ, **harness.thread_env(cfg.threads), "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen(_pytest_args(cfg, out, timing), env=env)
-    stop = _StopOnSignal(child)
-    rc = stop.wait()
-    if stop.signalled:
+    manager = workers.Manager(cfg, out, timing=timing, timeout=timeout, isolate=isolate,
+                              processes=processes)  # fmt: skip
+    rc = manager.run(jobs)
+    workers.write_json(out, timing)
+    if manager.stop.signalled:
         return _partial(out, timing)
     return _report_run(out, timing, rc)
-
-
-class _StopOnSignal:
-    """Ctrl-C or SIGTERM: ask the pytest child to stop (SIGINT), so it ends the case in
-    hand cleanly; a second signal, or no exit within the grace time, kills it."""
-
-    GRACE_S = 20.0
-
-    def __init__(self, child: subprocess.Popen) -> None:
-        self.child = child
-        self.signalled = False
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.signalled:  # second signal: no more waiting
-            self.child.kill()
-            return
-        self.signalled = True
-        name = signal.Signals(signum).name
-        print(f"\ngdbench: stopping ({name})...", file=sys.stderr, flush=True)
-        if self.child.poll() is None:
-            self.child.send_signal(signal.SIGINT)
-
-    def wait(self) -> int:
-        while True:
-            try:
-                return self.child.wait(timeout=self.GRACE_S if self.signalled else None)
-            except subprocess.TimeoutExpired:
-                self.child.kill()
 
 
 def _run_source(folder: Path) -> Path:

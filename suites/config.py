@@ -85,24 +85,39 @@ class RunConfig:
                 out[name] = repr(value) if isinstance(value, float) else str(value)
         return out
 
+    def problem_shapes(self) -> list[tuple[str, int, int, int]]:
+        """(name, n_samples, n_features, epochs) of every problem, in the order of
+        :meth:`build_problems`, without making any data (the worker manager plans with it)."""
+        names = [
+            name
+            for name in self.problems
+            for name in ([f"synthetic-{n}x{self.features}" for n in self.sizes]
+                         if name == "sweep" else [name])
+        ]  # fmt: skip
+        return [(name, *shape) for name, shape in zip(names, self._shapes(), strict=True)]
+
     def build_problems(self) -> list[Problem]:
         """The problems this run covers, in a stable order."""
-        out = []
-        for name in self.problems:
-            if name == "sweep":
-                out += [self._synthetic(n) for n in self.sizes]
-            else:
-                out.append(self._override(preset(name, self.dtype)))
-        return out
+        return [self.build_problem(name) for name, *_ in self.problem_shapes()]
+
+    def build_problem(self, name: str) -> Problem:
+        """One problem of this run by name (a preset, or ``synthetic-NxD`` of the sweep)."""
+        if name in PRESETS:
+            return self._override(preset(name, self.dtype))
+        for shape_name, n, _, _ in self.problem_shapes():
+            if shape_name == name:
+                return self._synthetic(n)
+        raise ValueError(f"problem '{name}' is not part of this run")
 
     def estimate_bytes(self) -> int:
         """Peak host memory of this run, estimated before anything is allocated.
 
         Kept for the whole run: every problem's X and y in its dtype. At the peak of one
         case: making the synthetic data (float32 draw + float64 copy), the float64
-        reference (a float64 copy of X, and losses and parameters per epoch), and the
-        backend's own copy of the data twice (the timed session and the recorded one),
-        each with its per-epoch buffers.
+        reference (a float64 copy of X, and losses and parameters per epoch), the case's
+        own copy of the data (so that its peak memory includes it), and the backend's
+        copy of the data twice (the timed session and the recorded one), each with its
+        per-epoch buffers.
         """
         return max(self.case_bytes(), self.kept_bytes() + self.bandwidth_bytes())
 
@@ -122,7 +137,7 @@ class RunConfig:
         for n, d, epochs in self._shapes():
             make = n * d * (4 + 8) + n * 8
             reference = n * (d + 1) * 8 + 3 * n * 8 + epochs * (d + 2) * 8
-            backend = 2 * (n * (d + 2) * item + epochs * (d + 2) * item)
+            backend = n * (d + 1) * item + 2 * (n * (d + 2) * item + epochs * (d + 2) * item)
             peak = max(peak, make, reference + backend)
         return self.kept_bytes() + peak
 
@@ -209,7 +224,7 @@ def _names(flag: str, value: str, choices: tuple[str, ...], allow_all: bool = Fa
     return tuple(dict.fromkeys(items))
 
 
-def _positive_int(flag: str, value: str) -> int:
+def positive_int(flag: str, value: str) -> int:
     try:
         number = float(value)
     except ValueError:
@@ -252,13 +267,13 @@ def parse(
         items = [s.strip() for s in sizes.split(",") if s.strip()]
         if not items:
             raise ConfigError(f"--sizes needs at least one positive integer, got '{sizes}'")
-        kw["sizes"] = tuple(dict.fromkeys(_positive_int("--sizes", s) for s in items))
+        kw["sizes"] = tuple(dict.fromkeys(positive_int("--sizes", s) for s in items))
     else:
         kw["sizes"] = QUICK_SIZES if quick else default_sizes
     if features is not None:
-        kw["features"] = _positive_int("--features", features)
+        kw["features"] = positive_int("--features", features)
     if epochs is not None:
-        kw["epochs"] = _positive_int("--epochs", epochs)
+        kw["epochs"] = positive_int("--epochs", epochs)
     if lr is not None:
         try:
             rate = float(lr)
@@ -275,7 +290,7 @@ def parse(
             )
         kw["dtype"] = dtype
     if threads is not None:
-        kw["threads"] = _positive_int("--threads", threads)
+        kw["threads"] = positive_int("--threads", threads)
     if seed is not None:
         try:
             kw["seed"] = int(seed)

@@ -5,21 +5,30 @@ Options (all optional; the ``gdbench`` command passes them through):
 ``--gdb-sizes``, ``--gdb-features``, ``--gdb-epochs``, ``--gdb-lr``, ``--gdb-dtype``,
 ``--gdb-threads``, ``--gdb-quick``, ``--gdb-out DIR`` (append every finished case to
 ``DIR/records.jsonl``) and ``--gdb-progress`` (one line per finished case).
+
+``gdbench run`` starts this suite once per worker process (``suites/workers.py``), with
+``--gdb-worker LABEL`` (its records then carry the label and pid, and its header and end
+are a worker's, not a run's) and ``--gdb-count START/TOTAL`` (progress numbered within
+the whole run).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backends import BackendUnavailable, devices_of, get_backend, list_backends
+from backends import BackendUnavailable, devices_of, framework_of, get_backend, list_backends
 from suites import harness
 from suites.config import OPTIONS, SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
 from suites.problems import Problem
+from suites.workers import WORKER_END, WORKER_HEADER
 
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
@@ -63,9 +72,14 @@ def _header(config: pytest.Config) -> dict[str, Any]:
         run = config.stash[CONFIG]
         config.stash[HEADER] = {
             # Listing backends loads the frameworks, so the GPU can be named after it.
-            "unavailable": harness.unavailable_rows(list_backends(run.devices), run.backends),
+            "unavailable": harness.unavailable_rows(
+                list_backends(run.devices, run.backends), run.backends
+            ),
             "machine": harness.machine_fields(run.threads),
         }
+        if config.getoption("--gdb-worker"):
+            config.stash[HEADER]["worker"] = config.getoption("--gdb-worker")
+            config.stash[HEADER]["pid"] = os.getpid()
     return config.stash[HEADER]
 
 
@@ -78,6 +92,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--gdb-quick", action="store_true", help="few rounds, small sizes")
     group.addoption("--gdb-out", default=None, help="append finished cases to DIR/records.jsonl")
     group.addoption("--gdb-progress", action="store_true", help="one line per finished case")
+    group.addoption(
+        "--gdb-worker",
+        default=None,
+        help="run as worker LABEL of a gdbench run (suites/workers.py)",
+    )
+    group.addoption(
+        "--gdb-count", default=None, help="START/TOTAL: number progress lines from START of TOTAL"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,6 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[CONFIG] = run
+    # Before any framework starts its threads: jax sizes its pool from the affinity.
+    harness.pin_cores(run.threads)
     out = config.getoption("--gdb-out")
     log = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
     config.stash[LOG] = log
@@ -99,17 +123,22 @@ def pytest_configure(config: pytest.Config) -> None:
     if out:
         config.pluginmanager.register(_GracefulStop(config), "gdbench-graceful-stop")
         # the header a partial report needs: machine, config, what cannot run here
-        log.append({"schema": harness.SCHEMA, "kind": "run", "config": run.to_dict(),
+        kind = WORKER_HEADER if config.getoption("--gdb-worker") else "run"
+        log.append({"schema": harness.SCHEMA, "kind": kind, "config": run.to_dict(),
                     **_header(config)})  # fmt: skip
     if config.getoption("--gdb-progress"):
         config.pluginmanager.register(Progress(config), "gdbench-progress")
 
 
-def _problems(config: pytest.Config) -> dict[str, Problem]:
-    # Built once per session: the references of large problems are cached on them.
+def _problem(config: pytest.Config, name: str) -> Problem:
+    """The problem ``name``, built once per session with its float64 results computed
+    (cases use their own copy of its data: :meth:`Case.measured`)."""
     if PROBLEMS not in config.stash:
-        config.stash[PROBLEMS] = {p.name: p for p in config.stash[CONFIG].build_problems()}
-    return config.stash[PROBLEMS]
+        config.stash[PROBLEMS] = {}
+    problems = config.stash[PROBLEMS]
+    if name not in problems:
+        problems[name] = config.stash[CONFIG].build_problem(name).precompute()
+    return problems[name]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -117,7 +146,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     run = metafunc.config.stash[CONFIG]
     cases = []
-    for problem in _problems(metafunc.config):
+    for problem, *_ in run.problem_shapes():
         for variant in run.backends:
             for device in run.devices:
                 if device in devices_of(variant):
@@ -136,6 +165,7 @@ class Case:
         self.config = config
         self.run: RunConfig = config.stash[CONFIG]
         self.variant, self.device, self.problem = variant, device, problem
+        self.memory: dict[str, int | None] = {}
 
     def backend(self) -> Any:
         """The backend, or skip this test with the reason it cannot run here."""
@@ -146,14 +176,29 @@ class Case:
         harness.apply_threads(backend.framework, self.run.threads)
         return backend
 
+    @contextmanager
+    def measured(self) -> Iterator[Problem]:
+        """The block that trains: it gets its own copy of the problem's data, and its peak
+        memory above what the worker held before (data, backend copies, buffers) is kept
+        for the record. The float64 reference was computed before, outside it."""
+        peak = harness.PeakMemory(framework_of(self.variant), self.device)
+        try:
+            with peak:
+                yield self.problem.with_own_data()
+        finally:
+            self.memory = peak.fields()
+
     def identity(self, kind: str) -> dict[str, Any]:
         """The fields that identify this case in a record or a benchmark's extra_info."""
         rec = harness.base_record(kind, self.variant, self.device, self.problem)
         rec["threads"] = self.run.threads
+        rec["pid"] = os.getpid()
+        rec["worker"] = self.config.getoption("--gdb-worker")
+        rec["data_bytes"] = int(self.problem.X.nbytes + self.problem.y.nbytes)
         return rec
 
     def record(self, kind: str, **fields: Any) -> dict[str, Any]:
-        rec = self.identity(kind) | fields
+        rec = self.identity(kind) | self.memory | fields
         self.config.stash[LOG].append(rec)
         return rec
 
@@ -173,7 +218,7 @@ def record_log(request: pytest.FixtureRequest) -> harness.RecordLog:
 @pytest.fixture
 def case(request: pytest.FixtureRequest) -> Case:
     variant, device, name = request.param
-    return Case(request.config, variant, device, _problems(request.config)[name])
+    return Case(request.config, variant, device, _problem(request.config, name))
 
 
 # --- progress -------------------------------------------------------------------------
@@ -189,6 +234,10 @@ class Progress:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.total = len(session.items)
+        count = self.config.getoption("--gdb-count")
+        if count:  # a worker of a bigger run: numbered within the run
+            start, total = (int(v) for v in count.split("/"))
+            self.done, self.total = start, total
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         # Our line replaces pytest's progress dot; the outcome category is kept for the summary.
@@ -249,12 +298,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[LOG].append(
         {
             "schema": harness.SCHEMA,
-            "kind": "end",
+            "kind": WORKER_END if session.config.getoption("--gdb-worker") else "end",
             "exitstatus": int(exitstatus),
             "interrupted": session.config.stash[INTERRUPTED],
         }
     )
-    if not session.config.getoption("benchmark_json", None):
+    if not session.config.getoption("benchmark_json", None) and not session.config.getoption(
+        "--gdb-worker"
+    ):
         path = Path(out) / "convergence.json"
         doc = {"benchmarks": [], "gdbench": _gdbench_section(session.config)}
         path.write_text(json.dumps(doc, indent=1, allow_nan=False))

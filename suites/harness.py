@@ -7,6 +7,8 @@ pytest-benchmark's JSON, and ``reports`` builds every table and plot from them.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import importlib.metadata
 import json
 import os
@@ -22,6 +24,12 @@ from suites.convergence import Verdict, compare
 from suites.problems import Problem
 
 RECORDS_FILE = "records.jsonl"
+# Settings that decide how a framework uses the device's memory, recorded with every run.
+ALLOCATOR_ENV = (
+    "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+    "XLA_PYTHON_CLIENT_ALLOCATOR", "PYTORCH_CUDA_ALLOC_CONF", "JAX_PLATFORMS",
+    "CUDA_VISIBLE_DEVICES",
+)  # fmt: skip
 SCHEMA = 1  # version of the "gdbench" section and of every record
 
 
@@ -45,9 +53,10 @@ def apply_threads(framework: str, n: int) -> None:
 def thread_env(n: int) -> dict[str, str]:
     """Environment that pins the BLAS/OpenMP pools to ``n`` threads.
 
-    XLA:CPU has one switch, single-threaded or not (``--xla_cpu_multi_thread_eigen``):
-    jax gets it for ``n == 1``; for other counts jax keeps its default (every core), and
-    ``jax_threads`` in machine_info says so.
+    XLA:CPU has no thread-count switch, only single-threaded or not
+    (``--xla_cpu_multi_thread_eigen``): jax gets that for ``n == 1``. For other counts
+    its thread pool is sized from the process's CPU affinity, which :func:`pin_cores`
+    sets before jax starts.
     """
     env = {name: str(n) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     flags = os.environ.get("XLA_FLAGS", "")
@@ -58,11 +67,29 @@ def thread_env(n: int) -> dict[str, str]:
     return env
 
 
+def usable_cores() -> list[int]:
+    """The cores this process may run on, in order."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: no affinity API
+        return list(range(os.cpu_count() or 1))
+
+
+def pin_cores(n: int) -> list[int]:
+    """Restrict this process to its first ``n`` usable cores (CPU affinity), so that
+    every framework, jax included, sizes its thread pool to ``n``. Must run before a
+    framework starts its threads. Returns the cores it now runs on."""
+    cores = usable_cores()
+    if n < len(cores) and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores[:n])
+    return usable_cores()
+
+
 def jax_threads(n: int) -> str:
-    """What jax's CPU thread count is under ``thread_env(n)``."""
-    if n == 1:
-        return "1"
-    return f"XLA default (all {os.cpu_count()} cores)" if n != os.cpu_count() else str(n)
+    """What jax's CPU thread count is under ``thread_env(n)`` and ``pin_cores(n)``."""
+    if hasattr(os, "sched_setaffinity") or n == 1:
+        return str(n)  # pinned to n cores, or single-threaded by XLA's switch
+    return f"XLA default (all {os.cpu_count()} cores)"
 
 
 def case_id(variant: str, device: str, problem: str) -> str:
@@ -178,6 +205,81 @@ def run_finished(records: Path) -> bool:
     return False
 
 
+class PeakMemory:
+    """Peak memory of this process over a block, above what it held when the block began.
+
+    Host: the growth of the resident-set high-water mark (``VmHWM``), which Linux resets
+    to the current size through ``/proc/self/clear_refs``; freed heap memory is handed
+    back first (``malloc_trim``), so that reusing it cannot hide an allocation. Device
+    (CUDA): torch's ``max_memory_allocated`` since a reset at the start; jax's
+    ``peak_bytes_in_use``, which cannot be reset, so it is the worker's peak so far.
+    ``host``/``device`` stay ``None`` where a value cannot be measured.
+    """
+
+    def __init__(self, framework: str = "numpy", device: str = "cpu") -> None:
+        self.framework, self.device = framework, device
+        self.host: int | None = None
+        self.device_bytes: int | None = None
+
+    def __enter__(self) -> PeakMemory:
+        gc.collect()
+        _malloc_trim()
+        self._reset = _reset_high_water_mark()
+        self._start = _proc_status_bytes("VmRSS")
+        if self.device == "cuda" and self.framework == "torch":
+            sys.modules["torch"].cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        peak = _proc_status_bytes("VmHWM")
+        if self._reset and peak is not None and self._start is not None:
+            self.host = max(0, peak - self._start)
+        self.device_bytes = _device_peak(self.framework, self.device)
+
+    def fields(self) -> dict[str, int | None]:
+        return {"peak_host_bytes": self.host, "peak_device_bytes": self.device_bytes}
+
+
+def _proc_status_bytes(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _reset_high_water_mark() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS (Linux 4.0+)
+    except OSError:
+        return False
+    return True
+
+
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _device_peak(framework: str, device: str) -> int | None:
+    if device != "cuda":
+        return None
+    try:
+        if framework == "torch":
+            return int(sys.modules["torch"].cuda.max_memory_allocated())
+        if framework == "jax":
+            stats = sys.modules["jax"].devices("gpu")[0].memory_stats() or {}
+            peak = stats.get("peak_bytes_in_use")
+            return int(peak) if peak is not None else None
+    except (KeyError, RuntimeError, IndexError):
+        pass
+    return None
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -209,6 +311,8 @@ def machine_fields(threads: int) -> dict[str, Any]:
         "threads": threads,
         "jax_threads": jax_threads(threads),
         "thread_env": {k: os.environ.get(k) for k in sorted(thread_env(threads))},
+        "affinity": usable_cores(),
+        "allocator_env": {k: v for k, v in sorted(os.environ.items()) if k in ALLOCATOR_ENV},
         "versions": {
             "python": platform.python_version(),
             "numpy": np.__version__,

@@ -80,6 +80,22 @@ class Problem:
         """A copy with some fields changed (``dtype``, ``lr``, ``epochs`` ...)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
+    def with_own_data(self) -> Problem:
+        """The same problem holding fresh copies of X and y, sharing the float64 results
+        already computed. A case starts from this copy, so that the memory it measures
+        includes the data it trains on, and nothing of the reference's."""
+        copy = self.replace(X=self.X.copy(), y=self.y.copy())
+        for name in ("reference", "lr_limit", "optimum"):
+            if name in self.__dict__:  # cached_property keeps its value in __dict__
+                copy.__dict__[name] = self.__dict__[name]
+        return copy
+
+    def precompute(self) -> Problem:
+        """Compute the float64 reference, stability limit and optimum now (they are
+        cached), so that no later measurement of memory or time includes them."""
+        _ = (self.reference, self.lr_limit, self.optimum)
+        return self
+
     @cached_property
     def reference(self) -> Reference:
         """The float64 trajectory of this problem's data (as rounded to its dtype)."""

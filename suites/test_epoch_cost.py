@@ -17,6 +17,7 @@ the same way), so the report can say how close each run comes to it.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -67,10 +68,12 @@ def timer_overhead_s() -> float:
 
 def calibrate(train: Callable[[], object], budget_s: float = 0.2, most: int = 7) -> float:
     """Median time of a few untimed rounds after warm-up: the first ones are often slow
-    (caches, allocator), and one sample would size the timed rounds wrongly."""
+    (caches, allocator), and one sample would size the timed rounds wrongly. A training
+    that alone fills the budget needs no second sample: it gets one iteration per round
+    and the fewest rounds, whatever its exact time."""
     samples: list[float] = []
     spent = 0.0
-    while len(samples) < most and (spent < budget_s or len(samples) < 2):
+    while len(samples) < most and spent < budget_s:
         start = time.perf_counter()
         train()
         samples.append(time.perf_counter() - start)
@@ -83,7 +86,9 @@ def _timing(benchmark) -> dict[str, float]:  # noqa: ANN001
     stats = getattr(benchmark.stats, "stats", None)
     if stats is None or not stats.rounds:
         return {}
-    return {k: getattr(stats, k) for k in ("median", "iqr", "min", "mean", "stddev", "rounds")}
+    timing = {k: getattr(stats, k) for k in ("median", "iqr", "min", "mean", "stddev", "rounds")}
+    # The rounds themselves (per iteration), so that several processes can be pooled.
+    return timing | {"data": list(stats.data), "iterations": benchmark.stats.iterations}
 
 
 def iterations_for(round_s: float, overhead_s: float) -> int:
@@ -97,15 +102,18 @@ def test_epoch_cost(case, benchmark) -> None:
     problem = case.problem
     benchmark.extra_info.update(case.identity("benchmark"))
     try:
-        session = backend.prepare(problem)
-        start = time.perf_counter()
-        session.warmup()
-        compile_s = time.perf_counter() - start
-        round_s = calibrate(session.train)
-        overhead_s = timer_overhead_s() + _median_call_s(session.sync, 200)
-        iterations = iterations_for(round_s, overhead_s)
-        rounds = rounds_for(round_s * iterations, case.run.quick)
-        result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
+        # Peak memory covers the case's copy of the data, prepare, warm-up and the rounds.
+        with case.measured() as own:
+            session = backend.prepare(own)
+            start = time.perf_counter()
+            session.warmup()
+            compile_s = time.perf_counter() - start
+            round_s = calibrate(session.train)
+            overhead_s = timer_overhead_s() + _median_call_s(session.sync, 200)
+            iterations = iterations_for(round_s, overhead_s)
+            rounds = rounds_for(round_s * iterations, case.run.quick)
+            result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
+            del session, own
     except Exception as err:  # one backend failing must not hide the others' results
         benchmark.extra_info.update(status="failed", message=harness.first_line(err))
         case.record("benchmark", status="failed", message=harness.first_line(err))
@@ -119,7 +127,7 @@ def test_epoch_cost(case, benchmark) -> None:
         "epochs_per_round": iterations * problem.epochs,
         "harness_overhead_s": overhead_s,
     }
-    benchmark.extra_info.update(fields, **extra)
+    benchmark.extra_info.update(fields, **extra, **case.memory)
     case.record("benchmark", **fields, **extra, timing=_timing(benchmark))
     if not verdict.ok:
         pytest.fail(f"{backend.variant}@{backend.device} on {problem.name}: {verdict.message}")
@@ -149,7 +157,7 @@ def test_memory_bandwidth(method, benchmark, run_config, record_log) -> None:
     copy = _copy_function(method, n_bytes, run.threads)
     copy()  # first touch of the destination pages
     benchmark.extra_info.update(
-        kind="bandwidth", method=method, bytes=2 * n_bytes, threads=run.threads
+        kind="bandwidth", method=method, bytes=2 * n_bytes, threads=run.threads, pid=os.getpid()
     )
     benchmark.pedantic(copy, rounds=MIN_ROUNDS[run.quick] * 2, iterations=1)
     if timing := _timing(benchmark):

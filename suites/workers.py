@@ -1,0 +1,446 @@
+"""The manager of a gdbench run: one fresh worker process per variant, one at a time.
+
+pyperf's model (``pyperf/_manager.py``): the manager decides what runs where, starts each
+worker, waits for it (with a time limit), and merges what the workers wrote. A worker is
+the suites' pytest session started with ``--gdb-worker LABEL`` and the selection of its
+job on the command line, so that any worker can be re-run by hand from the line in
+``workers/NN-LABEL.log``. The manager imports no framework.
+
+Workers append their finished cases to the run's ``records.jsonl`` (one worker at a time,
+so lines never interleave); the manager writes the run's header and end marker around
+them, marks the cases of a worker that died or timed out as failed, and builds the
+run's ``benchmark.json`` (pytest-benchmark's format, rounds of several processes pooled)
+or ``convergence.json`` from the records: the records are the one source of every output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from backends import devices_of, framework_of
+from suites import harness
+from suites.config import RunConfig
+
+SUITES_DIR = Path(__file__).resolve().parent
+ISOLATION = ("variant", "framework", "none")
+DEFAULT_TIMEOUT_S = 600.0
+WORKER_HEADER = "worker"  # a worker's first record: its pid, affinity, machine, unavailable
+WORKER_END = "worker-end"  # a worker's last record (the run's own end is "end")
+CONVERGENCE = "test_convergence.py"
+COST = "test_epoch_cost.py::test_epoch_cost"
+BANDWIDTH = "test_epoch_cost.py::test_memory_bandwidth"
+BANDWIDTH_METHODS = ("numpy-copy", "torch-copy")
+
+# (kind, variant, device, problem): one case a job is to record.
+CaseKey = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One worker process: what it runs and which cases it must record.
+
+    Attributes:
+        label: unique within the run, e.g. ``"jax-grad@cpu"`` or ``"torch@cpu #2"``.
+        backends: the variants it may run (``--gdb-backends``).
+        devices: the devices it may use (``--gdb-devices``); without ``cuda`` the worker
+            cannot see a GPU at all.
+        tests: pytest node ids under ``suites/``.
+        cases: what it is to record, for marking the unfinished ones when it dies.
+        items: how many progress lines it prints (its collected tests).
+    """
+
+    label: str
+    backends: tuple[str, ...]
+    devices: tuple[str, ...]
+    tests: tuple[str, ...]
+    cases: tuple[CaseKey, ...]
+    items: int
+
+
+def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job]:
+    """The workers of a run, in the order they run.
+
+    ``variant``: one worker per (variant, device); ``framework``: one per (framework,
+    device); ``none``: a single worker for everything, as one pytest session would. With
+    ``processes`` K > 1 the timed cases are measured again in K−1 more workers each,
+    round-robin over the variants so that a drift of the machine hits all of them alike.
+    The copy-bandwidth benchmarks get a worker of their own (except with ``none``).
+    """
+    pairs = [(v, d) for v in cfg.backends for d in cfg.devices if d in devices_of(v)]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for variant, device in pairs:
+        if isolate == "variant" and installed(framework_of(variant)):
+            key = f"{variant}@{device}"
+        elif isolate == "variant":  # nothing of it can run: one worker lists why
+            key = f"{framework_of(variant)}@{device}"
+        elif isolate == "framework":
+            key = f"{framework_of(variant)}@{device}"
+        else:
+            key = "all"
+        groups.setdefault(key, []).append((variant, device))
+    names = [name for name, *_ in cfg.problem_shapes()]
+
+    def job(label: str, members: list[tuple[str, str]], kinds: tuple[str, ...]) -> Job:
+        cases = [
+            (kind, v, d, problem)
+            for kind in kinds
+            for problem in names
+            for v, d in members
+        ]  # fmt: skip
+        tests = tuple({"convergence": CONVERGENCE, "benchmark": COST}[k] for k in kinds)
+        # pytest parametrizes over every selected variant x device it has a form on
+        variants = tuple(dict.fromkeys(v for v, _ in members))
+        devices = tuple(dict.fromkeys(d for _, d in members))
+        items = sum(
+            1 for v in variants for d in devices if d in devices_of(v)
+        ) * len(names) * len(kinds)  # fmt: skip
+        return Job(label, variants, devices, tests, tuple(cases), items)
+
+    jobs = []
+    first: tuple[str, ...] = ("convergence", "benchmark") if timing else ("convergence",)
+    for k in range(1, processes + 1 if timing else 2):
+        for key, members in groups.items():
+            label = key if processes == 1 or not timing else f"{key} #{k}"
+            jobs.append(job(label, members, first if k == 1 else ("benchmark",)))
+    if timing:
+        copies = Job("bandwidth", ("numpy-manual",), ("cpu",), (BANDWIDTH,), (), 2)
+        if isolate == "none" and jobs:
+            jobs[0] = dataclasses.replace(
+                jobs[0], tests=(*jobs[0].tests, BANDWIDTH), items=jobs[0].items + 2
+            )
+        else:
+            jobs.append(copies)
+    return jobs
+
+
+def worker_env(job: Job, threads: int) -> dict[str, str]:
+    """The environment a worker starts with: threads, and what it may see of the GPU.
+
+    A worker with no CUDA case cannot touch a GPU (``JAX_PLATFORMS=cpu``, no visible
+    CUDA device): a CPU run never starts a GPU client. One that runs jax on CUDA starts
+    with jax's preallocation of 75% of the card switched off, so that the memory it
+    reports is what it used.
+    """
+    env = {**harness.thread_env(threads), "PYTHONUNBUFFERED": "1"}
+    if "cuda" not in job.devices:
+        env |= {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
+    elif any(framework_of(v) == "jax" for v in job.backends):
+        env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return env
+
+
+def worker_command(job: Job, cfg: RunConfig, out: Path, timing: bool, start: int, total: int):  # noqa: ANN201
+    """The worker's command line: a pytest session over ``job``'s tests and selection."""
+    args = [sys.executable, "-m", "pytest", *(str(SUITES_DIR / t) for t in job.tests)]
+    args += ["--rootdir", str(SUITES_DIR), "-c", os.devnull, "-q", "--no-header", "--tb=short",
+             "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:hypothesispytest",
+             "--gdb-out", str(out), "--gdb-progress", "--gdb-worker", job.label,
+             "--gdb-count", f"{start}/{total}"]  # fmt: skip
+    options = cfg.to_options() | {"backends": ",".join(job.backends),
+                                  "devices": ",".join(job.devices)}  # fmt: skip
+    for name, value in options.items():
+        args += [f"--gdb-{name}", value]
+    if cfg.quick:
+        args.append("--gdb-quick")
+    # Timings go to records.jsonl (rounds included); the manager writes benchmark.json.
+    args += ["--benchmark-enable", "--benchmark-quiet"] if timing else ["--benchmark-disable"]
+    return args
+
+
+def death_reason(returncode: int, timed_out: float | None) -> str | None:
+    """Why a worker's unfinished cases failed, or ``None`` for a worker that ended
+    normally (pytest's 0, 1 for failed tests, 2 for an interruption, 5 for no tests)."""
+    if timed_out is not None:
+        return f"timed out after {timed_out:g} s"
+    if returncode < 0:
+        name = _signal_name(-returncode)
+        hint = " (the kernel's out-of-memory killer sends this)" if name == "SIGKILL" else ""
+        return f"worker killed by {name}{hint}"
+    if returncode in (0, 1, 2, 5):
+        return None
+    return f"worker exited with status {returncode}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class Stop:
+    """Ctrl-C or SIGTERM: the worker in hand is asked to stop (SIGINT: it finishes its case
+    and records it), no further worker starts; a second signal kills the worker."""
+
+    GRACE_S = 20.0
+
+    def __init__(self) -> None:
+        self.signalled = False
+        self.proc: subprocess.Popen | None = None
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        proc = self.proc
+        if self.signalled:
+            if proc is not None:
+                _kill_group(proc)
+            return
+        self.signalled = True
+        print(
+            f"\ngdbench: stopping ({signal.Signals(signum).name})...", file=sys.stderr, flush=True
+        )
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill a worker and whatever it started (torch.compile's compile workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@dataclass
+class Outcome:
+    """How one worker ended."""
+
+    job: Job
+    pid: int
+    returncode: int
+    reason: str | None  # why its unfinished cases failed; None if it ended normally
+    seconds: float
+    log: Path
+    command: list[str]
+
+
+class Manager:
+    """Runs the jobs one after another and keeps the run's records.jsonl."""
+
+    def __init__(self, cfg: RunConfig, out: Path, *, timing: bool, timeout: float,
+                 isolate: str, processes: int) -> None:  # fmt: skip
+        self.cfg, self.out, self.timing = cfg, out, timing
+        self.timeout, self.isolate, self.processes = timeout, isolate, processes
+        self.log = harness.RecordLog(out / harness.RECORDS_FILE)
+        self.stop = Stop()
+        self.outcomes: list[Outcome] = []
+
+    def run(self, jobs: list[Job]) -> int:
+        """Run every job (until interrupted); returns the exit status for the run's cases:
+        0 if every worker ended normally with all its tests passed, else 1."""
+        self.log.append({"schema": harness.SCHEMA, "kind": "run", "config": self.cfg.to_dict(),
+                         "isolation": self.isolation(), "unavailable": [],
+                         "machine": harness.machine_fields(self.cfg.threads)})  # fmt: skip
+        total = sum(j.items for j in jobs)
+        done = 0
+        status = 0
+        for number, job in enumerate(jobs, 1):
+            if self.stop.signalled:
+                break
+            outcome = self._run_one(number, job, done, total)
+            self.outcomes.append(outcome)
+            done += job.items
+            if outcome.reason is not None:
+                self._fail_unfinished(outcome)
+                print(f"gdbench: worker {job.label} (pid {outcome.pid}): {outcome.reason}; "
+                      f"the run goes on (log: {outcome.log})", flush=True)  # fmt: skip
+            if outcome.returncode != 0 and not (outcome.returncode == 5 and not job.cases):
+                status = 1
+        self.log.append({"schema": harness.SCHEMA, "kind": "end", "exitstatus": status,
+                         "interrupted": self.stop.signalled,
+                         "workers": [self._worker_row(o) for o in self.outcomes]})  # fmt: skip
+        return status
+
+    def isolation(self) -> dict[str, Any]:
+        return {"isolate": self.isolate, "processes": self.processes, "timeout_s": self.timeout}
+
+    def _run_one(self, number: int, job: Job, done: int, total: int) -> Outcome:
+        folder = self.out / "workers"
+        folder.mkdir(exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9@.-]+", "-", job.label).strip("-")
+        log_path = folder / f"{number:02d}-{slug}.log"
+        command = worker_command(job, self.cfg, self.out, self.timing, done, total)
+        env = worker_env(job, self.cfg.threads)
+        started = time.monotonic()
+        with open(log_path, "w", encoding="utf-8") as log:
+            log.write(_shell_line(command, env) + "\n\n")
+            log.flush()
+            proc = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, **env}, start_new_session=True,
+            )  # fmt: skip
+            self.stop.proc = proc
+            reader = threading.Thread(target=_forward, args=(proc.stdout, log), daemon=True)
+            reader.start()
+            timed_out = self._wait(proc, started)
+            self.stop.proc = None
+            reader.join(timeout=10)
+        _end_with_newline(self.log.path)
+        reason = death_reason(proc.returncode, timed_out)
+        return Outcome(job, proc.pid, proc.returncode, reason, time.monotonic() - started,
+                       log_path, command)  # fmt: skip
+
+    def _wait(self, proc: subprocess.Popen, started: float) -> float | None:
+        """Wait for the worker; kill it past the time limit (returns the limit then), or
+        past the grace time after a stop signal."""
+        signalled_at = None
+        while True:
+            try:
+                proc.wait(timeout=0.1)
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if now - started > self.timeout:
+                _kill_group(proc)
+                proc.wait()
+                return self.timeout
+            if self.stop.signalled:
+                signalled_at = signalled_at or now
+                if now - signalled_at > Stop.GRACE_S:
+                    _kill_group(proc)
+                    proc.wait()
+                    return None
+
+    def _fail_unfinished(self, outcome: Outcome) -> None:
+        """Record every case the dead worker was to run and did not: failed, with why."""
+        job = outcome.job
+        records = read_records(self.log.path)
+        finished = {
+            (r["kind"], r["variant"], r["device"], r["problem"])
+            for r in records
+            if r.get("worker") == job.label and r["kind"] in ("convergence", "benchmark")
+        }
+        unavailable = {
+            (u["variant"], u["device"])
+            for r in records
+            if r["kind"] == WORKER_HEADER and r.get("worker") == job.label
+            for u in r.get("unavailable", [])
+        }
+        shapes = {name: (n, d, e) for name, n, d, e in self.cfg.problem_shapes()}
+        for kind, variant, device, problem in job.cases:
+            if (kind, variant, device, problem) in finished or (variant, device) in unavailable:
+                continue
+            n, d, epochs = shapes[problem]
+            self.log.append({
+                "schema": harness.SCHEMA, "kind": kind, "variant": variant,
+                "framework": framework_of(variant), "device": device, "dtype": self.cfg.dtype,
+                "problem": problem, "n_samples": n, "n_features": d, "epochs": epochs,
+                "threads": self.cfg.threads, "pid": outcome.pid, "worker": job.label,
+                "status": "failed", "message": outcome.reason,
+            })  # fmt: skip
+
+    def _worker_row(self, o: Outcome) -> dict[str, Any]:
+        return {"label": o.job.label, "pid": o.pid, "returncode": o.returncode,
+                "reason": o.reason, "seconds": round(o.seconds, 3),
+                "log": str(o.log.relative_to(self.out))}  # fmt: skip
+
+
+def _forward(stream: TextIO, log: TextIO) -> None:
+    """Copy a worker's output into its log; show its progress lines and its failures."""
+    for line in stream:
+        log.write(line)
+        log.flush()
+        if line.startswith("[") or "Fatal Python error" in line:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
+def _shell_line(command: list[str], env: dict[str, str]) -> str:
+    """The command as a shell line, with the environment it needs, to re-run by hand."""
+    import shlex
+
+    return " ".join(
+        [*(f"{k}={shlex.quote(v)}" for k, v in env.items()), *map(shlex.quote, command)]
+    )
+
+
+def _end_with_newline(path: Path | None) -> None:
+    """A worker killed while writing may leave half a line: end it, so the next worker's
+    records start on a line of their own (the reader skips the broken one)."""
+    if path is None or not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) != b"\n":
+            fh.write(b"\n")
+
+
+def read_records(path: Path | None) -> list[dict[str, Any]]:
+    """Every whole record in a records.jsonl (a broken line is skipped)."""
+    if path is None or not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "kind" in rec:
+            out.append(rec)
+    return out
+
+
+# --- the run's JSON, from its records -------------------------------------------------
+
+
+def write_json(out: Path, timing: bool) -> Path:
+    """Write ``benchmark.json`` (pytest-benchmark's format, one entry per timed case with
+    the rounds of all its processes pooled) or, for a check, ``convergence.json``."""
+    from reports.frame import gdbench_section, pooled_benchmarks
+
+    records = read_records(out / harness.RECORDS_FILE)
+    doc: dict[str, Any] = {"benchmarks": []}
+    if timing:
+        doc = {
+            "machine_info": _machine_info(records),
+            "commit_info": _commit_info(),
+            "benchmarks": pooled_benchmarks(records),
+            "datetime": dt.datetime.now(dt.UTC).isoformat(),
+            "version": _pytest_benchmark_version(),
+        }
+    doc["gdbench"] = gdbench_section(records)
+    path = out / ("benchmark.json" if timing else "convergence.json")
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
+    return path
+
+
+def _machine_info(records: list[dict[str, Any]]) -> dict[str, Any]:
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+
+    info = pytest_benchmark_generate_machine_info()
+    from reports.frame import merged_machine
+
+    info["gdbench"] = merged_machine(records)
+    return info
+
+
+def _commit_info() -> dict[str, Any]:
+    from pytest_benchmark.utils import get_commit_info
+
+    return get_commit_info()
+
+
+def _pytest_benchmark_version() -> str:
+    import pytest_benchmark
+
+    return pytest_benchmark.__version__
+
+
+def installed(framework: str) -> bool:
+    """Whether ``framework`` is importable, without importing it."""
+    return importlib.util.find_spec(framework) is not None
