@@ -8,9 +8,11 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 ARGS   ?=
 
-# The tox environments this machine can run: its own Python x every framework set.
+# The tox environments this machine can run: its own Python x every framework set. The
+# all-frameworks set is .venv itself (the same install as tox's pyXY-all), so it is not
+# built a second time.
 TOX_PY    := py$(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
-TEST_ENVS := $(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax,$(TOX_PY)-all,lint,type
+TEST_ENVS := lint,type,$(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax
 
 .PHONY: bench test unit perf venv clean
 
@@ -25,9 +27,11 @@ venv: $(BIN)/gdbench
 bench: venv
 	$(BIN)/gdbench run $(ARGS)
 
-## The tests: every tox environment above, one after the other (never in parallel).
+## The tests: every tox environment above, one after the other (never in parallel), then
+## every test with all frameworks (what tox's pyXY-all runs) in .venv.
 test: venv
 	$(BIN)/tox run -e $(TEST_ENVS) -- $(ARGS)
+	GDBENCH_EXPECT_FRAMEWORKS=numpy,torch,jax $(BIN)/python -m pytest $(ARGS)
 
 ## The tests in .venv alone (all frameworks), for a quick local check.
 unit: venv

@@ -108,6 +108,11 @@ def _environment(machine: Machine) -> list[str]:
         if gpu
         else "- **GPU:** none",
     ]
+    isolation = info.get("isolation")
+    if isolation:
+        lines.append(f"- **Isolation:** {isolation_text(isolation)}")
+    if info.get("affinity"):
+        lines.append(f"- **CPU affinity of the workers:** cores {_cores(info['affinity'])}")
     if machine.datetime:
         lines.append(
             f"- **Run:** {machine.datetime}"
@@ -118,6 +123,37 @@ def _environment(machine: Machine) -> list[str]:
             )
         )
     return lines
+
+
+def isolation_text(isolation: dict) -> str:
+    """How a run was split into worker processes, in words."""
+    mode = isolation.get("isolate")
+    what = {
+        "variant": "a fresh worker process per variant and device",
+        "framework": "a fresh worker process per framework and device",
+        "none": "everything in one worker process",
+    }.get(mode, f"--isolate {mode}")
+    text = f"{what} (`--isolate {mode}`, {isolation.get('workers', '?')} workers)"
+    processes = isolation.get("processes") or 1
+    if processes > 1:
+        text += f"; each variant timed in {processes} processes, rounds pooled"
+    if isolation.get("timeout_s"):
+        text += f"; a worker is stopped after {isolation['timeout_s']:g} s"
+    return text
+
+
+def _cores(cores: list[int]) -> str:
+    return ", ".join(str(c) for c in cores)
+
+
+def human_bytes(n: float | None) -> str:
+    """``68.1 MB``-style, decimal units."""
+    if n is None or pd.isna(n):
+        return "–"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
 
 
 def markdown_report(frames: Frames, *, timing: bool = True) -> str:
@@ -216,9 +252,76 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
         compile_cells = part["compile_s"].map(human_time)
         out += [f"{level} Compile and first-call time{suffix}: kept out of the timings", ""]
         out += [markdown_table(pivot(part, compile_cells), "problem"), ""]
+        out += _process_spread(part, level, suffix)
+        out += _memory(part, level, suffix)
         out += _limits(frames, key, part, level, suffix)
         out += _timing_method(part, level, suffix)
     return out
+
+
+def _process_spread(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
+    """With --processes K > 1: noise between processes next to noise between rounds."""
+    several = part[part["processes"].fillna(1) > 1]
+    if several.empty:
+        return []
+    cells = part.apply(
+        lambda r: "–" if pd.isna(r["process_spread"])
+        else f"{100 * r['per_epoch_iqr_s'] / r[PER_EPOCH]:.1f}% / {100 * r['process_spread']:.1f}%",
+        axis=1,
+    )  # fmt: skip
+    k = int(several["processes"].max())
+    return [
+        f"{level} Noise{suffix}: between rounds / between processes",
+        "",
+        f"Each variant was timed in {k} fresh processes, one after another, and the rounds "
+        "pooled (the cost above is the pooled median). Per cell: the interquartile range of "
+        "the pooled rounds, then the range (max − min) of the processes' own medians, both "
+        "relative to the median. A process spread well above the round IQR means that "
+        "what varies is the process (memory layout, allocator state, which core), which "
+        "more rounds in one process cannot average out.",
+        "",
+        markdown_table(pivot(part, cells), "problem"),
+        "",
+    ]
+
+
+def _memory(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
+    """Peak memory of each case, next to the size of its data."""
+    if part["peak_host_bytes"].isna().all():
+        return []
+
+    def cell(r: pd.Series) -> str:
+        peak = r["peak_host_bytes"]
+        if pd.isna(peak):
+            return "–"
+        text = human_bytes(peak)
+        if r["data_bytes"] and r["data_bytes"] >= 2**20:  # below, pages and code dominate
+            text += f" ({peak / r['n_samples']:.0f} B/sample, {peak / r['data_bytes']:.2f}× data)"
+        if not pd.isna(r["peak_device_bytes"]):
+            text += f"; device {human_bytes(r['peak_device_bytes'])}"
+        return text
+
+    table = pivot(part, part.apply(cell, axis=1))
+    data = _ordered(part).drop_duplicates("problem")
+    table.insert(0, "data (X, y)", [human_bytes(b) for b in data["data_bytes"]])
+    return [
+        f"{level} Peak memory per case{suffix}",
+        "",
+        "How much memory each case took above what its worker held before it: its own copy "
+        "of the data (so a case is never below the size of X and y, to within a 4 kB page), "
+        "the backend's copies "
+        "and buffers, compilation, and the timed rounds; the float64 reference is computed "
+        "before and not counted. Host: growth of the process's peak resident set (Linux "
+        "`VmHWM`, reset per case). Device: torch's `max_memory_allocated`, or jax's "
+        "`peak_bytes_in_use` (which jax cannot reset: the worker's peak so far). "
+        "For data of 1 MiB and more the cell also gives bytes per sample and the peak over "
+        "the size of X and y: above 1× is what a variant holds beyond the data itself "
+        "(a second copy of X shows as about 2×). Small problems are dominated by allocator "
+        "pages and compiled code.",
+        "",
+        markdown_table(table, "problem"),
+        "",
+    ]
 
 
 def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: str) -> list[str]:

@@ -14,6 +14,10 @@ import pytest
 
 from suites.problems import synthetic
 
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SIX_FILES = {
     "benchmark.json",

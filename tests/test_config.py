@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from suites.config import OPTIONS, RunConfig, parse
+
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
 
 
 def test_every_option_round_trips_through_its_strings() -> None:

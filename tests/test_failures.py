@@ -12,9 +12,14 @@ import tracemalloc
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from backends import get_backend
+from backends import get_backend, list_backends
 from suites.config import RunConfig, check_memory
+
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
 
 ROOT = Path(__file__).parents[1]
 
@@ -31,9 +36,12 @@ def gdbench_process(*args: str, **env: str) -> subprocess.Popen:
 
 def test_one_failing_backend_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
+    # numpy-manual and one cheap variant of each other installed framework
+    available = {r.variant for r in list_backends(("cpu",)) if r.available}
+    variants = [v for v in ("numpy-manual", "torch-manual", "jax-manual") if v in available]
     proc = gdbench_process(
-        "run", "--quick", "--problems", "toy,toy-20", "--out", str(out),
-        PYTEST_ADDOPTS="-p tests.fault_plugin",
+        "run", "--quick", "--problems", "toy,toy-20", "--backends", ",".join(variants),
+        "--out", str(out), PYTEST_ADDOPTS="-p tests.fault_plugin",
     )  # fmt: skip
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 1, stdout + stderr

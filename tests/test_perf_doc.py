@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from reports.frame import Frames
 from suites.perf import crossovers, targets
+
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
 
 
 def results(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:

@@ -15,6 +15,10 @@ from suites.problems import (
     toy,
 )
 
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
+
 
 def test_toy_is_the_tutorial_problem() -> None:
     p = toy()

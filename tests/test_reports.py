@@ -17,6 +17,10 @@ import pytest
 
 from reports import frame, write
 
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
+
 FIXTURES = Path(__file__).parent / "fixtures"
 A, B = FIXTURES / "machine_a.json", FIXTURES / "machine_b.json"
 

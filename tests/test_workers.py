@@ -1,0 +1,270 @@
+"""Worker processes: each variant in its own process, crashes and hangs contained, rounds
+of several processes pooled, peak memory per case. Run as a user would: the gdbench
+command in a subprocess, reading its exit status and the files it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backends import list_backends
+from reports.frame import pooled_stats
+from suites import workers
+from suites.config import RunConfig
+
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
+
+ROOT = Path(__file__).parents[1]
+FAULTS = "-p tests.worker_faults"
+# Cheap variants of each framework, as far as they are installed here.
+AVAILABLE = [r.variant for r in list_backends(("cpu",)) if r.available]
+CHEAP = [v for v in ("numpy-manual", "torch-manual", "jax-manual") if v in AVAILABLE]
+
+
+def gdbench(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "suites.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
+def pids_by_variant(recs: list[dict]) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for r in recs:
+        if r["kind"] in ("convergence", "benchmark"):
+            out.setdefault(r["variant"], set()).add(r["pid"])
+    return out
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+# --- the plan: pure, no process started ------------------------------------------------
+
+
+def test_variant_isolation_plans_one_worker_per_variant_and_device_then_bandwidth() -> None:
+    cfg = RunConfig(problems=("toy",), backends=("numpy-manual", "jax-scan"), devices=("cpu",))
+    jobs = workers.plan(cfg, "variant", 1, timing=True)
+    installed = {v: workers.installed(v.split("-")[0]) for v in ("numpy", "jax")}
+    expected = ["numpy-manual@cpu", "jax-scan@cpu" if installed["jax"] else "jax@cpu"]
+    assert [j.label for j in jobs] == [*expected, "bandwidth"]
+    assert jobs[0].backends == ("numpy-manual",) and jobs[0].devices == ("cpu",)
+    assert set(jobs[0].cases) == {("convergence", "numpy-manual", "cpu", "toy"),
+                                  ("benchmark", "numpy-manual", "cpu", "toy")}  # fmt: skip
+
+
+def test_framework_isolation_groups_variants_by_framework_and_device() -> None:
+    cfg = RunConfig(
+        problems=("toy",),
+        backends=("numpy-manual", "torch-nn", "torch-autograd", "jax-scan"),
+        devices=("cpu", "cuda"),
+    )
+    jobs = workers.plan(cfg, "framework", 1, timing=False)
+    assert [j.label for j in jobs] == [
+        "numpy@cpu",
+        "torch@cpu",
+        "torch@cuda",
+        "jax@cpu",
+        "jax@cuda",
+    ]
+    torch_cpu = jobs[1]
+    assert torch_cpu.backends == ("torch-nn", "torch-autograd") and torch_cpu.devices == ("cpu",)
+    assert torch_cpu.items == 2  # two convergence cases, no timing, no bandwidth worker
+
+
+def test_no_isolation_is_one_worker_with_everything_bandwidth_included() -> None:
+    cfg = RunConfig(problems=("toy", "toy-20"), backends=("numpy-manual", "jax-scan"))
+    (job,) = workers.plan(cfg, "none", 1, timing=True)
+    assert job.backends == ("numpy-manual", "jax-scan")
+    assert workers.BANDWIDTH in job.tests
+    assert job.items == 2 * 2 * 2 + 2  # (convergence + cost) x 2 problems x 2 variants + 2 copies
+
+
+def test_several_processes_time_each_variant_again_round_robin_without_convergence() -> None:
+    cfg = RunConfig(problems=("toy",), backends=("numpy-manual", "torch-nn"))
+    jobs = workers.plan(cfg, "framework", 3, timing=True)
+    labels = [j.label for j in jobs]
+    assert labels == ["numpy@cpu #1", "torch@cpu #1", "numpy@cpu #2", "torch@cpu #2",
+                      "numpy@cpu #3", "torch@cpu #3", "bandwidth"]  # fmt: skip
+    assert workers.CONVERGENCE in jobs[0].tests
+    assert all(j.tests == (workers.COST,) for j in jobs[2:6])
+
+
+def test_a_worker_without_cuda_cases_cannot_see_a_gpu_and_jax_on_cuda_does_not_preallocate() -> (
+    None
+):
+    cfg = RunConfig(problems=("toy",), backends=("jax-scan",), devices=("cpu", "cuda"))
+    cpu_job, cuda_job = workers.plan(cfg, "framework", 1, timing=False)
+    cpu_env, cuda_env = workers.worker_env(cpu_job, 2), workers.worker_env(cuda_job, 2)
+    assert cpu_env["JAX_PLATFORMS"] == "cpu" and cpu_env["CUDA_VISIBLE_DEVICES"] == ""
+    assert "JAX_PLATFORMS" not in cuda_env and "CUDA_VISIBLE_DEVICES" not in cuda_env
+    assert cuda_env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("returncode", "timed_out", "reason"),
+    [
+        (-6, None, "worker killed by SIGABRT"),
+        (-11, None, "worker killed by SIGSEGV"),
+        (-9, None, "worker killed by SIGKILL (the kernel's out-of-memory killer sends this)"),
+        (3, None, "worker exited with status 3"),
+        (-9, 600.0, "timed out after 600 s"),
+        (0, None, None),
+        (1, None, None),  # a test failed: its case is already recorded as failed
+    ],
+)
+def test_a_dead_worker_gets_the_reason_a_user_can_act_on(returncode, timed_out, reason) -> None:
+    assert workers.death_reason(returncode, timed_out) == reason
+
+
+def test_pooled_statistics_are_those_of_all_rounds_together() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.exponential(1e-3, 7).tolist(), (2e-3 + rng.exponential(1e-3, 12)).tolist()
+    pooled = pooled_stats([{"data": a, "iterations": 3}, {"data": b, "iterations": 5}])
+    both = np.array(a + b)
+    assert pooled["rounds"] == 19
+    assert pooled["median"] == pytest.approx(float(np.median(both)))
+    assert pooled["min"] == min(both) and pooled["max"] == max(both)
+    assert pooled["mean"] == pytest.approx(float(both.mean()))
+
+
+# --- real runs --------------------------------------------------------------------------
+
+
+def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    variants = ",".join(CHEAP[:2])
+    proc = gdbench(
+        "run", "--quick", "--problems", "toy,toy-20", "--backends", variants, "--out", str(out),
+        PYTEST_ADDOPTS=FAULTS, GDBENCH_TEST_FAULT="abort:toy-20",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "worker numpy-manual@cpu" in proc.stdout and "killed by SIGABRT" in proc.stdout
+    recs = records(out)
+    numpy_cases = {(r["kind"], r["problem"]): r for r in recs
+                   if r.get("variant") == "numpy-manual" and "status" in r}  # fmt: skip
+    # the convergence suite runs first: toy finished before toy-20 aborted
+    assert numpy_cases[("convergence", "toy")]["status"] == "agree"
+    for key in (("convergence", "toy-20"), ("benchmark", "toy"), ("benchmark", "toy-20")):
+        assert numpy_cases[key]["status"] == "failed"
+        assert numpy_cases[key]["message"] == "worker killed by SIGABRT"
+    report = (out / "report.md").read_text()
+    assert "worker killed by SIGABRT" in report
+    # the workers after it ran: the copy bandwidth, and the other variant if installed
+    results = pd.read_csv(out / "results.csv")
+    assert "Measured copy bandwidth" in report
+    for other in CHEAP[1:2]:
+        mine = results[results["variant"] == other]
+        assert len(mine) == 2 and (mine["status"] == "agree").all()
+    end = recs[-1]
+    assert end["kind"] == "end" and end["workers"][0]["reason"] == "worker killed by SIGABRT"
+
+
+def test_a_hanging_worker_is_stopped_at_the_timeout_and_leaves_no_process(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench(
+        "check", "--problems", "toy,toy-20", "--backends", "numpy-manual", "--timeout", "6",
+        "--out", str(out), PYTEST_ADDOPTS=FAULTS, GDBENCH_TEST_FAULT="hang:toy-20",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    recs = records(out)
+    conv = {r["problem"]: r for r in recs if r["kind"] == "convergence"}
+    assert conv["toy"]["status"] == "agree"
+    assert conv["toy-20"]["status"] == "failed"
+    assert conv["toy-20"]["message"] == "timed out after 6 s"
+    (worker,) = recs[-1]["workers"]
+    assert process_gone(worker["pid"])
+
+
+def test_every_variant_runs_in_its_own_process_and_isolate_none_in_one(tmp_path: Path) -> None:
+    args = ("run", "--quick", "--problems", "toy", "--backends", ",".join(CHEAP))
+    isolated = gdbench(*args, "--out", str(tmp_path / "variant"))
+    together = gdbench(*args, "--isolate", "none", "--out", str(tmp_path / "none"))
+    assert isolated.returncode == together.returncode == 0, isolated.stderr + together.stderr
+
+    recs = records(tmp_path / "variant")
+    pids = pids_by_variant(recs)
+    assert all(len(p) == 1 for p in pids.values())  # one process per variant...
+    assert len(set.union(*pids.values())) == len(CHEAP)  # ...each its own
+    bandwidth_pids = {r["pid"] for r in recs if r["kind"] == "bandwidth"}
+    assert len(bandwidth_pids) == 1 and bandwidth_pids.isdisjoint(set.union(*pids.values()))
+    results = pd.read_csv(tmp_path / "variant" / "results.csv")
+    assert results["pid"].nunique() == len(CHEAP)  # results.csv says which worker measured
+    assert "`--isolate variant`" in (tmp_path / "variant" / "report.md").read_text()
+
+    recs = records(tmp_path / "none")
+    assert len(set.union(*pids_by_variant(recs).values())) == 1
+    assert {r["pid"] for r in recs if r["kind"] == "bandwidth"} <= set.union(
+        *pids_by_variant(recs).values()
+    )
+    assert "`--isolate none`" in (tmp_path / "none" / "report.md").read_text()
+
+
+def test_several_processes_pool_their_rounds_into_one_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench("run", "--quick", "--problems", "toy", "--backends", "numpy-manual",
+                   "--processes", "3", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    timed = [r for r in records(out) if r["kind"] == "benchmark"]
+    assert len(timed) == 3 and len({r["pid"] for r in timed}) == 3
+    doc = json.loads((out / "benchmark.json").read_text())
+    (bench,) = [b for b in doc["benchmarks"] if b["group"] == "epoch-cost"]
+    data = [v for r in timed for v in r["timing"]["data"]]
+    assert bench["stats"]["rounds"] == len(data) == sum(r["timing"]["rounds"] for r in timed)
+    assert bench["stats"]["median"] == pytest.approx(float(np.median(data)))
+    medians = [r["timing"]["median"] for r in timed]
+    results = pd.read_csv(out / "results.csv")
+    row = results.iloc[0]
+    assert row["processes"] == 3
+    spread = (max(medians) - min(medians)) / np.median(medians)
+    assert row["process_spread"] == pytest.approx(spread)
+    assert "between rounds / between processes" in (out / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def million(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every installed variant once at 1 000 000 x 16 float32 (X alone: 64 MB)."""
+    out = tmp_path_factory.mktemp("million") / "run"
+    proc = gdbench("run", "--quick", "--problems", "sweep", "--sizes", "1000000",
+                   "--epochs", "2", "--out", str(out), timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_every_variant_needs_at_least_its_data_and_a_copy_of_x_shows(million: Path) -> None:
+    results = pd.read_csv(million / "results.csv")
+    x_bytes = 1_000_000 * 16 * 4
+    assert set(results["variant"]) == set(AVAILABLE)
+    assert (results["data_bytes"] == x_bytes + 1_000_000 * 4).all()
+    assert (results["peak_host_bytes"] >= x_bytes).all(), results[["variant", "peak_host_bytes"]]
+    by_variant = results.set_index("variant")["peak_host_bytes"]
+    # numpy-manual trains on the case's arrays as they are; every torch variant on the
+    # CPU copies X into a tensor of its own (backends/torch_backend.py: _copy).
+    assert by_variant["numpy-manual"] < 1.5 * x_bytes
+    for variant in (v for v in by_variant.index if v.startswith("torch-")):
+        assert by_variant[variant] >= 2 * x_bytes, variant
