@@ -127,7 +127,7 @@ def _environment(machine: Machine) -> list[str]:
 
 def isolation_text(isolation: dict) -> str:
     """How a run was split into worker processes, in words."""
-    mode = isolation.get("isolate")
+    mode = str(isolation.get("isolate"))
     what = {
         "variant": "a fresh worker process per variant and device",
         "framework": "a fresh worker process per framework and device",

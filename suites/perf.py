@@ -6,8 +6,10 @@
 2. In this process, every CPU variant against the tutorial-style loop of its style
    (``suites/idiomatic.py``), side by side: rounds alternate between the two, so that a
    drift of the machine hits both alike. The ratio shows what the harness costs.
-3. docs/performance.md: the crossovers, what each variant pays for, the side-by-side
-   table, and the full report of the run.
+3. The same ``gdbench run`` with every variant in one process (``--isolate none``):
+   each variant's per-epoch cost alone and among all the others, side by side.
+4. docs/performance.md: the crossovers, what each variant pays for, the side-by-side
+   tables, and the full report of the run.
 """
 
 from __future__ import annotations
@@ -225,11 +227,70 @@ def targets(frames: frame.Frames, side: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _run_benchmark(out: Path, quick: bool) -> Path:
-    args = [sys.executable, "-m", "suites.cli", "run", "--out", str(out)]
+def _run_benchmark(out: Path, quick: bool, *extra: str) -> Path:
+    args = [sys.executable, "-m", "suites.cli", "run", "--out", str(out), *extra]
     args += ["--quick"] if quick else ["--sizes", SWEEP]
     subprocess.run(args, check=True)
     return out / "benchmark.json"
+
+
+def isolation_effect(alone: pd.DataFrame, together: pd.DataFrame) -> pd.DataFrame:
+    """Each case's per-epoch median measured in a worker of its own (``alone``) and in one
+    process with every other variant (``together``), from two runs' results.
+
+    ``noise`` is the sum of the two interquartile ranges relative to their medians; a
+    ratio further from 1 than that (``beyond_noise``) is a difference the rounds of
+    either run cannot explain.
+    """
+    keys = ["problem", "n_samples", "n_features", "variant", "device", "dtype"]
+    cols = [*keys, "per_epoch_median_s", "per_epoch_iqr_s"]
+    ok = [f[f["status"] == "agree"][cols] for f in (alone, together)]
+    both = ok[0].merge(ok[1], on=keys, suffixes=("_alone", "_together"))
+    out = both[keys].copy()
+    out["alone"] = both["per_epoch_median_s_alone"]
+    out["together"] = both["per_epoch_median_s_together"]
+    out["ratio"] = out["alone"] / out["together"]
+    out["noise"] = (
+        both["per_epoch_iqr_s_alone"] / out["alone"]
+        + both["per_epoch_iqr_s_together"] / out["together"]
+    )
+    out["beyond_noise"] = (out["ratio"] - 1).abs() > out["noise"]
+    return out.reset_index(drop=True)
+
+
+def isolation_lines(effect: pd.DataFrame) -> list[str]:
+    """The isolation section: a sentence from the numbers, then the table."""
+    if effect.empty:
+        return ["No case was measured in both runs."]
+    worst = effect.iloc[(effect["ratio"] - 1).abs().argmax()]
+    beyond = effect[effect["beyond_noise"]]
+    flags = ["" if not b else " ⚠" for b in effect["beyond_noise"]]
+    shapes = zip(effect["problem"], effect["n_samples"], effect["n_features"], strict=True)
+    labels = [write.case_label(p, n, d) for p, n, d in shapes]
+    table = effect.assign(
+        problem=labels,
+        alone=effect["alone"].map(write.human_time),
+        together=effect["together"].map(write.human_time),
+        ratio=[f"{r:.2f}{flag}" for r, flag in zip(effect["ratio"], flags, strict=True)],
+        noise=effect["noise"].map(lambda v: f"±{100 * v:.0f}%"),
+    )[["problem", "variant", "alone", "together", "ratio", "noise"]]
+    return [
+        "The same run twice: each variant in a fresh worker process of its own (`gdbench run`, "
+        "the default) and every variant in one process (`--isolate none`, what a plain "
+        "`pytest suites` run does). Per-epoch medians; `ratio` is alone over together, "
+        "`noise` the two runs' interquartile ranges relative to their medians, added. "
+        f"Median |ratio − 1|: {100 * float((effect['ratio'] - 1).abs().median()):.1f}%; "
+        f"largest: {worst['variant']} on {worst['problem']}, {worst['ratio']:.2f}. "
+        + (
+            "Every difference is within the noise of the rounds."
+            if beyond.empty
+            else f"{len(beyond)} of {len(effect)} differences exceed the noise of the rounds "
+            "(⚠): process-to-process variation that the rounds of one process do not show "
+            "(`--processes K` measures it)."
+        ),
+        "",
+        table.to_markdown(index=False),
+    ]
 
 
 def _commit() -> str:
@@ -237,7 +298,7 @@ def _commit() -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def document(frames: frame.Frames, side: pd.DataFrame, command: str) -> str:
+def document(frames: frame.Frames, side: pd.DataFrame, effect: pd.DataFrame, command: str) -> str:
     machine = frames.machines[0]
     info = machine.info
     versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items() if v)
@@ -283,6 +344,10 @@ def document(frames: frame.Frames, side: pd.DataFrame, command: str) -> str:
         "",
         side_md,
         "",
+        "## Isolation: each variant alone, and all in one process",
+        "",
+        *isolation_lines(effect),
+        "",
         "## The run",
         "",
         report,
@@ -298,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = Path("results") / f"perf-{stamp}"
     frames = frame.load([_run_benchmark(run_dir, args.quick)])
+    together = frame.load([_run_benchmark(run_dir.with_name(run_dir.name + "-none"), args.quick,
+                                          "--isolate", "none")])  # fmt: skip
+    effect = isolation_effect(frames.results, together.results)
     specs = ("toy", 100) if args.quick else SIDE_BY_SIDE
     rows = [
         row
@@ -309,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     print(side.assign(ratio=side["ratio"].round(3)).to_string(index=False))
     command = "make perf" if not args.quick else "python -m suites.perf --quick"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(document(frames, side, command), encoding="utf-8")
+    args.out.write_text(document(frames, side, effect, command), encoding="utf-8")
     print(f"wrote {args.out} (run: {run_dir})")
     return 0
 
