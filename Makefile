@@ -14,7 +14,7 @@ ARGS   ?=
 TOX_PY    := py$(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
 TEST_ENVS := lint,type,$(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax
 
-.PHONY: bench test unit perf venv clean
+.PHONY: bench test test-envs test-all unit perf venv clean
 
 $(BIN)/gdbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,18 @@ venv: $(BIN)/gdbench
 bench: venv
 	$(BIN)/gdbench run $(ARGS)
 
-## The tests: every tox environment above, one after the other (never in parallel), then
-## every test with all frameworks (what tox's pyXY-all runs) in .venv.
+## The tests: the tox environments above one after the other, and beside them every test
+## with all frameworks (what tox's pyXY-all runs) in .venv. Two streams on two cores: the
+## tests time nothing, so sharing the cores costs them nothing but wall time. Each
+## stream's output is shown when it ends.
 test: venv
+	@echo "make test: tox ($(TEST_ENVS)) and the all-frameworks tests in .venv, side by side"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-envs test-all
+
+test-envs: venv
 	$(BIN)/tox run -e $(TEST_ENVS) -- $(ARGS)
+
+test-all: venv
 	GDBENCH_EXPECT_FRAMEWORKS=numpy,torch,jax $(BIN)/python -m pytest $(ARGS)
 
 ## The tests in .venv alone (all frameworks), for a quick local check.

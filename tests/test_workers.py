@@ -175,8 +175,9 @@ def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_o
     report = (out / "report.md").read_text()
     assert "worker killed by SIGABRT" in report
     # the workers after it ran: the copy bandwidth, and the other variant if installed
+    copies = [r for r in recs if r["kind"] == "bandwidth"]
+    assert copies and copies[0]["pid"] != numpy_cases[("convergence", "toy")]["pid"]
     results = pd.read_csv(out / "results.csv")
-    assert "Measured copy bandwidth" in report
     for other in CHEAP[1:2]:
         mine = results[results["variant"] == other]
         assert len(mine) == 2 and (mine["status"] == "agree").all()
@@ -187,7 +188,7 @@ def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_o
 def test_a_hanging_worker_is_stopped_at_the_timeout_and_leaves_no_process(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = gdbench(
-        "check", "--problems", "toy,toy-20", "--backends", "numpy-manual", "--timeout", "6",
+        "check", "--problems", "toy,toy-20", "--backends", "numpy-manual", "--timeout", "10",
         "--out", str(out), PYTEST_ADDOPTS=FAULTS, GDBENCH_TEST_FAULT="hang:toy-20",
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -195,7 +196,7 @@ def test_a_hanging_worker_is_stopped_at_the_timeout_and_leaves_no_process(tmp_pa
     conv = {r["problem"]: r for r in recs if r["kind"] == "convergence"}
     assert conv["toy"]["status"] == "agree"
     assert conv["toy-20"]["status"] == "failed"
-    assert conv["toy-20"]["message"] == "timed out after 6 s"
+    assert conv["toy-20"]["message"] == "timed out after 10 s"
     (worker,) = recs[-1]["workers"]
     assert process_gone(worker["pid"])
 
