@@ -328,6 +328,10 @@ def merged_machine(records: list[dict[str, Any]]) -> dict[str, Any]:
             info["gpu"] = machine["gpu"]
     if workers:
         info["affinity"] = (workers[0].get("machine") or {}).get("affinity", info.get("affinity"))
+        # what each worker was started with: GPU visibility, jax's preallocation
+        info["worker_env"] = {
+            w.get("worker"): (w.get("machine") or {}).get("allocator_env", {}) for w in workers
+        }
     if header.get("isolation"):
         info["isolation"] = header["isolation"] | {"workers": len(workers)}
     return info

@@ -269,3 +269,19 @@ def test_every_variant_needs_at_least_its_data_and_a_copy_of_x_shows(million: Pa
     assert by_variant["numpy-manual"] < 1.5 * x_bytes
     for variant in (v for v in by_variant.index if v.startswith("torch-")):
         assert by_variant[variant] >= 2 * x_bytes, variant
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores to pin to fewer")
+def test_threads_pin_each_worker_to_that_many_cores_for_every_framework(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench("check", "--problems", "toy", "--backends", ",".join(CHEAP),
+                   "--threads", "1", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first_core = sorted(os.sched_getaffinity(0))[:1]
+    headers = [r for r in records(out) if r["kind"] == "worker"]
+    assert len(headers) == len(CHEAP)
+    for header in headers:
+        assert header["machine"]["affinity"] == first_core, header["worker"]
+        assert header["machine"]["jax_threads"] == "1"
+    report = (out / "report.md").read_text()
+    assert f"cores {first_core[0]}\n" in report and "(jax:" not in report
