@@ -25,7 +25,8 @@ RESULT_COLUMNS = [
     "status", "per_epoch_median_s", "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s",
     "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
     "final_loss", "ref_final_loss", "speedup_vs_numpy", "gap_to_fastest", "bytes_per_epoch",
-    "achieved_gbps", "bandwidth_fraction", "processes", "process_spread", "data_bytes",
+    "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
+    "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "threads",
     "numpy_version", "torch_version", "jax_version", "message",
 ]  # fmt: skip
@@ -212,12 +213,15 @@ def _process_fields(info: dict[str, Any], epochs: int, valid: bool) -> dict[str,
     """Which processes measured a case, how far apart their medians were, and memory."""
     medians = [m for m in info.get("process_medians") or [] if m is not None]
     pids = info.get("pids") or ([info["pid"]] if info.get("pid") is not None else [])
-    spread = np.nan
+    spread = low = high = np.nan
     if valid and len(medians) > 1:
         spread = (max(medians) - min(medians)) / float(np.median(medians))
+        low, high = min(medians) / epochs, max(medians) / epochs
     return {
         "processes": len(medians) or (1 if pids else np.nan),
         "process_spread": spread,
+        "per_epoch_process_min_s": low,
+        "per_epoch_process_max_s": high,
         "data_bytes": info.get("data_bytes"),
         "peak_host_bytes": info.get("peak_host_bytes"),
         "peak_device_bytes": info.get("peak_device_bytes"),
@@ -250,9 +254,10 @@ def pooled_stats(timings: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def pooled_cases(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """One (extra_info, stats) per timed case of a run's records: the rounds of every
-    process that measured it and agreed with the reference, pooled. A case no process
-    measured successfully keeps its last record (failed, disagree...) and no stats."""
+    """One (extra_info, stats) per timed case of a run's records, the rounds of every
+    process that timed it pooled. If any process disagreed with the reference, the case
+    takes that status (its cost is then no valid result); a case no process timed keeps
+    its last record (failed...) and no stats."""
     cases: dict[tuple, list[dict[str, Any]]] = {}
     for rec in records:
         if rec.get("kind") == "benchmark":
@@ -260,21 +265,26 @@ def pooled_cases(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], di
             cases.setdefault(key, []).append(rec)
     out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for recs in cases.values():
-        good = [r for r in recs if r.get("status", "agree") == "agree" and r.get("timing")]
-        if not good:
-            info = {k: v for k, v in recs[-1].items() if k not in _RECORD_ONLY}
-            out.append((info, {}))
+        timed = [r for r in recs if r.get("timing")]
+        if not timed:
+            out.append(({k: v for k, v in recs[-1].items() if k not in _RECORD_ONLY}, {}))
             continue
-        info = {k: v for k, v in good[0].items() if k not in _RECORD_ONLY}
-        compile_s = [r["compile_s"] for r in good if r.get("compile_s") is not None]
-        peaks = [r["peak_host_bytes"] for r in good if r.get("peak_host_bytes") is not None]
+        wrong = [r for r in timed if r.get("status", "agree") != "agree"]
+        info = {k: v for k, v in (wrong or timed)[0].items() if k not in _RECORD_ONLY}
+
+        def most(key: str, timed: list[dict[str, Any]] = timed) -> Any:
+            values = [r[key] for r in timed if r.get(key) is not None]
+            return max(values) if values else None
+
+        compile_s = [r["compile_s"] for r in timed if r.get("compile_s") is not None]
         info |= {
-            "pids": [r.get("pid") for r in good],
-            "process_medians": [r["timing"].get("median") for r in good],
+            "pids": [r.get("pid") for r in timed],
+            "process_medians": [r["timing"].get("median") for r in timed],
             "compile_s": float(np.median(compile_s)) if compile_s else None,
-            "peak_host_bytes": max(peaks) if peaks else None,
+            "peak_host_bytes": most("peak_host_bytes"),
+            "peak_device_bytes": most("peak_device_bytes"),
         }
-        stats = pooled_stats([r["timing"] for r in good])
+        stats = pooled_stats([r["timing"] for r in timed])
         info["rounds"] = stats.get("rounds")
         out.append((info, stats))
     return out
@@ -282,11 +292,11 @@ def pooled_cases(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], di
 
 def pooled_benchmarks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The benchmarks of pytest-benchmark's JSON, built from a run's records: one per
-    agreeing timed case (as pytest-benchmark keeps only benchmarks without an error),
-    then the copy-bandwidth benchmarks."""
+    timed case (pytest-benchmark leaves out only those whose timed call raised), then
+    the copy-bandwidth benchmarks."""
     out = []
     for info, stats in pooled_cases(records):
-        if not stats or info.get("status", "agree") != "agree":
+        if not stats:
             continue
         case = f"{info['variant']}@{info['device']}-{info['problem']}"
         out.append(_benchmark_entry("epoch-cost", "test_epoch_cost", "test_epoch_cost.py",
@@ -327,7 +337,9 @@ def merged_machine(records: list[dict[str, Any]]) -> dict[str, Any]:
         if machine.get("gpu") and not info.get("gpu"):
             info["gpu"] = machine["gpu"]
     if workers:
-        info["affinity"] = (workers[0].get("machine") or {}).get("affinity", info.get("affinity"))
+        # what the workers ran with, not the manager: threads, affinity, jax's pool
+        first = workers[0].get("machine") or {}
+        info |= {k: first[k] for k in ("thread_env", "affinity", "jax_threads") if k in first}
         # what each worker was started with: GPU visibility, jax's preallocation
         info["worker_env"] = {
             w.get("worker"): (w.get("machine") or {}).get("allocator_env", {}) for w in workers

@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"gdbench: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # outside the workers' time: while reporting
+        print("\ngdbench: interrupted; finished cases are in records.jsonl", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ class RunConfig:
     lr: float | None = None
     dtype: str = "float32"
     quick: bool = False
-    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    threads: int = field(default_factory=lambda: default_threads())
     seed: int = 0
 
     def to_dict(self) -> dict[str, object]:
@@ -170,6 +170,13 @@ class RunConfig:
         if self.lr is not None:
             changes["lr"] = self.lr
         return problem.replace(**changes) if changes else problem
+
+
+def default_threads() -> int:
+    """Every core this process may run on (its CPU affinity, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def available_memory() -> int | None:

@@ -27,14 +27,15 @@ import pytest
 from backends import BackendUnavailable, devices_of, framework_of, get_backend, list_backends
 from suites import harness
 from suites.config import OPTIONS, SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
-from suites.problems import Problem
-from suites.workers import WORKER_END, WORKER_HEADER
+from suites.problems import Problem, preset
+from suites.workers import WORKER_END, WORKER_HEADER, read_records
 
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
 LOG = pytest.StashKey[harness.RecordLog]()
 HEADER = pytest.StashKey[dict[str, Any]]()
 INTERRUPTED = pytest.StashKey[bool]()
+WARMED = pytest.StashKey[set[tuple[str, str]]]()
 
 
 class _GracefulStop:
@@ -168,13 +169,42 @@ class Case:
         self.memory: dict[str, int | None] = {}
 
     def backend(self) -> Any:
-        """The backend, or skip this test with the reason it cannot run here."""
+        """The backend, or skip this test with the reason it cannot run here.
+
+        The first time a variant is used in this process it trains a tiny problem, so
+        that the framework's one-time start (XLA client, CUDA context, torch.compile's
+        machinery) is charged to no case's peak memory or compile time.
+        """
         try:
             backend = get_backend(self.variant, self.device)
         except BackendUnavailable as err:
             pytest.skip(str(err))
         harness.apply_threads(backend.framework, self.run.threads)
+        warmed = self.config.stash.setdefault(WARMED, set())
+        if (self.variant, self.device) not in warmed:
+            warmed.add((self.variant, self.device))
+            session = backend.prepare(preset("toy-20", self.run.dtype).replace(name="warm-up"))
+            session.warmup()
+            session.train()
         return backend
+
+    def first_sizing(self) -> tuple[int, int] | None:
+        """(rounds, iterations) of this case's first timed process in this run, if an
+        earlier worker timed it (``--processes K``): every process then times the same
+        rounds, so that the pooled statistics weigh each process alike (as pyperf does)."""
+        out = self.config.getoption("--gdb-out")
+        if not out or not self.config.getoption("--gdb-worker"):
+            return None
+        key = (self.variant, self.device, self.problem.dtype, self.problem.name)
+        for rec in read_records(Path(out) / harness.RECORDS_FILE):
+            if (
+                rec["kind"] == "benchmark"
+                and rec.get("timing")
+                and rec.get("iterations")
+                and ((rec["variant"], rec["device"], rec["dtype"], rec["problem"]) == key)
+            ):
+                return int(rec["timing"]["rounds"]), int(rec["iterations"])
+        return None
 
     @contextmanager
     def measured(self) -> Iterator[Problem]:

@@ -86,9 +86,12 @@ def pin_cores(n: int) -> list[int]:
 
 
 def jax_threads(n: int) -> str:
-    """What jax's CPU thread count is under ``thread_env(n)`` and ``pin_cores(n)``."""
-    if hasattr(os, "sched_setaffinity") or n == 1:
-        return str(n)  # pinned to n cores, or single-threaded by XLA's switch
+    """What jax's CPU thread count is under ``thread_env(n)`` and ``pin_cores(n)``, in
+    the process that asks (a worker, once pinned)."""
+    if n == 1:
+        return "1"  # XLA's single-threaded switch
+    if hasattr(os, "sched_setaffinity"):
+        return str(len(usable_cores()))  # XLA sizes its pool from the affinity
     return f"XLA default (all {os.cpu_count()} cores)"
 
 

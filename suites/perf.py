@@ -6,8 +6,9 @@
 2. In this process, every CPU variant against the tutorial-style loop of its style
    (``suites/idiomatic.py``), side by side: rounds alternate between the two, so that a
    drift of the machine hits both alike. The ratio shows what the harness costs.
-3. The same ``gdbench run`` with every variant in one process (``--isolate none``):
-   each variant's per-epoch cost alone and among all the others, side by side.
+3. A quick ``gdbench run`` twice, each variant timed in 3 processes: with a worker per
+   variant, and with every variant in one process (``--isolate none``); each variant's
+   per-epoch cost alone and among all the others, side by side.
 4. docs/performance.md: the crossovers, what each variant pays for, the side-by-side
    tables, and the full report of the run.
 """
@@ -35,6 +36,7 @@ from suites.problems import Problem, preset, synthetic
 SWEEP = "100,1000,10000,100000,1000000"
 SIDE_BY_SIDE = ("toy", "toy-bias", 10_000, 1_000_000)
 WITHIN = 1.10  # a variant may cost at most 10% more than its tutorial loop
+ISOLATION_PROCESSES = 3  # processes per variant in each run of the isolation comparison
 
 
 def _problem(spec: str | int) -> Problem:
@@ -236,29 +238,33 @@ def _run_benchmark(out: Path, quick: bool, *extra: str) -> Path:
 
 def isolation_effect(alone: pd.DataFrame, together: pd.DataFrame) -> pd.DataFrame:
     """Each case's per-epoch median measured in a worker of its own (``alone``) and in one
-    process with every other variant (``together``), from two runs' results.
+    process with every other variant (``together``), from two runs' results, each timed
+    in several processes (``--processes K``).
 
-    ``noise`` is the sum of the two interquartile ranges relative to their medians; a
-    ratio further from 1 than that (``beyond_noise``) is a difference the rounds of
-    either run cannot explain.
+    The two differ beyond the noise (``beyond_noise``) only where the ranges of their
+    process medians do not overlap: a difference that a fresh process can produce by
+    itself (memory layout, allocator state, which core) is no effect of isolation.
     """
     keys = ["problem", "n_samples", "n_features", "variant", "device", "dtype"]
-    cols = [*keys, "per_epoch_median_s", "per_epoch_iqr_s"]
+    cols = [*keys, "per_epoch_median_s", "per_epoch_process_min_s", "per_epoch_process_max_s"]
     ok = [f[f["status"] == "agree"][cols] for f in (alone, together)]
     both = ok[0].merge(ok[1], on=keys, suffixes=("_alone", "_together"))
     out = both[keys].copy()
     out["alone"] = both["per_epoch_median_s_alone"]
     out["together"] = both["per_epoch_median_s_together"]
     out["ratio"] = out["alone"] / out["together"]
-    out["noise"] = (
-        both["per_epoch_iqr_s_alone"] / out["alone"]
-        + both["per_epoch_iqr_s_together"] / out["together"]
-    )
-    out["beyond_noise"] = (out["ratio"] - 1).abs() > out["noise"]
+    for side in ("alone", "together"):
+        low = both[f"per_epoch_process_min_s_{side}"].fillna(out[side])
+        high = both[f"per_epoch_process_max_s_{side}"].fillna(out[side])
+        out[f"{side}_range"] = list(zip(low, high, strict=True))
+    out["beyond_noise"] = [
+        a[1] < b[0] or b[1] < a[0]
+        for a, b in zip(out["alone_range"], out["together_range"], strict=True)
+    ]
     return out.reset_index(drop=True)
 
 
-def isolation_lines(effect: pd.DataFrame) -> list[str]:
+def isolation_lines(effect: pd.DataFrame, processes: int) -> list[str]:
     """The isolation section: a sentence from the numbers, then the table."""
     if effect.empty:
         return ["No case was measured in both runs."]
@@ -267,26 +273,37 @@ def isolation_lines(effect: pd.DataFrame) -> list[str]:
     flags = ["" if not b else " ⚠" for b in effect["beyond_noise"]]
     shapes = zip(effect["problem"], effect["n_samples"], effect["n_features"], strict=True)
     labels = [write.case_label(p, n, d) for p, n, d in shapes]
+
+    def span(pair: tuple[float, float]) -> str:
+        return f"{write.human_time(pair[0])} – {write.human_time(pair[1])}"
+
     table = effect.assign(
         problem=labels,
         alone=effect["alone"].map(write.human_time),
         together=effect["together"].map(write.human_time),
         ratio=[f"{r:.2f}{flag}" for r, flag in zip(effect["ratio"], flags, strict=True)],
-        noise=effect["noise"].map(lambda v: f"±{100 * v:.0f}%"),
-    )[["problem", "variant", "alone", "together", "ratio", "noise"]]
+        **{
+            "processes alone": effect["alone_range"].map(span),
+            "processes together": effect["together_range"].map(span),
+        },
+    )[["problem", "variant", "alone", "together", "ratio", "processes alone",
+       "processes together"]]  # fmt: skip
     return [
-        "The same run twice: each variant in a fresh worker process of its own (`gdbench run`, "
-        "the default) and every variant in one process (`--isolate none`, what a plain "
-        "`pytest suites` run does). Per-epoch medians; `ratio` is alone over together, "
-        "`noise` the two runs' interquartile ranges relative to their medians, added. "
+        "The same quick run twice, each timed in "
+        f"{processes} fresh processes per variant (`--processes {processes}`): each variant "
+        "in a worker process of its own (`gdbench run`, the default), and every variant in "
+        "one process (`--isolate none`, what a plain `pytest suites` run does). Per-epoch "
+        "medians of the pooled rounds; `ratio` is alone over together; the last two "
+        "columns give the range of the processes' own medians. A difference counts as an "
+        "effect of isolation (⚠) only where those two ranges do not overlap: a fresh "
+        "process alone can move a median that far. "
         f"Median |ratio − 1|: {100 * float((effect['ratio'] - 1).abs().median()):.1f}%; "
         f"largest: {worst['variant']} on {worst['problem']}, {worst['ratio']:.2f}. "
         + (
-            "Every difference is within the noise of the rounds."
+            "No difference goes beyond the spread between processes."
             if beyond.empty
-            else f"{len(beyond)} of {len(effect)} differences exceed the noise of the rounds "
-            "(⚠): process-to-process variation that the rounds of one process do not show "
-            "(`--processes K` measures it)."
+            else f"{len(beyond)} of {len(effect)} differences go beyond the spread between "
+            "processes (⚠)."
         ),
         "",
         table.to_markdown(index=False),
@@ -346,7 +363,7 @@ def document(frames: frame.Frames, side: pd.DataFrame, effect: pd.DataFrame, com
         "",
         "## Isolation: each variant alone, and all in one process",
         "",
-        *isolation_lines(effect),
+        *isolation_lines(effect, ISOLATION_PROCESSES),
         "",
         "## The run",
         "",
@@ -363,9 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = Path("results") / f"perf-{stamp}"
     frames = frame.load([_run_benchmark(run_dir, args.quick)])
-    together = frame.load([_run_benchmark(run_dir.with_name(run_dir.name + "-none"), args.quick,
-                                          "--isolate", "none")])  # fmt: skip
-    effect = isolation_effect(frames.results, together.results)
+    # Isolation: quick runs (presets, 100 and 10 000 samples), K processes each way.
+    runs = [
+        frame.load([_run_benchmark(run_dir.with_name(f"{run_dir.name}-{mode}"), True,
+                                   "--isolate", mode, "--processes", str(ISOLATION_PROCESSES))])
+        for mode in ("variant", "none")
+    ]  # fmt: skip
+    effect = isolation_effect(runs[0].results, runs[1].results)
     specs = ("toy", 100) if args.quick else SIDE_BY_SIDE
     rows = [
         row

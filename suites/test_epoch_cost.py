@@ -112,6 +112,8 @@ def test_epoch_cost(case, benchmark) -> None:
             overhead_s = timer_overhead_s() + _median_call_s(session.sync, 200)
             iterations = iterations_for(round_s, overhead_s)
             rounds = rounds_for(round_s * iterations, case.run.quick)
+            if sizing := case.first_sizing():  # a later process of --processes K
+                rounds, iterations = sizing
             result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
             del session, own
     except Exception as err:  # one backend failing must not hide the others' results

@@ -138,7 +138,10 @@ def worker_env(job: Job, threads: int) -> dict[str, str]:
     if "cuda" not in job.devices:
         env |= {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
     elif any(framework_of(v) == "jax" for v in job.backends):
-        env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        # a user's own setting wins
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = os.environ.get(
+            "XLA_PYTHON_CLIENT_PREALLOCATE", "false"
+        )
     return env
 
 
@@ -161,8 +164,9 @@ def worker_command(job: Job, cfg: RunConfig, out: Path, timing: bool, start: int
 
 
 def death_reason(returncode: int, timed_out: float | None) -> str | None:
-    """Why a worker's unfinished cases failed, or ``None`` for a worker that ended
-    normally (pytest's 0, 1 for failed tests, 2 for an interruption, 5 for no tests)."""
+    """Why a worker's unfinished cases failed, or ``None`` for a worker that ended as
+    pytest does (0; 1 for failed tests; 2 for an interruption or a collection error; 5
+    for no tests): then any case it did not record is failed as "not recorded"."""
     if timed_out is not None:
         return f"timed out after {timed_out:g} s"
     if returncode < 0:
@@ -183,15 +187,30 @@ def _signal_name(number: int) -> str:
 
 class Stop:
     """Ctrl-C or SIGTERM: the worker in hand is asked to stop (SIGINT: it finishes its case
-    and records it), no further worker starts; a second signal kills the worker."""
+    and records it), no further worker starts; a second signal kills the worker. Installed
+    for the workers' time only (``with Stop() as stop``)."""
 
     GRACE_S = 20.0
 
     def __init__(self) -> None:
         self.signalled = False
         self.proc: subprocess.Popen | None = None
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Stop:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def watch(self, proc: subprocess.Popen) -> None:
+        """The worker in hand; one started just as a stop arrived is asked at once."""
+        self.proc = proc
+        if self.signalled and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
 
     def _handle(self, signum: int, frame: object) -> None:
         proc = self.proc
@@ -248,18 +267,22 @@ class Manager:
         total = sum(j.items for j in jobs)
         done = 0
         status = 0
-        for number, job in enumerate(jobs, 1):
-            if self.stop.signalled:
-                break
-            outcome = self._run_one(number, job, done, total)
-            self.outcomes.append(outcome)
-            done += job.items
-            if outcome.reason is not None:
-                self._fail_unfinished(outcome)
-                print(f"gdbench: worker {job.label} (pid {outcome.pid}): {outcome.reason}; "
-                      f"the run goes on (log: {outcome.log})", flush=True)  # fmt: skip
-            if outcome.returncode != 0 and not (outcome.returncode == 5 and not job.cases):
-                status = 1
+        with self.stop:
+            for number, job in enumerate(jobs, 1):
+                if self.stop.signalled:
+                    break
+                outcome = self._run_one(number, job, done, total)
+                self.outcomes.append(outcome)
+                done += job.items
+                if self.stop.signalled:
+                    break  # what did not finish was not run: the report is partial
+                if self._fail_unfinished(outcome):
+                    status = 1
+                if outcome.reason is not None:
+                    print(f"gdbench: worker {job.label} (pid {outcome.pid}): {outcome.reason}; "
+                          f"the run goes on (log: {outcome.log})", flush=True)  # fmt: skip
+                if outcome.returncode not in (0, 5):
+                    status = 1
         self.log.append({"schema": harness.SCHEMA, "kind": "end", "exitstatus": status,
                          "interrupted": self.stop.signalled,
                          "workers": [self._worker_row(o) for o in self.outcomes]})  # fmt: skip
@@ -281,13 +304,16 @@ class Manager:
             log.flush()
             proc = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                env={**os.environ, **env}, start_new_session=True,
+                errors="replace", env={**os.environ, **env}, start_new_session=True,
             )  # fmt: skip
-            self.stop.proc = proc
+            self.stop.watch(proc)
             reader = threading.Thread(target=_forward, args=(proc.stdout, log), daemon=True)
             reader.start()
             timed_out = self._wait(proc, started)
             self.stop.proc = None
+            # Whatever the worker started and left behind (torch.compile's compile
+            # workers, a child of a crashed worker) goes with it, and so does its pipe.
+            _kill_group(proc)
             reader.join(timeout=10)
         _end_with_newline(self.log.path)
         reason = death_reason(proc.returncode, timed_out)
@@ -316,9 +342,15 @@ class Manager:
                     proc.wait()
                     return None
 
-    def _fail_unfinished(self, outcome: Outcome) -> None:
-        """Record every case the dead worker was to run and did not: failed, with why."""
+    def _fail_unfinished(self, outcome: Outcome) -> int:
+        """Record every case the worker was to run and did not record as failed, with why
+        (it died, timed out, or ended without it: a collection or setup error). Returns
+        how many."""
         job = outcome.job
+        why = outcome.reason or (
+            f"not recorded: the worker exited with status {outcome.returncode} "
+            f"(log: {outcome.log.relative_to(self.out)})"
+        )
         records = read_records(self.log.path)
         finished = {
             (r["kind"], r["variant"], r["device"], r["problem"])
@@ -332,17 +364,20 @@ class Manager:
             for u in r.get("unavailable", [])
         }
         shapes = {name: (n, d, e) for name, n, d, e in self.cfg.problem_shapes()}
+        missing = 0
         for kind, variant, device, problem in job.cases:
             if (kind, variant, device, problem) in finished or (variant, device) in unavailable:
                 continue
+            missing += 1
             n, d, epochs = shapes[problem]
             self.log.append({
                 "schema": harness.SCHEMA, "kind": kind, "variant": variant,
                 "framework": framework_of(variant), "device": device, "dtype": self.cfg.dtype,
                 "problem": problem, "n_samples": n, "n_features": d, "epochs": epochs,
                 "threads": self.cfg.threads, "pid": outcome.pid, "worker": job.label,
-                "status": "failed", "message": outcome.reason,
+                "status": "failed", "message": why,
             })  # fmt: skip
+        return missing
 
     def _worker_row(self, o: Outcome) -> dict[str, Any]:
         return {"label": o.job.label, "pid": o.pid, "returncode": o.returncode,
@@ -351,13 +386,17 @@ class Manager:
 
 
 def _forward(stream: TextIO, log: TextIO) -> None:
-    """Copy a worker's output into its log; show its progress lines and its failures."""
+    """Copy a worker's output into its log; show its progress lines and its failures.
+    Reads to the end whatever happens, so that the worker never blocks on a full pipe."""
     for line in stream:
-        log.write(line)
-        log.flush()
-        if line.startswith("[") or "Fatal Python error" in line:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+        try:
+            log.write(line)
+            log.flush()
+            if line.startswith("[") or "Fatal Python error" in line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        except (OSError, ValueError):  # the log closed, the terminal went away
+            pass
 
 
 def _shell_line(command: list[str], env: dict[str, str]) -> str:

@@ -116,6 +116,9 @@ def test_sigint_during_timing_marks_the_benchmark_json_interrupted(tmp_path: Pat
     assert "Traceback" not in stdout + stderr
     doc = json.loads((out / "benchmark.json").read_text())  # what pytest-benchmark saved
     assert doc["gdbench"]["interrupted"] is True
+    # no worker starts after the stop: the copy-bandwidth worker, last in line, never ran
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    assert not [r for r in lines if r["kind"] == "bandwidth" or r.get("worker") == "bandwidth"]
     report = subprocess.run(
         [sys.executable, "-m", "suites.cli", "report", str(out / "benchmark.json"),
          "--out", str(tmp_path / "re")],

@@ -54,27 +54,38 @@ def test_targets_are_checked_against_the_run() -> None:
     assert "worst torch-nn on toy, 1.12× (NOT met)" in text
 
 
-def cost_rows(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["variant", "per_epoch_median_s", "per_epoch_iqr_s"])
+def cost_rows(rows: list[tuple[str, float, float, float]]) -> pd.DataFrame:
+    """variant, pooled median, lowest and highest process median (per epoch)."""
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "variant",
+            "per_epoch_median_s",
+            "per_epoch_process_min_s",
+            "per_epoch_process_max_s",
+        ],
+    )
     return frame.assign(problem="toy", n_samples=4, n_features=1, device="cpu",
                         dtype="float32", status="agree")  # fmt: skip
 
 
-def test_isolation_effect_pairs_each_case_and_flags_only_differences_beyond_the_noise() -> None:
-    alone = cost_rows([("numpy-manual", 10e-6, 0.2e-6), ("jax-scan", 2.0e-6, 0.02e-6)])
-    together = cost_rows([("numpy-manual", 10.3e-6, 0.3e-6), ("jax-scan", 1.5e-6, 0.03e-6)])
+def test_isolation_effect_flags_only_differences_beyond_the_spread_between_processes() -> None:
+    alone = cost_rows([("numpy-manual", 10e-6, 6e-6, 11e-6), ("jax-scan", 2.0e-6, 1.9e-6, 2.1e-6)])
+    together = cost_rows([("numpy-manual", 7e-6, 6.5e-6, 10e-6),
+                          ("jax-scan", 1.5e-6, 1.4e-6, 1.6e-6)])  # fmt: skip
     effect = isolation_effect(alone, together).set_index("variant")
-    # numpy-manual: 3% apart with 2% + 2.9% of IQR: a tie; jax-scan: 33% apart, 3% of IQR
-    assert effect.loc["numpy-manual", "ratio"] == pytest.approx(10 / 10.3)
+    # numpy-manual: 43% apart, but its processes overlap (6-11 µs vs 6.5-10 µs): no effect;
+    # jax-scan: 33% apart with disjoint process ranges (1.9-2.1 vs 1.4-1.6): an effect.
+    assert effect.loc["numpy-manual", "ratio"] == pytest.approx(10 / 7)
     assert not effect.loc["numpy-manual", "beyond_noise"]
     assert effect.loc["jax-scan", "ratio"] == pytest.approx(2.0 / 1.5)
     assert effect.loc["jax-scan", "beyond_noise"]
-    text = "\n".join(isolation_lines(effect.reset_index()))
-    assert "largest: jax-scan on toy, 1.33" in text
-    assert "1 of 2 differences exceed the noise" in text
+    text = "\n".join(isolation_lines(effect.reset_index(), 3))
+    assert "largest: numpy-manual on toy, 1.43" in text
+    assert "1 of 2 differences go beyond the spread between processes" in text
 
 
 def test_isolation_effect_leaves_out_cases_that_did_not_agree() -> None:
-    alone = cost_rows([("numpy-manual", 10e-6, 0.2e-6)])
-    together = cost_rows([("numpy-manual", 10e-6, 0.2e-6)]).assign(status="disagree")
+    alone = cost_rows([("numpy-manual", 10e-6, 9e-6, 11e-6)])
+    together = cost_rows([("numpy-manual", 10e-6, 9e-6, 11e-6)]).assign(status="disagree")
     assert isolation_effect(alone, together).empty

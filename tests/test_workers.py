@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +54,19 @@ def pids_by_variant(recs: list[dict]) -> dict[str, set[int]]:
     return out
 
 
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def process_gone(pid: int, wait_s: float = 5.0) -> bool:
+    """Whether ``pid`` has ended (a zombie waiting for a parent to reap it has ended)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 # --- the plan: pure, no process started ------------------------------------------------
@@ -132,6 +141,8 @@ def test_a_worker_without_cuda_cases_cannot_see_a_gpu_and_jax_on_cuda_does_not_p
         (-9, 600.0, "timed out after 600 s"),
         (0, None, None),
         (1, None, None),  # a test failed: its case is already recorded as failed
+        (2, None, None),  # interrupted, or a collection error: unrecorded cases fail
+        (5, None, None),  # no tests: the same
     ],
 )
 def test_a_dead_worker_gets_the_reason_a_user_can_act_on(returncode, timed_out, reason) -> None:
@@ -185,11 +196,14 @@ def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_o
     assert end["kind"] == "end" and end["workers"][0]["reason"] == "worker killed by SIGABRT"
 
 
-def test_a_hanging_worker_is_stopped_at_the_timeout_and_leaves_no_process(tmp_path: Path) -> None:
-    out = tmp_path / "run"
+def test_a_hanging_worker_is_stopped_at_the_timeout_with_everything_it_started(
+    tmp_path: Path,
+) -> None:
+    out, pidfile = tmp_path / "run", tmp_path / "pids"
     proc = gdbench(
         "check", "--problems", "toy,toy-20", "--backends", "numpy-manual", "--timeout", "10",
         "--out", str(out), PYTEST_ADDOPTS=FAULTS, GDBENCH_TEST_FAULT="hang:toy-20",
+        GDBENCH_TEST_FAULT_PIDFILE=str(pidfile),
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     recs = records(out)
@@ -197,24 +211,59 @@ def test_a_hanging_worker_is_stopped_at_the_timeout_and_leaves_no_process(tmp_pa
     assert conv["toy"]["status"] == "agree"
     assert conv["toy-20"]["status"] == "failed"
     assert conv["toy-20"]["message"] == "timed out after 10 s"
-    (worker,) = recs[-1]["workers"]
-    assert process_gone(worker["pid"])
+    worker, child = map(int, pidfile.read_text().split())
+    assert worker == recs[-1]["workers"][0]["pid"]
+    assert process_gone(child)  # the worker's own child went with it
+
+
+def test_sigterm_then_sigint_stops_a_hanging_run_at_once_with_a_partial_report(
+    tmp_path: Path,
+) -> None:
+    out, pidfile = tmp_path / "run", tmp_path / "pids"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "suites.cli", "check", "--problems", "toy,toy-20",
+         "--backends", "numpy-manual", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_ADDOPTS": FAULTS,
+             "GDBENCH_TEST_FAULT": "hang:toy-20", "GDBENCH_TEST_FAULT_PIDFILE": str(pidfile)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not pidfile.exists():  # the worker is now stuck in toy-20
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # asks the worker to stop after its case: it never ends
+    time.sleep(1)
+    assert proc.poll() is None
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # the second signal: no more waiting
+    stdout, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    assert process_gone(int(pidfile.read_text().split()[1]))
+    conv = [r for r in records(out) if r["kind"] == "convergence"]
+    assert [r["problem"] for r in conv] == ["toy"]  # the unfinished case is not a failure
+    assert "Partial report" in (out / "report.md").read_text()
 
 
 def test_every_variant_runs_in_its_own_process_and_isolate_none_in_one(tmp_path: Path) -> None:
-    args = ("run", "--quick", "--problems", "toy", "--backends", ",".join(CHEAP))
+    # two variants of one framework where there is one, so that a worker per framework
+    # would show
+    variants = CHEAP + [v for v in ("torch-autograd", "jax-grad") if v in AVAILABLE][:1]
+    args = ("run", "--quick", "--problems", "toy", "--backends", ",".join(variants))
     isolated = gdbench(*args, "--out", str(tmp_path / "variant"))
     together = gdbench(*args, "--isolate", "none", "--out", str(tmp_path / "none"))
     assert isolated.returncode == together.returncode == 0, isolated.stderr + together.stderr
 
     recs = records(tmp_path / "variant")
     pids = pids_by_variant(recs)
+    assert set(pids) == set(variants)
     assert all(len(p) == 1 for p in pids.values())  # one process per variant...
-    assert len(set.union(*pids.values())) == len(CHEAP)  # ...each its own
+    assert len(set.union(*pids.values())) == len(variants)  # ...each its own
     bandwidth_pids = {r["pid"] for r in recs if r["kind"] == "bandwidth"}
     assert len(bandwidth_pids) == 1 and bandwidth_pids.isdisjoint(set.union(*pids.values()))
     results = pd.read_csv(tmp_path / "variant" / "results.csv")
-    assert results["pid"].nunique() == len(CHEAP)  # results.csv says which worker measured
+    assert results["pid"].nunique() == len(variants)  # results.csv says which worker measured
     assert "`--isolate variant`" in (tmp_path / "variant" / "report.md").read_text()
 
     recs = records(tmp_path / "none")
@@ -225,6 +274,19 @@ def test_every_variant_runs_in_its_own_process_and_isolate_none_in_one(tmp_path:
     assert "`--isolate none`" in (tmp_path / "none" / "report.md").read_text()
 
 
+@pytest.mark.skipif(
+    not {"torch-manual", "torch-autograd"} <= set(AVAILABLE), reason="needs torch installed"
+)
+def test_framework_isolation_shares_a_process_within_a_framework_only(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = gdbench("check", "--problems", "toy", "--isolate", "framework", "--out", str(out),
+                   "--backends", "numpy-manual,torch-manual,torch-autograd")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pids = pids_by_variant(records(out))
+    assert pids["torch-manual"] == pids["torch-autograd"]
+    assert pids["numpy-manual"].isdisjoint(pids["torch-manual"])
+
+
 def test_several_processes_pool_their_rounds_into_one_benchmark(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = gdbench("run", "--quick", "--problems", "toy", "--backends", "numpy-manual",
@@ -232,6 +294,8 @@ def test_several_processes_pool_their_rounds_into_one_benchmark(tmp_path: Path) 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     timed = [r for r in records(out) if r["kind"] == "benchmark"]
     assert len(timed) == 3 and len({r["pid"] for r in timed}) == 3
+    # each process times as many rounds of as many trainings as the first: equal weights
+    assert len({(r["timing"]["rounds"], r["iterations"]) for r in timed}) == 1
     doc = json.loads((out / "benchmark.json").read_text())
     (bench,) = [b for b in doc["benchmarks"] if b["group"] == "epoch-cost"]
     data = [v for r in timed for v in r["timing"]["data"]]
@@ -282,6 +346,41 @@ def test_threads_pin_each_worker_to_that_many_cores_for_every_framework(tmp_path
     assert len(headers) == len(CHEAP)
     for header in headers:
         assert header["machine"]["affinity"] == first_core, header["worker"]
-        assert header["machine"]["jax_threads"] == "1"
     report = (out / "report.md").read_text()
     assert f"cores {first_core[0]}\n" in report and "(jax:" not in report
+
+
+def test_cases_a_worker_did_not_record_fail_unless_their_variant_cannot_run_here(
+    tmp_path: Path,
+) -> None:
+    cfg = RunConfig(problems=("toy",), backends=("numpy-manual", "torch-nn"), devices=("cpu",))
+    (job,) = workers.plan(cfg, "none", 1, timing=False)
+    log = tmp_path / "records.jsonl"
+    lines = [
+        {"kind": "worker", "worker": job.label, "unavailable": [
+            {"variant": "torch-nn", "framework": "torch", "device": "cpu", "reason": "no"}]},
+        {"kind": "convergence", "worker": "another", "variant": "numpy-manual",
+         "device": "cpu", "problem": "toy", "status": "agree"},
+    ]  # fmt: skip
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    manager = workers.Manager(cfg, tmp_path, timing=False, timeout=60, isolate="none",
+                              processes=1)  # fmt: skip
+    outcome = workers.Outcome(job, 4242, 2, None, 1.0, tmp_path / "workers" / "01-all.log", [])
+    assert manager._fail_unfinished(outcome) == 1  # torch-nn cannot run here: not failed
+    (failed,) = [r for r in workers.read_records(log) if r.get("status") == "failed"]
+    assert (failed["variant"], failed["problem"], failed["pid"]) == ("numpy-manual", "toy", 4242)
+    assert failed["message"] == (
+        "not recorded: the worker exited with status 2 (log: workers/01-all.log)"
+    )
+
+
+def test_a_line_cut_short_by_a_dying_worker_costs_only_that_line(tmp_path: Path) -> None:
+    log = tmp_path / "records.jsonl"
+    log.write_text('{"kind": "convergence", "problem": "a"}\n{"kind": "conv')
+    workers._end_with_newline(log)  # what the manager does after every worker
+    with open(log, "a") as fh:
+        fh.write('{"kind": "convergence", "problem": "b"}\n')
+    assert [r["problem"] for r in workers.read_records(log)] == ["a", "b"]
+    from reports.frame import _read_jsonl
+
+    assert [r["problem"] for r in _read_jsonl(log)] == ["a", "b"]

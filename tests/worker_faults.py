@@ -2,14 +2,18 @@
 numpy-manual dies the way a framework can on the problem named by GDBENCH_TEST_FAULT.
 
 ``GDBENCH_TEST_FAULT=abort:toy-20``: ``os.abort()`` (SIGABRT, as a failed assertion in
-C++ would); ``hang:toy-20``: sleeps far past any timeout. Other problems, and every other
-backend, run normally.
+C++ would); ``hang:toy-20``: starts a child process (as torch.compile starts compile
+workers) whose pid it writes to ``GDBENCH_TEST_FAULT_PIDFILE``, then sleeps far past any
+timeout. Other problems, and every other backend, run normally.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import backends.numpy_backend as numpy_backend
 
@@ -22,6 +26,10 @@ def _prepare_with_fault(self, problem, *, record_params=False):
         if how == "abort":
             os.abort()
         if how == "hang":
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+            pidfile = os.environ.get("GDBENCH_TEST_FAULT_PIDFILE")
+            if pidfile:
+                Path(pidfile).write_text(f"{os.getpid()} {child.pid}")
             time.sleep(3600)
     return _real_prepare(self, problem, record_params=record_params)
 
