@@ -183,9 +183,7 @@ class Case:
         warmed = self.config.stash.setdefault(WARMED, set())
         if (self.variant, self.device) not in warmed:
             warmed.add((self.variant, self.device))
-            session = backend.prepare(preset("toy-20", self.run.dtype).replace(name="warm-up"))
-            session.warmup()
-            session.train()
+            backend.prepare(preset("toy-20", self.run.dtype).replace(name="warm-up")).warmup()
         return backend
 
     def first_sizing(self) -> tuple[int, int] | None:

@@ -34,6 +34,9 @@ pytestmark = pytest.mark.benchmark(group="epoch-cost", warmup=False)
 # Time spent in timed rounds per benchmark, and the bounds on their number.
 ROUND_BUDGET_S = {False: 1.0, True: 0.15}
 MIN_ROUNDS = {False: 5, True: 3}
+# Untimed rounds that size the timed ones (after warm-up): at least one, then more while
+# within this budget.
+CALIBRATION_BUDGET_S = {False: 0.2, True: 0.1}
 MAX_ROUNDS = 200
 OVERHEAD_SHARE = 0.01  # the harness may add at most 1% to any reported cost
 # Rounds are sized for half that: the calibration rounds are only an estimate.
@@ -108,7 +111,7 @@ def test_epoch_cost(case, benchmark) -> None:
             start = time.perf_counter()
             session.warmup()
             compile_s = time.perf_counter() - start
-            round_s = calibrate(session.train)
+            round_s = calibrate(session.train, CALIBRATION_BUDGET_S[case.run.quick])
             overhead_s = timer_overhead_s() + _median_call_s(session.sync, 200)
             iterations = iterations_for(round_s, overhead_s)
             rounds = rounds_for(round_s * iterations, case.run.quick)

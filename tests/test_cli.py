@@ -195,6 +195,14 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
         (("run", "--lr", "inf"), ("--lr must be a positive finite number, got 'inf'",)),
         (("run", "--backends", ""), ("--backends needs at least one name",)),
         (("frobnicate",), ("invalid choice: 'frobnicate'",)),
+        (
+            ("run", "--isolate", "variants"),
+            ("--isolate", "'variants'", "did you mean 'variant'", "variant, framework, none"),
+        ),
+        (("run", "--processes", "0"), ("--processes must be a positive integer, got '0'",)),
+        (("run", "--timeout", "-5"), ("--timeout must be a positive number of seconds",)),
+        (("run", "--timeout", "soon"), ("--timeout must be a positive number", "'soon'")),
+        (("check", "--processes", "2"), ("unrecognized arguments: --processes 2",)),
     ],
 )
 def test_bad_input_is_one_line_and_exit_two(args, fragments) -> None:
