@@ -57,3 +57,17 @@ def test_a_missing_framework_makes_its_variants_unavailable_with_the_install_com
     assert not ok and why.startswith("torch is not installed: pip install 'gdbench[torch]'")
     ok, why = by_key[("jax-scan", "cuda")]
     assert not ok and why.startswith("jax is not installed: pip install 'gdbench[jax]'")
+
+
+def test_the_worker_manager_plans_and_writes_a_run_without_a_framework(tmp_path) -> None:
+    # The manager decides what runs where and merges the workers' records; only the
+    # workers may load torch or jax.
+    loaded = modules_after(
+        "from pathlib import Path\n"
+        "from suites import workers\n"
+        "from suites.config import RunConfig\n"
+        "jobs = workers.plan(RunConfig(), 'variant', 2, timing=True)\n"
+        "[workers.worker_env(j, 2) for j in jobs]\n"
+        f"workers.write_json(Path({str(tmp_path)!r}), timing=True)\n"
+    )
+    assert not {m.split(".")[0] for m in loaded} & set(FRAMEWORKS)

@@ -346,6 +346,9 @@ def test_threads_pin_each_worker_to_that_many_cores_for_every_framework(tmp_path
     assert len(headers) == len(CHEAP)
     for header in headers:
         assert header["machine"]["affinity"] == first_core, header["worker"]
+        # a worker with no CUDA case was started unable to see a GPU
+        assert header["machine"]["allocator_env"]["JAX_PLATFORMS"] == "cpu"
+        assert header["machine"]["allocator_env"]["CUDA_VISIBLE_DEVICES"] == ""
     report = (out / "report.md").read_text()
     assert f"cores {first_core[0]}\n" in report and "(jax:" not in report
 
