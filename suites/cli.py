@@ -103,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark.json / convergence.json / records.jsonl, or a run folder",
     )
     report.add_argument("--out", type=Path, help="output folder (default: the first file's folder)")
-    sub.add_parser("list", help="every variant and device, available or not, and why")
+    listing = sub.add_parser("list", help="every variant and device, available or not, and why")
+    listing.add_argument(
+        "--require",
+        metavar="DEVICE",
+        help="exit 1 unless every variant with a form on DEVICE (cpu, cuda) can run there",
+    )
     return parser
 
 
@@ -229,7 +234,7 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     workers.write_json(out, timing)
     if manager.stop.signalled:
         return _partial(out, timing)
-    return _report_run(out, timing, rc)
+    return _report_run(out, timing, rc, cfg.devices)
 
 
 def _run_source(folder: Path) -> Path:
@@ -248,7 +253,7 @@ def _run_source(folder: Path) -> Path:
     )
 
 
-def _report_run(out: Path, timing: bool, rc: int) -> int:
+def _report_run(out: Path, timing: bool, rc: int, devices: tuple[str, ...] = ()) -> int:
     from reports import frame, write
 
     try:
@@ -280,7 +285,15 @@ def _report_run(out: Path, timing: bool, rc: int) -> int:
     for _, row in frames.failures.iterrows():
         print(f"  failed: {row['variant']}@{row['device']} on {row['problem']}: {row['message']}")
     print(f"\nreport: {out / 'report.md'}")
-    return EXIT_OK if rc == 0 else EXIT_FAILED
+    # A device asked for where nothing ran is a failed run, not a quiet skip: a GPU job
+    # must not pass on a machine whose GPU cannot be used.
+    idle = [d for d in devices if d not in set(frames.convergence.get("device", []))]
+    for device in idle:
+        why = frames.unavailable[frames.unavailable["device"] == device]
+        reasons = "; ".join(f"{r['variant']}: {r['reason']}" for _, r in why.iterrows())
+        reasons = reasons or "no selected variant has a form there"
+        print(f"gdbench: nothing ran on {device}: {reasons}", file=sys.stderr)
+    return EXIT_OK if rc == 0 and not idle else EXIT_FAILED
 
 
 def _partial(out: Path, timing: bool) -> int:
@@ -326,15 +339,25 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _list() -> int:
-    from backends import list_backends
+def _list(require: str | None) -> int:
+    """Every variant on every device; with ``--require DEVICE``, exit 1 (one line on stderr
+    per variant and reason) unless every variant with a form on DEVICE can run there."""
+    from backends import DEVICES, list_backends
 
+    if require is not None and require not in DEVICES:
+        raise UsageError(
+            f"--require: unknown device '{require}'{closest(require, DEVICES)}; choose from: "
+            f"{', '.join(DEVICES)}"
+        )
     rows = list_backends()
     width = max(len(r.variant) for r in rows)
     for r in rows:
         state = "available" if r.available else f"unavailable: {r.reason}"
         print(f"{r.variant:<{width}}  {r.framework:<5}  {r.device:<4}  {state}")
-    return EXIT_OK
+    missing = [r for r in rows if r.device == require and not r.available]
+    for r in missing:
+        print(f"gdbench: required {require}: {r.variant} unavailable: {r.reason}", file=sys.stderr)
+    return EXIT_FAILED if missing else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         if args.command == "list":
-            return _list()
+            return _list(args.require)
         if args.command == "report":
             return _report(args)
         return _run_suites(args, timing=args.command == "run")

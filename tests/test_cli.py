@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from backends import list_backends
 from suites.problems import synthetic
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
@@ -203,6 +204,7 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
         (("run", "--timeout", "-5"), ("--timeout must be a positive number of seconds",)),
         (("run", "--timeout", "soon"), ("--timeout must be a positive number", "'soon'")),
         (("check", "--processes", "2"), ("unrecognized arguments: --processes 2",)),
+        (("list", "--require", "tpu"), ("--require", "'tpu'", "cpu, cuda")),
     ],
 )
 def test_bad_input_is_one_line_and_exit_two(args, fragments) -> None:
@@ -231,3 +233,30 @@ def test_out_folder_that_cannot_be_created_is_a_usage_error(tmp_path: Path) -> N
     assert_usage_error(
         gdbench("check", "--out", str(blocker / "sub")), "--out", "cannot create or write"
     )
+
+
+def test_list_require_cuda_fails_with_a_line_per_variant_that_cannot_use_the_gpu() -> None:
+    cuda_rows = list_backends(("cuda",))
+    proc = gdbench("list", "--require", "cuda")
+    missing = [r for r in cuda_rows if not r.available]
+    assert proc.returncode == (1 if missing else 0), proc.stderr
+    lines = proc.stderr.strip().splitlines() if missing else []
+    assert len(lines) == len(missing)
+    for row, line in zip(missing, lines, strict=True):
+        assert line == f"gdbench: required cuda: {row.variant} unavailable: {row.reason}"
+    # numpy-manual has its one form on the CPU, which is always there
+    assert gdbench("list", "--require", "cpu").returncode == 0
+
+
+@pytest.mark.skipif(
+    any(r.available for r in list_backends(("cuda",))),
+    reason="this machine has a usable GPU",
+)
+def test_a_run_asking_for_cuda_where_nothing_can_use_it_fails_and_says_why(tmp_path: Path) -> None:
+    proc = gdbench("check", "--problems", "toy", "--backends", "numpy-manual,torch-nn,jax-scan",
+                   "--devices", "cpu,cuda", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "gdbench: nothing ran on cuda: " in proc.stderr
+    # the CPU part of the run is still reported
+    assert "numpy-manual@cpu" in (tmp_path / "run" / "report.md").read_text()
