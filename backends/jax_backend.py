@@ -27,11 +27,21 @@ def _jax_device(device: str) -> Any:
         raise BackendUnavailable(f"jax has no device '{device}'")
     try:
         return jax.devices(platform)[0]
-    except RuntimeError:
-        raise BackendUnavailable(
-            "CUDA is not available to jax: jax.devices('gpu') found no GPU "
+    except RuntimeError as err:
+        raise BackendUnavailable(_device_error(platform, err)) from None
+
+
+def _device_error(platform: str, err: RuntimeError) -> str:
+    """Why jax cannot give a ``platform`` device, keeping jax's own words: no such
+    platform at all is not the same as a CUDA plugin that is installed and failed."""
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if platform == "gpu" and ("no platforms that are instances of gpu" in text
+                              or text.startswith("Unknown backend")):  # fmt: skip
+        return (
+            "CUDA is not available to jax: jax.devices('gpu') found no GPU platform "
             "(install jax[cuda12] on a machine with an NVIDIA GPU)"
-        ) from None
+        )
+    return f"jax's {platform} platform failed to initialise: {text}"
 
 
 def mse_loss(params: Params, X: jax.Array, y: jax.Array) -> jax.Array:

@@ -55,3 +55,38 @@ def test_a_missing_gpu_makes_the_cuda_variant_unavailable_not_an_error(variant: 
         assert "CUDA is not available" in str(err) or "not installed" in str(err)
     else:
         assert backend.device == "cuda"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            "Unknown backend: 'gpu' requested, but no platforms that are instances of gpu are "
+            "present. Platforms present are: cpu",
+            "CUDA is not available to jax: jax.devices('gpu') found no GPU platform",
+        ),
+        (
+            "Unable to initialize backend 'cuda': FAILED_PRECONDITION: No visible GPU devices.\n"
+            "(you may need to uninstall the failing plugin package)",
+            "jax's gpu platform failed to initialise: Unable to initialize backend 'cuda': "
+            "FAILED_PRECONDITION: No visible GPU devices.",
+        ),
+    ],
+)
+def test_jax_says_whether_there_is_no_gpu_or_a_gpu_plugin_that_failed(
+    monkeypatch, error, reason
+) -> None:
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    import backends.jax_backend as jax_backend
+
+    def devices(platform=None):
+        if platform == "gpu":
+            raise RuntimeError(error)
+        return jax.local_devices(backend="cpu")
+
+    monkeypatch.setattr(jax_backend.jax, "devices", devices)
+    with pytest.raises(BackendUnavailable) as info:
+        get_backend("jax-scan", "cuda")
+    assert str(info.value).startswith(reason)
+    assert "\n" not in str(info.value)
+    get_backend("jax-scan", "cpu")  # the CPU variant is unaffected
