@@ -231,7 +231,6 @@ def _process_fields(info: dict[str, Any], epochs: int, valid: bool) -> dict[str,
 
 # --- records of worker processes: pooled rounds, one section, one machine -------------
 
-STAT_KEYS = ("median", "iqr", "min", "mean", "stddev", "rounds")
 _RECORD_ONLY = ("schema", "kind", "timing", "trajectory")
 
 

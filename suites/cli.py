@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ from suites.config import (
     check_memory,
     parse,
     positive_int,
+    positive_number,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -187,21 +187,14 @@ def _isolation(args: argparse.Namespace) -> tuple[str, int, float]:
             f"choose from: {', '.join(workers.ISOLATION)}"
         )
     processes = 1
-    if getattr(args, "processes", None) is not None:
-        try:
-            processes = positive_int("--processes", args.processes)
-        except ConfigError as err:
-            raise UsageError(str(err)) from None
     timeout = workers.DEFAULT_TIMEOUT_S
-    if args.timeout is not None:
-        try:
-            timeout = float(args.timeout)
-        except ValueError:
-            timeout = math.nan
-        if not (math.isfinite(timeout) and timeout > 0):
-            raise UsageError(
-                f"--timeout must be a positive number of seconds, got '{args.timeout}'"
-            )
+    try:
+        if getattr(args, "processes", None) is not None:
+            processes = positive_int("--processes", args.processes)
+        if args.timeout is not None:
+            timeout = positive_number("--timeout", args.timeout, "a positive number of seconds")
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
     return isolate, processes, timeout
 
 

@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from backends import DEVICES, DTYPES, VARIANTS, closest
+from suites.harness import usable_cores
 from suites.problems import PRESETS, Problem, preset, synthetic
 
 PROBLEM_CHOICES = (*PRESETS, "sweep")
@@ -65,7 +66,7 @@ class RunConfig:
     lr: float | None = None
     dtype: str = "float32"
     quick: bool = False
-    threads: int = field(default_factory=lambda: default_threads())
+    threads: int = field(default_factory=lambda: len(usable_cores()))
     seed: int = 0
 
     def to_dict(self) -> dict[str, object]:
@@ -88,13 +89,16 @@ class RunConfig:
     def problem_shapes(self) -> list[tuple[str, int, int, int]]:
         """(name, n_samples, n_features, epochs) of every problem, in the order of
         :meth:`build_problems`, without making any data (the worker manager plans with it)."""
-        names = [
-            name
-            for name in self.problems
-            for name in ([f"synthetic-{n}x{self.features}" for n in self.sizes]
-                         if name == "sweep" else [name])
-        ]  # fmt: skip
-        return [(name, *shape) for name, shape in zip(names, self._shapes(), strict=True)]
+        out = []
+        preset_shapes = {"toy": (4, 1, 100), "toy-bias": (4, 1, 4000), "toy-20": (20, 1, 20)}
+        for name in self.problems:
+            if name == "sweep":
+                out += [(f"synthetic-{n}x{self.features}", n, self.features, self._epochs(n))
+                        for n in self.sizes]  # fmt: skip
+            else:
+                n, d, epochs = preset_shapes[name]
+                out.append((name, n, d, self.epochs or epochs))
+        return out
 
     def build_problems(self) -> list[Problem]:
         """The problems this run covers, in a stable order."""
@@ -143,15 +147,7 @@ class RunConfig:
 
     def _shapes(self) -> list[tuple[int, int, int]]:
         """(n_samples, n_features, epochs) of every problem, without building any."""
-        out = []
-        preset_shapes = {"toy": (4, 1, 100), "toy-bias": (4, 1, 4000), "toy-20": (20, 1, 20)}
-        for name in self.problems:
-            if name == "sweep":
-                out += [(n, self.features, self._epochs(n)) for n in self.sizes]
-            else:
-                n, d, epochs = preset_shapes[name]
-                out.append((n, d, self.epochs or epochs))
-        return out
+        return [(n, d, epochs) for _, n, d, epochs in self.problem_shapes()]
 
     def _epochs(self, n: int) -> int:
         return self.epochs or (100 if n < 100_000 else 20)
@@ -170,13 +166,6 @@ class RunConfig:
         if self.lr is not None:
             changes["lr"] = self.lr
         return problem.replace(**changes) if changes else problem
-
-
-def default_threads() -> int:
-    """Every core this process may run on (its CPU affinity, where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def available_memory() -> int | None:
@@ -231,6 +220,17 @@ def _names(flag: str, value: str, choices: tuple[str, ...], allow_all: bool = Fa
     return tuple(dict.fromkeys(items))
 
 
+def positive_number(flag: str, value: str, what: str = "a positive finite number") -> float:
+    """``value`` as a finite number above zero, or a ConfigError naming ``flag``."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"{flag} must be {what}, got '{value}'")
+    return number
+
+
 def positive_int(flag: str, value: str) -> int:
     try:
         number = float(value)
@@ -282,13 +282,7 @@ def parse(
     if epochs is not None:
         kw["epochs"] = positive_int("--epochs", epochs)
     if lr is not None:
-        try:
-            rate = float(lr)
-        except ValueError:
-            rate = math.nan
-        if not (math.isfinite(rate) and rate > 0):
-            raise ConfigError(f"--lr must be a positive finite number, got '{lr}'")
-        kw["lr"] = rate
+        kw["lr"] = positive_number("--lr", lr)
     if dtype is not None:
         if dtype not in DTYPES:
             raise ConfigError(

@@ -28,7 +28,7 @@ from backends import BackendUnavailable, devices_of, framework_of, get_backend, 
 from suites import harness
 from suites.config import OPTIONS, SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
 from suites.problems import Problem, preset
-from suites.workers import WORKER_END, WORKER_HEADER, read_records
+from suites.workers import WORKER_END, WORKER_HEADER
 
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
@@ -134,9 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _problem(config: pytest.Config, name: str) -> Problem:
     """The problem ``name``, built once per session with its float64 results computed
     (cases use their own copy of its data: :meth:`Case.measured`)."""
-    if PROBLEMS not in config.stash:
-        config.stash[PROBLEMS] = {}
-    problems = config.stash[PROBLEMS]
+    problems = config.stash.setdefault(PROBLEMS, {})
     if name not in problems:
         problems[name] = config.stash[CONFIG].build_problem(name).precompute()
     return problems[name]
@@ -194,7 +192,7 @@ class Case:
         if not out or not self.config.getoption("--gdb-worker"):
             return None
         key = (self.variant, self.device, self.problem.dtype, self.problem.name)
-        for rec in read_records(Path(out) / harness.RECORDS_FILE):
+        for rec in harness.read_records(Path(out) / harness.RECORDS_FILE):
             if (
                 rec["kind"] == "benchmark"
                 and rec.get("timing")

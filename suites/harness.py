@@ -192,18 +192,30 @@ class RecordLog:
             os.fsync(fh.fileno())
 
 
-def run_finished(records: Path) -> bool:
-    """Whether a records.jsonl ends with the marker of a run that was not interrupted."""
-    try:
-        lines = records.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return False
-    for line in reversed(lines):
+def read_records(path: Path | None) -> list[dict[str, Any]]:
+    """Every whole record in a records.jsonl (a line cut short by a killed worker is
+    skipped)."""
+    if path is None or not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if rec.get("kind") == "end":
+        if isinstance(rec, dict) and "kind" in rec:
+            out.append(rec)
+    return out
+
+
+def run_finished(records: Path) -> bool:
+    """Whether a records.jsonl ends with the marker of a run that was not interrupted."""
+    try:
+        finished = read_records(records)
+    except OSError:
+        return False
+    for rec in reversed(finished):
+        if rec["kind"] == "end":
             return not rec.get("interrupted", False)
     return False
 

@@ -42,7 +42,6 @@ WORKER_END = "worker-end"  # a worker's last record (the run's own end is "end")
 CONVERGENCE = "test_convergence.py"
 COST = "test_epoch_cost.py::test_epoch_cost"
 BANDWIDTH = "test_epoch_cost.py::test_memory_bandwidth"
-BANDWIDTH_METHODS = ("numpy-copy", "torch-copy")
 
 # (kind, variant, device, problem): one case a job is to record.
 CaseKey = tuple[str, str, str, str]
@@ -82,14 +81,12 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     pairs = [(v, d) for v in cfg.backends for d in cfg.devices if d in devices_of(v)]
     groups: dict[str, list[tuple[str, str]]] = {}
     for variant, device in pairs:
-        if isolate == "variant" and installed(framework_of(variant)):
-            key = f"{variant}@{device}"
-        elif isolate == "variant":  # nothing of it can run: one worker lists why
-            key = f"{framework_of(variant)}@{device}"
-        elif isolate == "framework":
-            key = f"{framework_of(variant)}@{device}"
-        else:
+        if isolate == "none":
             key = "all"
+        elif isolate == "variant" and installed(framework_of(variant)):
+            key = f"{variant}@{device}"
+        else:  # per framework, or a framework that is not installed: one worker says why
+            key = f"{framework_of(variant)}@{device}"
         groups.setdefault(key, []).append((variant, device))
     names = [name for name, *_ in cfg.problem_shapes()]
 
@@ -101,13 +98,11 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
             for v, d in members
         ]  # fmt: skip
         tests = tuple({"convergence": CONVERGENCE, "benchmark": COST}[k] for k in kinds)
-        # pytest parametrizes over every selected variant x device it has a form on
         variants = tuple(dict.fromkeys(v for v, _ in members))
         devices = tuple(dict.fromkeys(d for _, d in members))
-        items = sum(
-            1 for v in variants for d in devices if d in devices_of(v)
-        ) * len(names) * len(kinds)  # fmt: skip
-        return Job(label, variants, devices, tests, tuple(cases), items)
+        # a group holds every pair of its variants and devices that has a form, which is
+        # what pytest parametrizes over: one progress line per case
+        return Job(label, variants, devices, tests, tuple(cases), len(cases))
 
     jobs = []
     first: tuple[str, ...] = ("convergence", "benchmark") if timing else ("convergence",)
@@ -145,7 +140,9 @@ def worker_env(job: Job, threads: int) -> dict[str, str]:
     return env
 
 
-def worker_command(job: Job, cfg: RunConfig, out: Path, timing: bool, start: int, total: int):  # noqa: ANN201
+def worker_command(
+    job: Job, cfg: RunConfig, out: Path, timing: bool, start: int, total: int
+) -> list[str]:
     """The worker's command line: a pytest session over ``job``'s tests and selection."""
     args = [sys.executable, "-m", "pytest", *(str(SUITES_DIR / t) for t in job.tests)]
     args += ["--rootdir", str(SUITES_DIR), "-c", os.devnull, "-q", "--no-header", "--tb=short",
@@ -244,7 +241,6 @@ class Outcome:
     reason: str | None  # why its unfinished cases failed; None if it ended normally
     seconds: float
     log: Path
-    command: list[str]
 
 
 class Manager:
@@ -318,7 +314,7 @@ class Manager:
         _end_with_newline(self.log.path)
         reason = death_reason(proc.returncode, timed_out)
         return Outcome(job, proc.pid, proc.returncode, reason, time.monotonic() - started,
-                       log_path, command)  # fmt: skip
+                       log_path)  # fmt: skip
 
     def _wait(self, proc: subprocess.Popen, started: float) -> float | None:
         """Wait for the worker; kill it past the time limit (returns the limit then), or
@@ -351,7 +347,7 @@ class Manager:
             f"not recorded: the worker exited with status {outcome.returncode} "
             f"(log: {outcome.log.relative_to(self.out)})"
         )
-        records = read_records(self.log.path)
+        records = harness.read_records(self.log.path)
         finished = {
             (r["kind"], r["variant"], r["device"], r["problem"])
             for r in records
@@ -419,21 +415,6 @@ def _end_with_newline(path: Path | None) -> None:
             fh.write(b"\n")
 
 
-def read_records(path: Path | None) -> list[dict[str, Any]]:
-    """Every whole record in a records.jsonl (a broken line is skipped)."""
-    if path is None or not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "kind" in rec:
-            out.append(rec)
-    return out
-
-
 # --- the run's JSON, from its records -------------------------------------------------
 
 
@@ -442,7 +423,7 @@ def write_json(out: Path, timing: bool) -> Path:
     the rounds of all its processes pooled) or, for a check, ``convergence.json``."""
     from reports.frame import gdbench_section, pooled_benchmarks
 
-    records = read_records(out / harness.RECORDS_FILE)
+    records = harness.read_records(out / harness.RECORDS_FILE)
     doc: dict[str, Any] = {"benchmarks": []}
     if timing:
         doc = {

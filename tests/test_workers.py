@@ -18,7 +18,7 @@ import pytest
 
 from backends import list_backends
 from reports.frame import pooled_stats
-from suites import workers
+from suites import harness, workers
 from suites.config import RunConfig
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
@@ -368,9 +368,9 @@ def test_cases_a_worker_did_not_record_fail_unless_their_variant_cannot_run_here
     log.write_text("".join(json.dumps(line) + "\n" for line in lines))
     manager = workers.Manager(cfg, tmp_path, timing=False, timeout=60, isolate="none",
                               processes=1)  # fmt: skip
-    outcome = workers.Outcome(job, 4242, 2, None, 1.0, tmp_path / "workers" / "01-all.log", [])
+    outcome = workers.Outcome(job, 4242, 2, None, 1.0, tmp_path / "workers" / "01-all.log")
     assert manager._fail_unfinished(outcome) == 1  # torch-nn cannot run here: not failed
-    (failed,) = [r for r in workers.read_records(log) if r.get("status") == "failed"]
+    (failed,) = [r for r in harness.read_records(log) if r.get("status") == "failed"]
     assert (failed["variant"], failed["problem"], failed["pid"]) == ("numpy-manual", "toy", 4242)
     assert failed["message"] == (
         "not recorded: the worker exited with status 2 (log: workers/01-all.log)"
@@ -383,7 +383,7 @@ def test_a_line_cut_short_by_a_dying_worker_costs_only_that_line(tmp_path: Path)
     workers._end_with_newline(log)  # what the manager does after every worker
     with open(log, "a") as fh:
         fh.write('{"kind": "convergence", "problem": "b"}\n')
-    assert [r["problem"] for r in workers.read_records(log)] == ["a", "b"]
+    assert [r["problem"] for r in harness.read_records(log)] == ["a", "b"]
     from reports.frame import _read_jsonl
 
     assert [r["problem"] for r in _read_jsonl(log)] == ["a", "b"]
