@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 from dataclasses import dataclass
 
 from backends.base import (
     DTYPES,
+    MATMUL_PRECISIONS,
     Backend,
     BackendUnavailable,
     ProblemSpec,
     Session,
     TrainResult,
+    check_precision,
 )
 
 __all__ = [
     "DEVICES",
     "DTYPES",
+    "MATMUL_PRECISIONS",
     "VARIANTS",
     "Backend",
     "BackendInfo",
@@ -36,6 +40,7 @@ __all__ = [
     "framework_of",
     "get_backend",
     "list_backends",
+    "precision_settings",
 ]
 
 DEVICES = ("cpu", "cuda")
@@ -98,21 +103,24 @@ def _entry(variant: str) -> _Entry:
         ) from None
 
 
-def get_backend(variant: str, device: str = "cpu") -> Backend:
+def get_backend(variant: str, device: str = "cpu", matmul_precision: str = "float32") -> Backend:
     """Build the backend ``variant`` on ``device``.
 
     Args:
         variant: a name from :data:`VARIANTS`, e.g. ``"jax-scan"``.
         device: ``"cpu"`` or ``"cuda"``.
+        matmul_precision: ``"float32"`` (full, the default) or ``"tf32"``
+            (:data:`MATMUL_PRECISIONS`); numpy has only full float32.
 
     Returns:
         A ready backend.
 
     Raises:
-        ValueError: the variant or device name is not one gdbench knows.
+        ValueError: the variant, device or matmul precision is not one gdbench knows.
         BackendUnavailable: the framework is not installed, or the device is absent.
     """
     entry = _entry(variant)
+    check_precision(matmul_precision)
     if device not in DEVICES:
         raise ValueError(
             f"unknown device '{device}'{closest(device, DEVICES)}; choose from: "
@@ -131,7 +139,11 @@ def get_backend(variant: str, device: str = "cpu") -> Backend:
         raise BackendUnavailable(
             f"{entry.framework} is not installed: {_INSTALL[entry.framework]}"
         ) from None
-    backend: Backend = getattr(module, entry.cls)(device)
+    cls = getattr(module, entry.cls)
+    if entry.framework == "numpy":
+        backend: Backend = cls(device)
+    else:
+        backend = cls(device, matmul_precision=matmul_precision)
     return backend
 
 
@@ -154,6 +166,17 @@ def list_backends(
             else:
                 rows.append(BackendInfo(variant, entry.framework, device, True, ""))
     return rows
+
+
+def precision_settings() -> dict[str, dict[str, object]]:
+    """The matmul-precision switches of every framework already loaded in this process,
+    as they are now: what a run computed with, for its record."""
+    out: dict[str, dict[str, object]] = {}
+    for framework, module in (("torch", "torch_backend"), ("jax", "jax_backend")):
+        loaded = sys.modules.get(f"backends.{module}")
+        if loaded is not None:
+            out[framework] = loaded.precision_settings()
+    return out
 
 
 def framework_of(variant: str) -> str:

@@ -16,6 +16,19 @@ import numpy as np
 HostArray = np.ndarray
 
 DTYPES = ("float32", "float64")
+# How float32 matrix products are computed: "float32" in full (the default, for every
+# framework alike), or "tf32" (10-bit mantissa inputs on the tensor cores of Ampere and
+# later GPUs; the CPU computes full float32 either way). float64 is never affected.
+MATMUL_PRECISIONS = ("float32", "tf32")
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of MATMUL_PRECISIONS, else a ValueError naming them."""
+    if precision not in MATMUL_PRECISIONS:
+        raise ValueError(
+            f"unknown matmul precision '{precision}'; choose from: {', '.join(MATMUL_PRECISIONS)}"
+        )
+    return precision
 
 
 class BackendUnavailable(Exception):

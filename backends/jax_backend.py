@@ -2,11 +2,14 @@
 
 float64 needs x64 mode. It is switched on with the ``jax.enable_x64`` context around
 every call of a float64 session only, so a float32 run can never turn into a float64
-run behind the user's back, whatever the global setting.
+run behind the user's back, whatever the global setting. The matmul precision is set
+the same way (``jax.default_matmul_precision`` around every trace): full float32 by
+default, where jax's own default lets a GPU use TF32.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +17,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import SingleDeviceSharding
 
-from backends.base import BackendUnavailable, ProblemSpec, TrainResult
+from backends.base import BackendUnavailable, ProblemSpec, TrainResult, check_precision
+
+# gdbench's names -> jax.default_matmul_precision's
+_PRECISION = {"float32": "float32", "tf32": "tensorfloat32"}
+_traced_with: set[str] = set()  # the precisions this process's sessions traced under
+
+
+def precision_settings() -> dict[str, object]:
+    """The matmul precision jax sessions traced under, and jax's global default."""
+    return {
+        "session_matmul_precision": sorted(_traced_with),
+        "default_matmul_precision": jax.config.jax_default_matmul_precision,
+    }
+
 
 # {"w": (n_features,), "b": ()}: "b" is present only when the problem has a bias.
 Params = dict[str, jax.Array]
@@ -86,10 +103,14 @@ def _manual_step(lr: float) -> Step:
 class _Loaded:
     """Data and initial parameters committed to one jax device, in the problem's dtype."""
 
-    def __init__(self, problem: ProblemSpec, device: Any, record: bool) -> None:
+    def __init__(self, problem: ProblemSpec, device: Any, record: bool, precision: str) -> None:
         self.p = problem
+        self.device = device
         self.record = record
         self.x64 = problem.dtype == "float64"
+        self.matmul = _PRECISION[check_precision(precision)]
+        _traced_with.add(self.matmul)
+        self._ping: tuple[Any, jax.Array] | None = None
         with self.precision():
             dt = jnp.dtype(problem.dtype)
             self.X = jax.device_put(np.asarray(problem.X, dtype=dt), device)
@@ -99,8 +120,22 @@ class _Loaded:
                 params["b"] = np.asarray(problem.b0, dtype=dt)
             self.params0: Params = jax.device_put(params, device)
 
-    def precision(self) -> Any:
-        return jax.enable_x64(self.x64)
+    def precision(self) -> contextlib.ExitStack:
+        """The dtype mode and matmul precision every trace and call of this session runs
+        under."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(jax.enable_x64(self.x64))
+        stack.enter_context(jax.default_matmul_precision(self.matmul))
+        return stack
+
+    def sync(self) -> None:
+        """A device round-trip: a tiny computation queued behind whatever the device is
+        doing, and waited for (waiting on a finished array would measure nothing)."""
+        if self._ping is None:
+            token = jax.device_put(np.float32(0), self.device)
+            self._ping = jax.jit(lambda x: x + 1).lower(token).compile(), token
+        ping, token = self._ping
+        ping(token).block_until_ready()
 
     def result(self, params: Params, losses: jax.Array, hist: Params | None) -> TrainResult:
         """Block until the device is done, then fetch everything in one transfer."""
@@ -121,12 +156,13 @@ class JaxGrad:
     variant = "jax-grad"
     framework = "jax"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device = device
         self._device = _jax_device(device)
+        self.matmul_precision = check_precision(matmul_precision)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _LoopSession:
-        data = _Loaded(problem, self._device, record_params)
+        data = _Loaded(problem, self._device, record_params, self.matmul_precision)
         return _LoopSession(data, _sgd_step(problem.lr))
 
 
@@ -136,12 +172,13 @@ class JaxManual:
     variant = "jax-manual"
     framework = "jax"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device = device
         self._device = _jax_device(device)
+        self.matmul_precision = check_precision(matmul_precision)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _LoopSession:
-        data = _Loaded(problem, self._device, record_params)
+        data = _Loaded(problem, self._device, record_params, self.matmul_precision)
         return _LoopSession(data, _manual_step(problem.lr))
 
 
@@ -150,52 +187,57 @@ class _LoopSession:
 
     def __init__(self, data: _Loaded, step: Step) -> None:
         self.d = data
-        record = data.record
+        p, record = data.p, data.record
 
         # X and y are arguments: a closed-over array would be baked into the executable
         # as a constant (measured: 6x the compile time at 1M x 16, docs/performance.md).
+        # The epoch index lives on the device and is advanced there: an index sent from
+        # Python would be a host-to-device copy per epoch.
         def epoch(params, X, y, losses, hist, e):
             new, loss = step(params, X, y)
             losses = losses.at[e].set(loss)  # in place: the buffer is donated
             if record:
                 hist = jax.tree.map(lambda h, v: h.at[e].set(v), hist, new)
-            return new, losses, hist
+            return new, losses, hist, e + 1
+
+        def fresh():
+            """A round's loss (and parameter) buffers and index, made on the device."""
+            dt = data.X.dtype
+            losses = jnp.zeros(p.epochs, dtype=dt)
+            hist = None
+            if record:
+                hist = {k: jnp.zeros((p.epochs, *v.shape), dt) for k, v in data.params0.items()}
+            return losses, hist, jnp.zeros((), jnp.int32)
 
         # Buffers are donated so XLA writes each epoch's loss in place, not into a copy.
-        self._epoch = jax.jit(epoch, donate_argnums=(3, 4))
+        self._epoch = jax.jit(epoch, donate_argnums=(3, 4, 5))
+        self._fresh = jax.jit(fresh, out_shardings=SingleDeviceSharding(data.device))
         self._compiled: Any = None
-
-    def _buffers(self) -> tuple[jax.Array, Params | None]:
-        p, d = self.d.p, self.d
-        dt = d.X.dtype
-        device = d.X.device
-        losses = jnp.zeros(p.epochs, dtype=dt, device=device)
-        hist = None
-        if d.record:
-            hist = {
-                k: jnp.zeros((p.epochs, *v.shape), dt, device=device) for k, v in d.params0.items()
-            }
-        return losses, hist
+        self._make: Any = None
 
     def warmup(self) -> None:
-        with self.d.precision():
-            losses, hist = self._buffers()
-            e = jnp.asarray(0, dtype=jnp.int32)
-            d = self.d
+        """Compile, then run one epoch and a sync, so first-execution work (loading the
+        kernels onto the device) is paid here, as torch's warm-up epochs pay it."""
+        d = self.d
+        with d.precision():
+            self._make = self._fresh.lower().compile()
+            losses, hist, e = self._make()
             self._compiled = self._epoch.lower(d.params0, d.X, d.y, losses, hist, e).compile()
+            jax.block_until_ready(self._compiled(d.params0, d.X, d.y, losses, hist, e))
+        d.sync()
 
     def sync(self) -> None:
-        jax.block_until_ready(self.d.params0)
+        self.d.sync()
 
     def train(self) -> TrainResult:
         if self._compiled is None:
             self.warmup()
         with self.d.precision():
             params = self.d.params0
-            losses, hist = self._buffers()
+            losses, hist, e = self._make()
             epoch, X, y = self._compiled, self.d.X, self.d.y
-            for e in range(self.d.p.epochs):
-                params, losses, hist = epoch(params, X, y, losses, hist, np.int32(e))
+            for _ in range(self.d.p.epochs):
+                params, losses, hist, e = epoch(params, X, y, losses, hist, e)
             return self.d.result(params, losses, hist)
 
 
@@ -205,12 +247,13 @@ class JaxScan:
     variant = "jax-scan"
     framework = "jax"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device = device
         self._device = _jax_device(device)
+        self.matmul_precision = check_precision(matmul_precision)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _ScanSession:
-        return _ScanSession(_Loaded(problem, self._device, record_params))
+        return _ScanSession(_Loaded(problem, self._device, record_params, self.matmul_precision))
 
 
 class _ScanSession:
@@ -232,11 +275,16 @@ class _ScanSession:
         self._compiled: Any = None
 
     def warmup(self) -> None:
-        with self.d.precision():
-            self._compiled = self._fit.lower(self.d.params0, self.d.X, self.d.y).compile()
+        """Compile, then run the loop once (first-execution work is part of compile_s,
+        as for every framework) and a sync."""
+        d = self.d
+        with d.precision():
+            self._compiled = self._fit.lower(d.params0, d.X, d.y).compile()
+            jax.block_until_ready(self._compiled(d.params0, d.X, d.y))
+        d.sync()
 
     def sync(self) -> None:
-        jax.block_until_ready(self.d.params0)
+        self.d.sync()
 
     def train(self) -> TrainResult:
         if self._compiled is None:

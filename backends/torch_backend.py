@@ -3,16 +3,21 @@ hand-written gradient, the epoch step under torch.compile, and (CUDA) a CUDA gra
 
 from __future__ import annotations
 
+import ctypes.util
+import importlib.util
 import itertools
+import os
 import shutil
+import sysconfig
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from backends.base import BackendUnavailable, ProblemSpec, TrainResult
+from backends.base import BackendUnavailable, ProblemSpec, TrainResult, check_precision
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
@@ -25,6 +30,28 @@ def _device(device: str) -> torch.device:
     if device not in ("cpu", "cuda"):
         raise BackendUnavailable(f"torch has no device '{device}'")
     return torch.device(device)
+
+
+def apply_matmul_precision(precision: str) -> None:
+    """Set torch's float32 matmul precision: full float32, or TF32 on tensor cores
+    (``"tf32"``, Ampere and later GPUs; the CPU computes full float32 either way).
+
+    torch has only process-wide switches for this, so every session sets them before
+    it runs: a user's ``TORCH_ALLOW_TF32_CUBLAS_OVERRIDE`` cannot change a run silently.
+    """
+    tf32 = check_precision(precision) == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+
+
+def precision_settings() -> dict[str, object]:
+    """torch's matmul-precision switches as they are now (recorded with every run)."""
+    return {
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+    }
 
 
 def _sync(device: torch.device) -> None:
@@ -46,7 +73,10 @@ def _copy(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.
 class _Loaded:
     """The problem's data on the device, once, for every round of every session."""
 
-    def __init__(self, problem: ProblemSpec, device: torch.device, record: bool) -> None:
+    def __init__(
+        self, problem: ProblemSpec, device: torch.device, record: bool, precision: str
+    ) -> None:
+        apply_matmul_precision(precision)
         self.p = problem
         self.device = device
         self.dtype = _DTYPES[problem.dtype]
@@ -54,12 +84,14 @@ class _Loaded:
         self.X = _copy(problem.X, self.dtype, device)
         self.y = _copy(problem.y, self.dtype, device)
         self.w0 = _copy(problem.w0, self.dtype, device)
+        # Made once: a torch.tensor(value) per round would be a blocking host-to-device
+        # copy inside every timed round on a GPU; a round clones it on the device.
+        self.b0 = torch.tensor(problem.b0, dtype=self.dtype, device=device)
         self.record = record
 
-    def scalar(self, value: float, requires_grad: bool = False) -> torch.Tensor:
-        return torch.tensor(
-            value, dtype=self.dtype, device=self.device, requires_grad=requires_grad
-        )
+    def initial(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fresh copies of the initial (w, b), made on the device without a host copy."""
+        return self.w0.clone(), self.b0.clone()
 
     def history(self) -> _History:
         return _History(self.record, self.p.bias)
@@ -143,8 +175,9 @@ class _AutogradSession(_Session):
 
     def _fit(self, epochs: int) -> TrainResult:
         d, p = self.d, self.d.p
-        w = d.w0.clone().requires_grad_(True)
-        b = d.scalar(p.b0, requires_grad=p.bias)
+        w, b = d.initial()
+        w.requires_grad_(True)
+        b.requires_grad_(p.bias)
         lr, losses, hist = p.lr, [], d.history()
         for _ in range(epochs):
             yhat = d.X @ w + b if p.bias else d.X @ w
@@ -204,8 +237,7 @@ class _ManualSession(_Session):
         d, p, r, g = self.d, self.d.p, self.r, self.g
         n = d.X.shape[0]
         step = 2.0 * p.lr / n  # lr · dL/dθ = (2 lr / N) · (Xᵀr, Σr)
-        w = d.w0.clone()
-        b = d.scalar(p.b0)
+        w, b = d.initial()
         losses, hist = [], d.history()
         with torch.no_grad():
             for _ in range(epochs):
@@ -252,6 +284,32 @@ def _compiler_missing() -> str | None:
     return None
 
 
+def _triton_missing() -> str | None:
+    """What Triton, which Inductor generates CUDA kernels with, lacks here, or None.
+
+    Triton builds a small C launcher on first use: it needs a C compiler, Python's
+    headers, and the driver's ``libcuda.so`` (found through ldconfig or
+    ``TRITON_LIBCUDA_PATH``), besides the ``triton`` package itself.
+    """
+    need = "torch.compile on CUDA needs"
+    if importlib.util.find_spec("triton") is None:
+        return f"{need} Triton: pip install the triton version your torch wheel pins"
+    compilers = (os.environ.get("CC", ""), "cc", "gcc", "clang")
+    if not any(shutil.which(cc) for cc in compilers if cc):
+        return f"{need} a C compiler (cc, gcc or clang) on PATH to build Triton's launcher"
+    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+    if not headers.is_file():
+        return f"{need} Python's headers ({headers} is missing: install python3-dev)"
+    libcuda_dirs = os.environ.get("TRITON_LIBCUDA_PATH", "")
+    in_dirs = any(Path(d, "libcuda.so.1").exists() for d in libcuda_dirs.split(":") if d)
+    if not in_dirs and ctypes.util.find_library("cuda") is None:
+        return (
+            f"{need} the NVIDIA driver's libcuda.so, which ldconfig does not find: "
+            "set TRITON_LIBCUDA_PATH to its folder"
+        )
+    return None
+
+
 _SESSIONS = itertools.count()
 
 
@@ -283,13 +341,23 @@ class _CompileSession(_Session):
 
     def _fit(self, epochs: int) -> TrainResult:
         d, p, step = self.d, self.d.p, self.step
-        w, b = d.w0.clone(), d.scalar(p.b0)
+        w, b = d.initial()
         losses, hist = [], d.history()
         for _ in range(epochs):
             w, b, loss = step(w, b)
             losses.append(loss)
             hist.keep(w, b)
         return d.result(losses, w, b if p.bias else None, hist)
+
+
+def capture_graph(fn: Callable[[], None]) -> torch.cuda.CUDAGraph:
+    """``fn`` captured as a CUDA graph. The capture checks only this thread for
+    forbidden calls ("thread_local"): jax, or a profiler, may run threads of its own in
+    the process, and the default "global" mode would fail the capture for their work."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        fn()
+    return graph
 
 
 class _CudaGraphSession(_Session):
@@ -299,8 +367,8 @@ class _CudaGraphSession(_Session):
     def __init__(self, data: _Loaded) -> None:
         self.d = data
         p = data.p
-        self.w = data.w0.clone().requires_grad_(True)
-        self.b = data.scalar(p.b0, requires_grad=p.bias)
+        w, b = data.initial()
+        self.w, self.b = w.requires_grad_(True), b.requires_grad_(p.bias)
         self.index = torch.zeros(1, dtype=torch.long, device=data.device)
         self.graph: torch.cuda.CUDAGraph | None = None
         # A graph replays fixed addresses: every epoch writes into these at self.index.
@@ -343,9 +411,8 @@ class _CudaGraphSession(_Session):
                 self._epoch()
         torch.cuda.current_stream(self.d.device).wait_stream(side)
         self._reset()
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._epoch()
+        # Kept only once captured: a failed capture leaves a half-made graph behind.
+        self.graph = capture_graph(self._epoch)
 
     def _fit(self, epochs: int) -> TrainResult:
         if self.graph is None:
@@ -364,11 +431,14 @@ class TorchAutograd:
     variant = "torch-autograd"
     framework = "torch"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
+        self.matmul_precision = check_precision(matmul_precision)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _AutogradSession:
-        return _AutogradSession(_Loaded(problem, self._device, record_params))
+        return _AutogradSession(
+            _Loaded(problem, self._device, record_params, self.matmul_precision)
+        )
 
 
 class TorchNN:
@@ -377,11 +447,12 @@ class TorchNN:
     variant = "torch-nn"
     framework = "torch"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
+        self.matmul_precision = check_precision(matmul_precision)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _NNSession:
-        return _NNSession(_Loaded(problem, self._device, record_params))
+        return _NNSession(_Loaded(problem, self._device, record_params, self.matmul_precision))
 
 
 class TorchManual:
@@ -390,11 +461,12 @@ class TorchManual:
     variant = "torch-manual"
     framework = "torch"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
+        self.matmul_precision = check_precision(matmul_precision)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _ManualSession:
-        return _ManualSession(_Loaded(problem, self._device, record_params))
+        return _ManualSession(_Loaded(problem, self._device, record_params, self.matmul_precision))
 
 
 class TorchCompile:
@@ -403,14 +475,15 @@ class TorchCompile:
     variant = "torch-compile"
     framework = "torch"
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
-        missing = _compiler_missing() if device == "cpu" else None
+        self.matmul_precision = check_precision(matmul_precision)
+        missing = _compiler_missing() if device == "cpu" else _triton_missing()
         if missing:
             raise BackendUnavailable(missing)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _CompileSession:
-        return _CompileSession(_Loaded(problem, self._device, record_params))
+        return _CompileSession(_Loaded(problem, self._device, record_params, self.matmul_precision))
 
 
 class TorchCudaGraph:
@@ -419,10 +492,13 @@ class TorchCudaGraph:
     variant = "torch-cudagraph"
     framework = "torch"
 
-    def __init__(self, device: str = "cuda") -> None:
+    def __init__(self, device: str = "cuda", matmul_precision: str = "float32") -> None:
         if device != "cuda":
             raise BackendUnavailable(f"torch-cudagraph runs on cuda only, not on {device}")
         self.device, self._device = device, _device(device)
+        self.matmul_precision = check_precision(matmul_precision)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _CudaGraphSession:
-        return _CudaGraphSession(_Loaded(problem, self._device, record_params))
+        return _CudaGraphSession(
+            _Loaded(problem, self._device, record_params, self.matmul_precision)
+        )

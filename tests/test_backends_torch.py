@@ -44,3 +44,162 @@ def test_torch_compile_sessions_after_a_sweep_compile_static_shapes() -> None:
     for name, state in states.items():
         for source, entry in state.automatic_dynamic.items():
             assert "AutoDynamic" not in str(entry.size), (name, source)
+
+
+ROUND_VARIANTS = ("torch-autograd", "torch-nn", "torch-manual", "torch-compile")
+
+
+@pytest.mark.parametrize("variant", ROUND_VARIANTS)
+def test_torch_rounds_make_no_tensor_from_a_host_value(monkeypatch, variant) -> None:
+    # On a GPU, torch.tensor(value) is a blocking host-to-device copy: one per round
+    # would sit inside every timed round. The initial parameters are made once per session.
+    problem = preset("toy-bias").replace(epochs=20)
+    session = backend_or_skip(variant).prepare(problem)
+    session.warmup()
+    made = []
+    real = torch.tensor
+
+    def counting(*args, **kwargs):
+        made.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "tensor", counting)
+    results = [session.train() for _ in range(2)]
+    assert made == []
+    assert all(compare(problem, r).ok for r in results)
+
+
+def test_precision_is_full_float32_by_default_and_tf32_only_when_asked() -> None:
+    from backends import torch_backend
+
+    problem = preset("toy")
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True  # as a user's setting could leave it
+        backend_or_skip("torch-manual").prepare(problem)
+        assert torch_backend.precision_settings() == {
+            "float32_matmul_precision": "highest",
+            "cuda_matmul_allow_tf32": False,
+            "cudnn_allow_tf32": False,
+        }
+        from backends import get_backend
+
+        get_backend("torch-nn", "cpu", matmul_precision="tf32").prepare(problem)
+        assert torch.get_float32_matmul_precision() == "high"
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+    finally:
+        torch_backend.apply_matmul_precision("float32")
+
+
+def test_an_unknown_matmul_precision_is_refused_with_the_choices() -> None:
+    from backends import get_backend
+
+    with pytest.raises(ValueError, match=r"'bf16'; choose from: float32, tf32"):
+        get_backend("torch-nn", "cpu", matmul_precision="bf16")
+
+
+@pytest.fixture
+def triton_ready(monkeypatch, tmp_path):
+    """Every Triton prerequisite present (faked): each test then takes one away."""
+    from backends import torch_backend
+
+    include = tmp_path / "include"
+    include.mkdir()
+    (include / "Python.h").write_text("")
+    libdir = tmp_path / "lib"
+    libdir.mkdir()
+    (libdir / "libcuda.so.1").write_text("")
+    real_find_spec = torch_backend.importlib.util.find_spec
+    monkeypatch.setattr(
+        torch_backend.importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "triton" else real_find_spec(name, *a),
+    )
+    monkeypatch.setattr(torch_backend.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(torch_backend.sysconfig, "get_paths", lambda: {"include": str(include)})
+    monkeypatch.setenv("TRITON_LIBCUDA_PATH", str(libdir))
+    return torch_backend
+
+
+def test_triton_prerequisites_all_present(triton_ready) -> None:
+    assert triton_ready._triton_missing() is None
+
+
+def test_a_missing_triton_package_is_named(triton_ready, monkeypatch) -> None:
+    monkeypatch.setattr(triton_ready.importlib.util, "find_spec", lambda name, *a: None)
+    assert "needs Triton" in triton_ready._triton_missing()
+
+
+@pytest.mark.parametrize("missing", ["compiler", "headers", "libcuda"])
+def test_each_missing_triton_prerequisite_is_named(triton_ready, monkeypatch, missing) -> None:
+    tb = triton_ready
+    if missing == "compiler":
+        monkeypatch.setattr(tb.shutil, "which", lambda name: None)
+        expected = "a C compiler"
+    elif missing == "headers":
+        monkeypatch.setattr(tb.sysconfig, "get_paths", lambda: {"include": "/nonexistent"})
+        expected = "Python's headers (/nonexistent/Python.h is missing"
+    else:
+        monkeypatch.delenv("TRITON_LIBCUDA_PATH")
+        monkeypatch.setattr(tb.ctypes.util, "find_library", lambda name: None)
+        expected = "libcuda.so"
+    reason = tb._triton_missing()
+    assert reason is not None and expected in reason and reason.startswith(
+        "torch.compile on CUDA needs"
+    )
+    # and the CUDA variant is unavailable with that reason, on a machine that has a GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(tb.BackendUnavailable, match="torch.compile on CUDA needs"):
+        tb.TorchCompile("cuda")
+
+
+class _FakeStream:
+    def __init__(self, *args) -> None:
+        pass
+
+    def wait_stream(self, other) -> None:
+        pass
+
+
+def _fake_cuda_streams(monkeypatch) -> None:
+    import contextlib
+
+    monkeypatch.setattr(torch.cuda, "Stream", _FakeStream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *a: _FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+
+
+@pytest.mark.parametrize("fails", [True, False])
+def test_cuda_graph_is_kept_only_after_a_successful_thread_local_capture(
+    monkeypatch, fails
+) -> None:
+    import contextlib
+
+    from backends import torch_backend as tb
+
+    # A CUDA-graph session built on CPU tensors, with the CUDA graph API faked: what is
+    # checked is the order of capture and assignment, not CUDA itself.
+    data = tb._Loaded(preset("toy").replace(epochs=5), torch.device("cpu"), False, "float32")
+    session = tb._CudaGraphSession(data)
+    _fake_cuda_streams(monkeypatch)
+    modes = []
+
+    class FakeGraph:
+        pass
+
+    @contextlib.contextmanager
+    def graph(g, capture_error_mode="global"):
+        modes.append(capture_error_mode)
+        yield
+        if fails:
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", graph)
+    if fails:
+        with pytest.raises(RuntimeError, match="capturing"):
+            session.warmup()
+        assert session.graph is None
+    else:
+        session.warmup()
+        assert isinstance(session.graph, FakeGraph)
+    assert modes == ["thread_local"]
