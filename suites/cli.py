@@ -67,6 +67,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", help="float32 (default) or float64")
     p.add_argument("--threads", help="intra-op threads for every framework (default: all cores)")
     p.add_argument("--seed", help="seed of the synthetic data (default: 0)")
+    p.add_argument(
+        "--matmul-precision",
+        help="float32 products in full float32 (default, every framework alike) or tf32 "
+        "(tensor cores of Ampere+ GPUs; judged with a looser stated tolerance)",
+    )
     p.add_argument("--quick", action="store_true", help="small sizes and few rounds (< 1 minute)")
     p.add_argument("--out", type=Path, help="output folder (default: a new results/<UTC time>/)")
     p.add_argument(

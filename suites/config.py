@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 
-from backends import DEVICES, DTYPES, VARIANTS, closest
+from backends import DEVICES, DTYPES, MATMUL_PRECISIONS, VARIANTS, closest
 from suites.harness import usable_cores
 from suites.problems import PRESETS, Problem, preset, synthetic
 
@@ -27,12 +27,18 @@ DEFAULT_FEATURES = 16
 
 
 # The valued options of a run, named as `gdbench run --NAME` and `pytest --gdb-NAME`
-# (plus the flag --quick). `parse` takes them as strings; `RunConfig.to_options` gives
-# them back, so the command can hand a run to pytest without listing them again.
+# (with "-" for "_", see `flag`; plus the flag --quick). `parse` takes them as strings;
+# `RunConfig.to_options` gives them back, so the command can hand a run to pytest
+# without listing them again.
 OPTIONS = (
     "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
-    "threads", "seed",
+    "threads", "seed", "matmul_precision",
 )  # fmt: skip
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of an option: ``matmul_precision`` -> ``matmul-precision``."""
+    return name.replace("_", "-")
 
 
 class ConfigError(ValueError):
@@ -55,6 +61,10 @@ class RunConfig:
         quick: fewer rounds and small sizes, for smoke runs.
         threads: intra-op threads for every framework.
         seed: seed of the synthetic data.
+        matmul_precision: how float32 products are computed: ``"float32"`` (full, the
+            default) or ``"tf32"`` (tensor cores of Ampere and later GPUs; the CPU
+            computes full float32 either way). Convergence is judged with the tolerance
+            of the precision asked for (``suites.convergence.tolerance``).
     """
 
     problems: tuple[str, ...] = PROBLEM_CHOICES
@@ -68,6 +78,7 @@ class RunConfig:
     quick: bool = False
     threads: int = field(default_factory=lambda: len(usable_cores()))
     seed: int = 0
+    matmul_precision: str = "float32"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -254,6 +265,7 @@ def parse(
     quick: bool = False,
     threads: str | None = None,
     seed: str | None = None,
+    matmul_precision: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
 ) -> RunConfig:
@@ -297,4 +309,12 @@ def parse(
             kw["seed"] = int(seed)
         except ValueError:
             raise ConfigError(f"--seed must be an integer, got '{seed}'") from None
+    if matmul_precision is not None:
+        if matmul_precision not in MATMUL_PRECISIONS:
+            raise ConfigError(
+                f"--matmul-precision: unknown value '{matmul_precision}'"
+                f"{closest(matmul_precision, MATMUL_PRECISIONS)}; choose from: "
+                f"{', '.join(MATMUL_PRECISIONS)}"
+            )
+        kw["matmul_precision"] = matmul_precision
     return RunConfig(**kw)  # type: ignore[arg-type]

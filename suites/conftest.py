@@ -24,9 +24,24 @@ from typing import Any
 
 import pytest
 
-from backends import BackendUnavailable, devices_of, framework_of, get_backend, list_backends
+from backends import (
+    BackendUnavailable,
+    devices_of,
+    framework_of,
+    get_backend,
+    list_backends,
+    precision_settings,
+)
 from suites import harness
-from suites.config import OPTIONS, SMOKE_DEVICES, SMOKE_SIZES, ConfigError, RunConfig, parse
+from suites.config import (
+    OPTIONS,
+    SMOKE_DEVICES,
+    SMOKE_SIZES,
+    ConfigError,
+    RunConfig,
+    flag,
+    parse,
+)
 from suites.problems import Problem, preset
 from suites.workers import WORKER_END, WORKER_HEADER
 
@@ -88,7 +103,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gdbench", "gdbench: what to run")
     for name in OPTIONS:
         group.addoption(
-            f"--gdb-{name}", default=None, help=f"gdbench --{name} (see gdbench --help)"
+            f"--gdb-{flag(name)}", default=None, help=f"gdbench --{flag(name)} (see gdbench --help)"
         )
     group.addoption("--gdb-quick", action="store_true", help="few rounds, small sizes")
     group.addoption("--gdb-out", default=None, help="append finished cases to DIR/records.jsonl")
@@ -104,7 +119,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    values = {name: config.getoption(f"--gdb-{name}") for name in OPTIONS}
+    values = {name: config.getoption(f"--gdb-{flag(name)}") for name in OPTIONS}
     try:
         run = parse(
             **values,
@@ -174,7 +189,7 @@ class Case:
         machinery) is charged to no case's peak memory or compile time.
         """
         try:
-            backend = get_backend(self.variant, self.device)
+            backend = get_backend(self.variant, self.device, self.run.matmul_precision)
         except BackendUnavailable as err:
             pytest.skip(str(err))
         harness.apply_threads(backend.framework, self.run.threads)
@@ -218,6 +233,7 @@ class Case:
         """The fields that identify this case in a record or a benchmark's extra_info."""
         rec = harness.base_record(kind, self.variant, self.device, self.problem)
         rec["threads"] = self.run.threads
+        rec["matmul_precision"] = self.run.matmul_precision
         rec["pid"] = os.getpid()
         rec["worker"] = self.config.getoption("--gdb-worker")
         rec["data_bytes"] = int(self.problem.X.nbytes + self.problem.y.nbytes)
@@ -225,6 +241,9 @@ class Case:
 
     def record(self, kind: str, **fields: Any) -> dict[str, Any]:
         rec = self.identity(kind) | self.memory | fields
+        # the framework's matmul-precision switches as the case left them
+        if settings := precision_settings().get(framework_of(self.variant)):
+            rec["precision_settings"] = settings
         self.config.stash[LOG].append(rec)
         return rec
 

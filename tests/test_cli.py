@@ -205,6 +205,10 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
         (("run", "--timeout", "soon"), ("--timeout must be a positive number", "'soon'")),
         (("check", "--processes", "2"), ("unrecognized arguments: --processes 2",)),
         (("list", "--require", "tpu"), ("--require", "'tpu'", "cpu, cuda")),
+        (
+            ("check", "--matmul-precision", "tf-32"),
+            ("--matmul-precision", "'tf-32'", "did you mean 'tf32'", "float32, tf32"),
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_two(args, fragments) -> None:
@@ -261,3 +265,18 @@ def test_a_run_asking_for_cuda_where_nothing_can_use_it_fails_and_says_why(tmp_p
     assert "gdbench: nothing ran on cuda: " in proc.stderr
     # the CPU part of the run is still reported
     assert "numpy-manual@cpu" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_matmul_precision_reaches_every_framework_and_the_records(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torch is not installed")
+    pytest.importorskip("jax", reason="jax is not installed")
+    out = tmp_path / "run"
+    proc = gdbench("check", "--problems", "toy", "--backends", "torch-nn,jax-scan",
+                   "--matmul-precision", "tf32", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    cases = {r["variant"]: r for r in records if r["kind"] == "convergence"}
+    assert {r["matmul_precision"] for r in cases.values()} == {"tf32"}
+    assert cases["torch-nn"]["precision_settings"]["float32_matmul_precision"] == "high"
+    assert cases["jax-scan"]["precision_settings"]["session_matmul_precision"] == ["tensorfloat32"]
+    assert next(r for r in records if r["kind"] == "run")["config"]["matmul_precision"] == "tf32"

@@ -15,7 +15,7 @@ def test_every_option_round_trips_through_its_strings() -> None:
     cfg = RunConfig(
         problems=("toy", "sweep"), backends=("jax-scan", "numpy-manual"), devices=("cuda",),
         sizes=(7, 300), features=3, epochs=11, lr=0.123456789, dtype="float64", quick=True,
-        threads=1, seed=42,
+        threads=1, seed=42, matmul_precision="tf32",
     )  # fmt: skip
     options = cfg.to_options()
     assert set(options) == set(OPTIONS)  # none is left behind

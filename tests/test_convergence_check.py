@@ -126,3 +126,39 @@ def test_rounds_start_from_the_initial_parameters(variant) -> None:
     session.warmup()
     first, second = session.train(), session.train()
     np.testing.assert_array_equal(first.losses, second.losses)
+
+
+def _tf32(a: np.ndarray) -> np.ndarray:
+    """``a`` rounded to TF32 (10-bit mantissa, round to nearest even), kept in float32:
+    what tensor cores do to the inputs of a float32 product in TF32 mode."""
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x0FFF + ((bits >> 13) & 1)) & ~np.uint64(0x1FFF)
+    return bits.astype(np.uint32).view(np.float32).reshape(np.shape(a))
+
+
+def tf32_gradient(X, y, w, b, bias):
+    """mse_gradient with every matrix product's inputs rounded to TF32."""
+    n = X.shape[0]
+    Xt = _tf32(X)
+    r = Xt @ _tf32(w) + (b if bias else 0) - y
+    grad_w = (2.0 / n) * (Xt.T @ _tf32(r))
+    return r @ r / n, grad_w, (2.0 / n) * r.sum() if bias else X.dtype.type(0)
+
+
+@pytest.mark.parametrize(
+    "problem", [preset("toy"), preset("toy-bias"), preset("toy-20"), synthetic(10_000, 16)],
+    ids=lambda p: p.name,
+)  # fmt: skip
+def test_tf32_tolerance_admits_tf32_arithmetic_that_full_float32_rejects(problem) -> None:
+    # An emulation of TF32 products, independent of any framework: it must fail the
+    # float32 tolerance (or the TF32 one is loose for no reason) and pass the TF32 one.
+    result = NumpyManual(gradient=tf32_gradient).prepare(problem).train()
+    assert compare(problem, result).status == DISAGREE
+    assert compare(problem, result, "tf32").status == AGREE
+
+
+def test_tf32_tolerance_still_flags_a_one_percent_gradient_error() -> None:
+    problem = preset("toy-20")
+    wrong = problem.replace(lr=problem.lr * 1.01)
+    result = NumpyManual(gradient=tf32_gradient).prepare(wrong).train()
+    assert compare(problem, result, "tf32").status == DISAGREE
