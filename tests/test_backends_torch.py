@@ -143,8 +143,10 @@ def test_each_missing_triton_prerequisite_is_named(triton_ready, monkeypatch, mi
         monkeypatch.setattr(tb.ctypes.util, "find_library", lambda name: None)
         expected = "libcuda.so"
     reason = tb._triton_missing()
-    assert reason is not None and expected in reason and reason.startswith(
-        "torch.compile on CUDA needs"
+    assert (
+        reason is not None
+        and expected in reason
+        and reason.startswith("torch.compile on CUDA needs")
     )
     # and the CUDA variant is unavailable with that reason, on a machine that has a GPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
