@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import subprocess
 from dataclasses import asdict, dataclass, field
 
-from backends import DEVICES, DTYPES, MATMUL_PRECISIONS, VARIANTS, closest
+from backends import DEVICES, DTYPES, MATMUL_PRECISIONS, VARIANTS, closest, devices_of, framework_of
 from suites.harness import usable_cores
 from suites.problems import PRESETS, Problem, preset, synthetic
 
@@ -24,6 +26,14 @@ QUICK_SIZES = (100, 10_000)
 SMOKE_SIZES = (100, 10_000)
 SMOKE_DEVICES = ("cpu", "cuda")
 DEFAULT_FEATURES = 16
+# What a framework holds on a GPU before any data: its CUDA context, the cuBLAS/cuDNN
+# handles and workspaces, the allocator's first pool (about 0.5 GiB for torch and for
+# jax on recent GPUs; 1 GiB keeps a margin).
+CUDA_FRAMEWORK_BYTES = 2**30
+# Temporaries of one epoch, in vectors of n_samples: the prediction, the residual, its
+# square and their gradients in autograd (torch-nn's (N, 1) shapes alike); the fused
+# and hand-written variants need fewer.
+EPOCH_TEMPORARIES = 6
 
 
 # The valued options of a run, named as `gdbench run --NAME` and `pytest --gdb-NAME`
@@ -156,6 +166,26 @@ class RunConfig:
             peak = max(peak, make, reference + backend)
         return self.kept_bytes() + peak
 
+    def cuda_frameworks(self) -> list[str]:
+        """The frameworks of this run that would use the GPU (none without cuda)."""
+        if "cuda" not in self.devices:
+            return []
+        found = {framework_of(v) for v in self.backends if "cuda" in devices_of(v)}
+        return sorted(found)
+
+    def device_bytes(self) -> int:
+        """Peak GPU memory of this run, estimated before anything is allocated: for each
+        framework on cuda (with ``--isolate none`` they share one process, and each
+        allocator keeps what it freed), its fixed cost plus its largest case: X and y,
+        one epoch's temporaries, and the per-epoch losses and parameters of the
+        recorded (convergence) session."""
+        item = 4 if self.dtype == "float32" else 8
+        case = max(
+            (n * (d + 1) + EPOCH_TEMPORARIES * n + epochs * (d + 3)) * item
+            for n, d, epochs in self._shapes()
+        )
+        return len(self.cuda_frameworks()) * (CUDA_FRAMEWORK_BYTES + case)
+
     def _shapes(self) -> list[tuple[int, int, int]]:
         """(n_samples, n_features, epochs) of every problem, without building any."""
         return [(n, d, epochs) for _, n, d, epochs in self.problem_shapes()]
@@ -194,23 +224,54 @@ def available_memory() -> int | None:
         return None
 
 
-def check_memory(run: RunConfig, available: int | None = None) -> None:
-    """Refuse a run whose estimated peak memory exceeds 90% of what is available.
+def free_gpu_memory() -> int | None:
+    """Free bytes on the GPU the CUDA variants will use (the first visible one), from
+    ``nvidia-smi`` so that no framework is started for it; None without a GPU."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    query = ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"]
+    if visible:
+        query.append(f"--id={visible}")
+    try:
+        out = subprocess.run(query, capture_output=True, text=True, timeout=20, check=True)
+        return int(float(out.stdout.split()[0]) * 2**20)  # MiB
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def check_memory(run: RunConfig, available: int | None = None, gpu_free: int | None = None) -> None:
+    """Refuse a run whose estimated peak memory exceeds 90% of what is available: host
+    memory, and with ``--devices cuda`` the GPU's free memory.
+
+    Args:
+        available: host bytes available (default: read from the OS).
+        gpu_free: free GPU bytes (default: read with nvidia-smi when the run uses cuda).
 
     Raises:
         ConfigError: with the estimate and the free memory.
     """
+    largest = max(run.sizes) if "sweep" in run.problems else None
+    what = f"--sizes up to {largest:,} with --features {run.features}" if largest else "this run"
     free = available_memory() if available is None else available
     need = run.estimate_bytes()
     if free is not None and need > 0.9 * free:
-        largest = max(run.sizes) if "sweep" in run.problems else None
-        what = (
-            f"--sizes up to {largest:,} with --features {run.features}" if largest else "this run"
-        )
         raise ConfigError(
             f"{what} needs about {need / 1e9:.1f} GB of memory (data, its float64 reference "
             f"and the backends' copies); this machine has {free / 1e9:.1f} GB available: "
             "choose smaller --sizes, --features or --epochs"
+        )
+    frameworks = run.cuda_frameworks()
+    if not frameworks:
+        return
+    gpu = free_gpu_memory() if gpu_free is None else gpu_free
+    need = run.device_bytes()
+    if gpu is not None and need > 0.9 * gpu:
+        raise ConfigError(
+            f"{what} needs about {need / 1e9:.1f} GB of GPU memory ({' and '.join(frameworks)}: "
+            f"data, buffers and {CUDA_FRAMEWORK_BYTES / 2**30:g} GiB each for the CUDA context); "
+            f"the GPU has {gpu / 1e9:.1f} GB free: choose smaller --sizes, --features or "
+            "--epochs, or fewer --backends on cuda"
         )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from backends import get_backend, list_backends
-from suites.config import RunConfig, check_memory
+from suites.config import ConfigError, RunConfig, check_memory, free_gpu_memory
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -170,3 +170,66 @@ def test_the_memory_estimate_bounds_what_a_case_really_allocates() -> None:
 
 def test_check_memory_passes_a_run_that_fits() -> None:
     check_memory(RunConfig(sizes=(100,)), available=10**9)
+
+
+GPU_RUN = RunConfig(problems=("sweep",), sizes=(10_000_000,), devices=("cpu", "cuda"))
+
+
+def test_a_run_too_large_for_the_gpu_is_refused_with_the_estimate() -> None:
+    # Each of torch and jax: 1 GiB fixed, X and y (10⁷ × 17 float32 = 680 MB), six
+    # epoch temporaries of 10⁷ floats (240 MB), 20 epochs of losses and parameters.
+    per_framework = 2**30 + 10_000_000 * 17 * 4 + 6 * 10_000_000 * 4 + 20 * 19 * 4
+    with pytest.raises(ConfigError) as info:
+        check_memory(GPU_RUN, available=10**12, gpu_free=3 * 10**9)
+    message = str(info.value)
+    assert f"needs about {2 * per_framework / 1e9:.1f} GB of GPU memory (jax and torch" in message
+    assert "the GPU has 3.0 GB free" in message
+    check_memory(GPU_RUN, available=10**12, gpu_free=5 * 10**9)  # 4.0 GB fit in 90% of 5
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        RunConfig(problems=("sweep",), sizes=(10_000_000,), devices=("cpu",)),
+        RunConfig(problems=("sweep",), sizes=(10_000_000,), devices=("cuda",),
+                  backends=("numpy-manual",)),
+    ],
+    ids=["cpu-only", "no-cuda-variant"],
+)  # fmt: skip
+def test_gpu_memory_is_not_asked_of_a_run_that_does_not_use_the_gpu(run) -> None:
+    check_memory(run, available=10**12, gpu_free=1)
+
+
+def _fake_nvidia_smi(folder: Path, free_mib_by_id: dict[str, int]) -> dict[str, str]:
+    """An nvidia-smi on PATH that prints the free MiB of the GPU given by --id (0 else)."""
+    folder.mkdir()
+    cases = "".join(f"    *--id={k}*) echo {v} ;;\n" for k, v in free_mib_by_id.items())
+    script = folder / "nvidia-smi"
+    script.write_text(
+        f'#!/bin/sh\ncase "$*" in\n{cases}    *) echo {free_mib_by_id["0"]} ;;\nesac\n'
+    )
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+def test_free_gpu_memory_is_read_for_the_first_visible_gpu(tmp_path, monkeypatch) -> None:
+    env = _fake_nvidia_smi(tmp_path / "bin", {"0": 1024, "3": 2048})
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert free_gpu_memory() == 1024 * 2**20
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    assert free_gpu_memory() == 2048 * 2**20
+
+
+def test_gdbench_refuses_a_run_the_gpu_cannot_hold_before_starting(tmp_path: Path) -> None:
+    env = _fake_nvidia_smi(tmp_path / "bin", {"0": 1024})
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "suites.cli", "check", "--devices", "cuda", "--problems", "sweep",
+         "--sizes", "10000000", "--backends", "torch-nn", "--out", str(tmp_path / "x")],
+        capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "GB of GPU memory (torch:" in proc.stderr and "the GPU has 1.1 GB free" in proc.stderr
+    assert not (tmp_path / "x").exists()
