@@ -27,7 +27,7 @@ RESULT_COLUMNS = [
     "final_loss", "ref_final_loss", "speedup_vs_numpy", "gap_to_fastest", "bytes_per_epoch",
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
-    "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "threads",
+    "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
     "numpy_version", "torch_version", "jax_version", "message",
 ]  # fmt: skip
 
@@ -60,14 +60,19 @@ class ReportInputError(ValueError):
 
 @dataclass
 class Machine:
-    """What a report says about one machine, and the key that keeps ratios within it."""
+    """What a report says about one machine, and the key that keeps ratios within it.
 
-    key: str  # "host (CPU model)"
+    The key names the GPU when one is recorded, so that runs on one host with different
+    GPUs are never ratioed together.
+    """
+
+    key: str  # "host (CPU model)", or "host (CPU model, GPU name)"
     host: str
     cpu: str
     info: dict[str, Any] = field(default_factory=dict)  # machine_info["gdbench"]
     datetime: str | None = None
     commit: str | None = None
+    gpu: str = ""  # the GPU's name, "" when none is recorded
 
 
 @dataclass
@@ -75,7 +80,7 @@ class Frames:
     """Everything a report is made from."""
 
     results: pd.DataFrame  # one row per timed benchmark (RESULT_COLUMNS)
-    bandwidth: pd.DataFrame  # one row per copy benchmark: machine, method, bytes, gbps
+    bandwidth: pd.DataFrame  # one row per copy benchmark: machine, device, method, gbps...
     convergence: pd.DataFrame  # one row per convergence case (CONVERGENCE_COLUMNS)
     trajectories: pd.DataFrame  # one row per (machine, problem, variant, device, epoch)
     unavailable: pd.DataFrame  # variant, device, reason, machine
@@ -89,7 +94,9 @@ def _machine(machine_info: dict[str, Any], gdb: dict[str, Any], doc: dict[str, A
     host = machine_info.get("node") or info.get("node") or "unknown-host"
     cpu = info.get("cpu_model") or (machine_info.get("cpu") or {}).get("brand_raw") or "unknown CPU"
     commit = (doc.get("commit_info") or {}).get("id")
-    return Machine(f"{host} ({cpu})", host, cpu, info, doc.get("datetime"), commit)
+    gpu = (info.get("gpu") or {}).get("name") or ""
+    key = f"{host} ({cpu}, {gpu})" if gpu else f"{host} ({cpu})"
+    return Machine(key, host, cpu, info, doc.get("datetime"), commit, gpu)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -128,14 +135,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-BANDWIDTH_COLUMNS = ["machine", "method", "bytes", "median_s", "gbps", "threads"]
+BANDWIDTH_COLUMNS = ["machine", "device", "method", "bytes", "median_s", "gbps", "threads"]
 
 
 def _bandwidth_row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict:
     median = stats.get("median")
     gbps = info["bytes"] / median / 1e9 if median else np.nan
-    return {"machine": machine.key, "method": info.get("method"), "bytes": info["bytes"],
-            "median_s": median, "gbps": gbps, "threads": info.get("threads")}  # fmt: skip
+    # records from before the GPU's copies have no device: they are host copies
+    return {"machine": machine.key, "device": info.get("device") or "cpu",
+            "method": info.get("method"), "bytes": info["bytes"], "median_s": median,
+            "gbps": gbps, "threads": info.get("threads")}  # fmt: skip
 
 
 def _benchmark_row(bench: dict[str, Any], machine: Machine) -> dict[str, Any]:
@@ -198,6 +207,7 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "machine": machine.key,
         "host": machine.host,
         "cpu": machine.cpu,
+        "gpu": machine.gpu,
         "threads": info.get("threads", machine.info.get("threads")),
         "numpy_version": versions.get("numpy"),
         "torch_version": versions.get("torch"),
@@ -326,15 +336,19 @@ def _benchmark_entry(group: str, test: str, module: str, param: str, params: dic
 
 
 def merged_machine(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The machine of a run: the run header's, with what only the workers know (the GPU,
-    their CPU affinity) and how the run was isolated."""
+    """The machine of a run: the run header's, with what only the workers know (what a
+    framework says of the GPU: CUDA and cuDNN versions; their CPU affinity) and how the
+    run was isolated."""
     header = next((r for r in records if r.get("kind") == "run"), {})
     workers = [r for r in records if r.get("kind") == "worker"]
     info = dict(header.get("machine") or (workers[0].get("machine") if workers else {}) or {})
-    for w in workers:
-        machine = w.get("machine") or {}
-        if machine.get("gpu") and not info.get("gpu"):
-            info["gpu"] = machine["gpu"]
+    gpu = dict(info.get("gpu") or {})
+    for w in workers:  # the header's fields first, then each worker's where it had none
+        for name, value in ((w.get("machine") or {}).get("gpu") or {}).items():
+            if gpu.get(name) is None:
+                gpu[name] = value
+    if gpu:
+        info["gpu"] = gpu
     if workers:
         # what the workers ran with, not the manager: threads, affinity, jax's pool
         first = workers[0].get("machine") or {}
@@ -478,8 +492,7 @@ def load(paths: list[Path]) -> Frames:
     bw_frame = pd.DataFrame(bandwidth, columns=BANDWIDTH_COLUMNS)
     frame["gap_to_fastest"] = gaps(frame)
     frame["achieved_gbps"] = frame["bytes_per_epoch"] / frame["per_epoch_median_s"] / 1e9
-    peak = bw_frame.groupby("machine")["gbps"].max()
-    frame["bandwidth_fraction"] = frame["achieved_gbps"] / frame["machine"].map(peak).astype(float)
+    frame["bandwidth_fraction"] = frame["achieved_gbps"] / copy_bandwidth(frame, bw_frame)
     conv_frame = _dedupe(
         pd.DataFrame(convergence, columns=CONVERGENCE_COLUMNS),
         ["machine", "variant", "device", "dtype", "problem"],
@@ -498,6 +511,14 @@ def load(paths: list[Path]) -> Frames:
         machines=list(machines.values()),
         partial=partial,
     )
+
+
+def copy_bandwidth(frame: pd.DataFrame, bandwidth: pd.DataFrame) -> pd.Series:
+    """The best copy bandwidth (GB/s) of each row's own machine and device: a CUDA row's
+    is the GPU's, never the host's; NaN where that device's was not measured."""
+    best = bandwidth.groupby(["machine", "device"])["gbps"].max()
+    keys = pd.MultiIndex.from_frame(frame[["machine", "device"]])
+    return pd.Series(best.reindex(keys).to_numpy(dtype=float), index=frame.index)
 
 
 def _dedupe(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -104,9 +104,7 @@ def _environment(machine: Machine) -> list[str]:
         f"- **CPU:** {machine.cpu}, {info.get('cpu_count', '?')} cores; "
         f"**threads:** {info.get('threads', '?')} per framework{_jax_exception(info)}",
         "- **Versions:** " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
-        f"- **GPU:** {gpu['name']} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda')})"
-        if gpu
-        else "- **GPU:** none",
+        f"- **GPU:** {gpu_text(gpu)}",
     ]
     isolation = info.get("isolation")
     if isolation:
@@ -123,6 +121,23 @@ def _environment(machine: Machine) -> list[str]:
             )
         )
     return lines
+
+
+def gpu_text(gpu: dict | None) -> str:
+    """The GPU in words, with what is known of it: ``NVIDIA H100 80GB HBM3 (compute
+    capability 9.0, 79.6 GiB; driver 550.54.15, CUDA 12.8, cuDNN 91002, jax-cuda12-plugin
+    0.10.2)``."""
+    if not gpu or not gpu.get("name"):
+        return "none"
+    hardware = {"compute_capability": "compute capability {}", "memory_gib": "{} GiB"}
+    software = {"driver": "driver {}", "cuda": "CUDA {}", "cudnn": "cuDNN {}",
+                "jax_cuda_plugin": "{}"}  # fmt: skip
+    parts = [
+        ", ".join(fmt.format(gpu[k]) for k, fmt in labels.items() if gpu.get(k) is not None)
+        for labels in (hardware, software)
+    ]
+    details = "; ".join(part for part in parts if part)
+    return f"{gpu['name']} ({details})" if details else str(gpu["name"])
 
 
 def isolation_text(isolation: dict) -> str:
@@ -331,20 +346,20 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
     if bw.empty:
         out += ["No memory-bandwidth measurement in this run.", ""]
     else:
-        copies = ", ".join(
-            f"{m}: {g:.1f} GB/s" for m, g in zip(bw["method"], bw["gbps"], strict=True)
-        )
-        mib = int(bw["bytes"].iloc[0]) // 2**21  # two arrays of this size
         out += [
-            f"Measured copy bandwidth (bytes read + written, {mib} MiB arrays): {copies}. "
+            "Measured copy bandwidth (bytes read + written per second), per device; each "
+            "row is divided by the best copy of its own device:",
+            "",
+            *_copy_lines(bw, part),
+            "",
             "An epoch must read X at least twice (Xw, then Xᵀr), 2·N·D·itemsize bytes; the "
             "cells give the bytes per second that implies and its fraction of the best copy "
-            "bandwidth. Above 100% the data is served from cache.",
+            "bandwidth of the row's device. Above 100% the data is served from cache.",
             "",
         ]
         cells = part.apply(
             lambda r: "–" if pd.isna(r["bandwidth_fraction"])
-            else f"{100 * r['bandwidth_fraction']:.0f}% ({r['achieved_gbps']:.2g} GB/s)",
+            else f"{100 * r['bandwidth_fraction']:.0f}% ({_gbps(r['achieved_gbps'], '.2g')} GB/s)",
             axis=1,
         )  # fmt: skip
         out += [markdown_table(pivot(part, cells), "problem"), ""]
@@ -357,6 +372,36 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
     ]
     out += [markdown_table(pivot(part, gap), "problem"), ""]
     return out
+
+
+def _copy_lines(bw: pd.DataFrame, part: pd.DataFrame) -> list[str]:
+    """One line per device of the machine: its copies and the one its rows are divided
+    by (or that it has none, and so its rows no fraction)."""
+    lines = []
+    for device in dict.fromkeys([*bw["device"], *part["device"]]):
+        copies = bw[bw["device"] == device]
+        if copies.empty:
+            lines.append(f"- {device}: not measured; its rows have no bandwidth fraction")
+            continue
+        mib = int(copies["bytes"].iloc[0]) // 2**21  # two arrays of this size
+        text = ", ".join(
+            f"{m}: {_gbps(g)} GB/s" for m, g in zip(copies["method"], copies["gbps"], strict=True)
+        )
+        best = copies.loc[copies["gbps"].idxmax()] if copies["gbps"].notna().any() else None
+        divisor = (
+            f"{device} rows are divided by {_gbps(best['gbps'])} GB/s ({best['method']})"
+            if best is not None
+            else f"no timing: {device} rows have no bandwidth fraction"
+        )
+        lines.append(f"- {device} ({mib} MiB arrays): {text}; {divisor}")
+    return lines
+
+
+def _gbps(value: float, below_100: str = ".1f") -> str:
+    """GB/s without a point from 100 up (a GPU's thousands), ``below_100`` under it."""
+    if pd.isna(value):
+        return "–"
+    return f"{value:.0f}" if value >= 100 else format(value, below_100)
 
 
 def _timing_method(part: pd.DataFrame, level: str, suffix: str) -> list[str]:

@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,15 @@ ALLOCATOR_ENV = (
     "CUDA_VISIBLE_DEVICES",
 )  # fmt: skip
 SCHEMA = 1  # version of the "gdbench" section and of every record
+# The copy-bandwidth benchmarks of each device (suites/test_epoch_cost.py); the manager
+# counts them, the suite parametrizes over them.
+COPY_METHODS = {"cpu": ("numpy-copy", "torch-copy"), "cuda": ("torch-cuda-copy", "jax-cuda-copy")}
+
+
+def copy_methods(devices: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(method, device) of every copy-bandwidth benchmark of a run on ``devices``: the CPU
+    ones always (the host's bandwidth), the CUDA ones when the run uses ``cuda``."""
+    return [(m, d) for d in ("cpu", *(d for d in devices if d != "cpu")) for m in COPY_METHODS[d]]
 
 
 def apply_threads(framework: str, n: int) -> None:
@@ -146,11 +156,13 @@ def trajectory(problem: Problem, result: TrainResult) -> dict[str, Any]:
     return out
 
 
-def run_convergence(backend: Backend, problem: Problem) -> tuple[TrainResult, Verdict]:
+def run_convergence(
+    backend: Backend, problem: Problem, matmul_precision: str = "float32"
+) -> tuple[TrainResult, Verdict]:
     """Train once with parameters recorded, and judge the run against the reference."""
     session = backend.prepare(problem, record_params=True)
     result = session.train()
-    return result, compare(problem, result)
+    return result, compare(problem, result, matmul_precision)
 
 
 def first_line(err: BaseException) -> str:
@@ -316,7 +328,7 @@ def machine_fields(threads: int) -> dict[str, Any]:
     """Versions, CPU, threads and GPU, for pytest-benchmark's ``machine_info``.
 
     Reads versions from package metadata so that no framework is imported for it; the
-    GPU is queried through torch only if torch is already loaded by a backend.
+    GPU through ``nvidia-smi``, and through torch or jax only where already loaded.
     """
     info: dict[str, Any] = {
         "gdbench_schema": SCHEMA,
@@ -341,32 +353,93 @@ def machine_fields(threads: int) -> dict[str, Any]:
     return info
 
 
-def gpu_info() -> dict[str, Any] | None:
-    """Name, driver and CUDA version of GPU 0 when torch (already loaded) sees one."""
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return None
-    props = torch.cuda.get_device_properties(0)
-    driver = None
-    try:
-        import subprocess
+# What a report says about GPU 0, each None where unknown: name, compute capability
+# ("9.0"), memory (GiB), driver, the CUDA and cuDNN versions torch was built with, and
+# the jax CUDA plugin installed (package and version).
+GPU_FIELDS = (
+    "name", "compute_capability", "memory_gib", "driver", "cuda", "cudnn", "jax_cuda_plugin",
+)  # fmt: skip
+NVIDIA_SMI_QUERY = "name,compute_cap,memory.total,driver_version"
+NVIDIA_SMI_TIMEOUT_S = 10.0
+JAX_CUDA_PLUGINS = ("jax-cuda13-plugin", "jax-cuda12-plugin", "jax-cuda12-pjrt")
 
-        driver = (
-            subprocess.run(
-                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-            .stdout.strip()
-            .splitlines()[0]
-        )
-    except (OSError, IndexError, subprocess.SubprocessError):
-        pass
+
+def gpu_info() -> dict[str, Any] | None:
+    """GPU 0 of this machine (see ``GPU_FIELDS``), or None when no GPU is known.
+
+    Imports no framework: name, compute capability, memory and driver come from
+    ``nvidia-smi`` (so a process that hides the GPU from CUDA, or imports no framework,
+    still names it); a framework already loaded in this process adds what it knows
+    (torch: the CUDA and cuDNN versions; without ``nvidia-smi``, the device itself; jax:
+    the device's kind, where torch cannot say). The jax CUDA plugin's version is read
+    from package metadata.
+    """
+    info: dict[str, Any] = dict.fromkeys(GPU_FIELDS)
+    for source in (_nvidia_smi(), _torch_gpu(), _jax_gpu()):
+        for key, value in (source or {}).items():
+            if info.get(key) is None:
+                info[key] = value
+    if info["name"] is None:
+        return None
+    info["jax_cuda_plugin"] = next(
+        (f"{dist} {v}" for dist in JAX_CUDA_PLUGINS if (v := _version(dist))), None
+    )
+    return info
+
+
+def _nvidia_smi() -> dict[str, Any] | None:
+    """GPU 0 as ``nvidia-smi`` sees it (the first of ``CUDA_VISIBLE_DEVICES`` if that
+    names one by number): None if the command is absent, fails or hangs."""
+    try:
+        proc = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={NVIDIA_SMI_QUERY}", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        return None
+    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    index = int(first) if first.isdigit() and int(first) < len(lines) else 0
+    fields = [f.strip() for f in lines[index].split(",")]
+    if len(fields) != 4:
+        return None
+    name, capability, memory_mib, driver = (None if f.startswith("[") else f for f in fields)
+    try:
+        memory_gib = round(float(memory_mib) / 1024, 1) if memory_mib else None
+    except ValueError:
+        memory_gib = None
+    return {"name": name, "compute_capability": capability, "memory_gib": memory_gib,
+            "driver": driver}  # fmt: skip
+
+
+def _torch_gpu() -> dict[str, Any] | None:
+    """What torch, if this process has already loaded it, knows of CUDA device 0."""
+    torch = sys.modules.get("torch")
+    try:
+        if torch is None or not torch.cuda.is_available():
+            return None
+        props = torch.cuda.get_device_properties(0)
+        major, minor = torch.cuda.get_device_capability(0)
+    except RuntimeError:  # a driver that fails after all: nvidia-smi said what it could
+        return None
     return {
         "name": props.name,
-        "driver": driver,
-        "cuda": torch.version.cuda,
+        "compute_capability": f"{major}.{minor}",
         "memory_gib": round(props.total_memory / 2**30, 1),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
     }
+
+
+def _jax_gpu() -> dict[str, Any] | None:
+    """The kind of jax's first GPU, if this process has already loaded jax and it has a
+    GPU platform."""
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return None
+    try:
+        return {"name": jax.devices("gpu")[0].device_kind}
+    except (RuntimeError, IndexError):
+        return None

@@ -11,7 +11,9 @@ wrong backend fails instead of winning.
 The harness's own cost per round (two timer reads and a sync of an idle device) is
 measured, and ``iterations`` is chosen so that it stays under 1% of the reported cost.
 The machine's memory bandwidth is measured in the same run (a large array copy, timed
-the same way), so the report can say how close each run comes to it.
+the same way: 256 MiB arrays in host memory, and 1 GiB arrays on the GPU in a run on
+``cuda``), so the report can say how close each run comes to the bandwidth of its own
+device.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import pytest
 
 from suites import harness
+from suites.config import SMOKE_DEVICES, parse
 from suites.convergence import compare
 
 pytestmark = pytest.mark.benchmark(group="epoch-cost", warmup=False)
@@ -44,6 +47,8 @@ SIZING_SHARE = OVERHEAD_SHARE / 2
 MAX_ITERATIONS = 100_000
 # Bytes per array of the bandwidth copy: far beyond any cache (two arrays are live).
 COPY_BYTES = {"timed": 256 * 2**20, "quick": 64 * 2**20, "smoke": 8 * 2**20}
+# The same on a GPU: far beyond its L2 cache (50 MiB on an H100, 126 MiB on a B200).
+DEVICE_COPY_BYTES = {"timed": 2**30, "quick": 256 * 2**20, "smoke": 8 * 2**20}
 
 
 def rounds_for(round_s: float, quick: bool) -> int:
@@ -123,7 +128,7 @@ def test_epoch_cost(case, benchmark) -> None:
         benchmark.extra_info.update(status="failed", message=harness.first_line(err))
         case.record("benchmark", status="failed", message=harness.first_line(err))
         raise
-    verdict = compare(problem, result)
+    verdict = compare(problem, result, case.run.matmul_precision)
     fields = harness.verdict_fields(problem, result, verdict)
     extra = {
         "compile_s": compile_s,
@@ -139,31 +144,81 @@ def test_epoch_cost(case, benchmark) -> None:
 
 
 def _copy_function(method: str, n_bytes: int, threads: int) -> Callable[[], object]:
-    """A copy of ``n_bytes`` between two float32 arrays with NumPy or torch."""
+    """A copy of ``n_bytes`` between two float32 arrays, done when it returns.
+
+    ``numpy-copy`` and ``torch-copy`` copy in host memory; ``torch-cuda-copy`` copies
+    between two tensors on CUDA device 0, and ``jax-cuda-copy`` between two arrays on
+    jax's first GPU, each synchronised within the call. The CUDA ones skip, with the
+    reason, where the framework or the GPU is missing.
+    """
     count = n_bytes // 4
     if method == "numpy-copy":
         src = np.random.default_rng(0).standard_normal(count, dtype=np.float32)
         dst = np.empty_like(src)
         return lambda: np.copyto(dst, src)
-    torch = pytest.importorskip("torch", reason="torch is not installed: no torch-copy")
-    harness.apply_threads("torch", threads)
-    src_t = torch.randn(count, dtype=torch.float32)
-    dst_t = torch.empty_like(src_t)
-    return lambda: dst_t.copy_(src_t)
+    if method == "jax-cuda-copy":
+        return _jax_cuda_copy(count)
+    torch = pytest.importorskip("torch", reason=f"torch is not installed: no {method}")
+    if method == "torch-copy":
+        harness.apply_threads("torch", threads)
+        src_t = torch.randn(count, dtype=torch.float32)
+        dst_t = torch.empty_like(src_t)
+        return lambda: dst_t.copy_(src_t)
+    if not torch.cuda.is_available():
+        pytest.skip(f"CUDA is not available: torch.cuda.is_available() is False: no {method}")
+    src_c = torch.randn(count, dtype=torch.float32, device="cuda")
+    dst_c = torch.empty_like(src_c)
+
+    def cuda_copy() -> None:
+        dst_c.copy_(src_c)
+        torch.cuda.synchronize()  # the copy is asynchronous: time it to its end
+
+    return cuda_copy
+
+
+def _jax_cuda_copy(count: int) -> Callable[[], object]:
+    """``count`` float32 values copied on jax's first GPU by a jitted ``x * s`` with ``s``
+    a traced 1.0: it reads and writes every byte as a copy does, and XLA cannot fold it
+    away (``x * 1`` simplifies to ``x``, which jax may hand back without copying)."""
+    jax = pytest.importorskip("jax", reason="jax is not installed: no jax-cuda-copy")
+    import jax.numpy as jnp
+
+    try:
+        gpu = jax.devices("gpu")[0]
+    except RuntimeError as err:
+        pytest.skip(f"CUDA is not available to jax ({harness.first_line(err)}): no jax-cuda-copy")
+    with jax.default_device(gpu):  # made on the GPU: no host copy of the data
+        src = jax.device_put(jax.random.normal(jax.random.key(0), (count,), jnp.float32), gpu)
+        one = jax.device_put(jnp.float32(1), gpu)
+    scale = jax.jit(lambda x, s: x * s)
+    return lambda: scale(src, one).block_until_ready()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The copy benchmarks of the run's devices (``--gdb-devices``, as the conftest
+    parses it): the CUDA ones only in a run that uses ``cuda``."""
+    if "method" not in metafunc.fixturenames:
+        return
+    devices = parse(
+        devices=metafunc.config.getoption("--gdb-devices"), default_devices=SMOKE_DEVICES
+    ).devices
+    methods = [m for m, _ in harness.copy_methods(devices)]
+    metafunc.parametrize("method", methods)
 
 
 @pytest.mark.benchmark(group="memory-bandwidth", warmup=False)
-@pytest.mark.parametrize("method", ["numpy-copy", "torch-copy"])
 def test_memory_bandwidth(method, benchmark, run_config, record_log) -> None:
-    """The machine's copy bandwidth (bytes read + written per second), for the report."""
+    """The copy bandwidth (bytes read + written per second) of the host's memory, and of
+    the GPU's in a run on ``cuda``, for the report."""
     run = run_config
     size = "smoke" if benchmark.disabled else ("quick" if run.quick else "timed")
-    n_bytes = COPY_BYTES[size]
+    device = "cuda" if method in harness.COPY_METHODS["cuda"] else "cpu"
+    n_bytes = (DEVICE_COPY_BYTES if device == "cuda" else COPY_BYTES)[size]
     copy = _copy_function(method, n_bytes, run.threads)
-    copy()  # first touch of the destination pages
-    benchmark.extra_info.update(
-        kind="bandwidth", method=method, bytes=2 * n_bytes, threads=run.threads, pid=os.getpid()
-    )
+    copy()  # first touch of the destination pages; jax compiles its copy
+    benchmark.extra_info.update(kind="bandwidth", method=method, device=device,
+                                bytes=2 * n_bytes, threads=run.threads,
+                                pid=os.getpid())  # fmt: skip
     benchmark.pedantic(copy, rounds=MIN_ROUNDS[run.quick] * 2, iterations=1)
     if timing := _timing(benchmark):
         record_log.append({"schema": harness.SCHEMA, **benchmark.extra_info, "timing": timing})

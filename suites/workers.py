@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 from backends import devices_of, framework_of
 from suites import harness
-from suites.config import RunConfig
+from suites.config import RunConfig, flag
 
 SUITES_DIR = Path(__file__).resolve().parent
 ISOLATION = ("variant", "framework", "none")
@@ -76,7 +76,8 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     device); ``none``: a single worker for everything, as one pytest session would. With
     ``processes`` K > 1 the timed cases are measured again in K−1 more workers each,
     round-robin over the variants so that a drift of the machine hits all of them alike.
-    The copy-bandwidth benchmarks get a worker of their own (except with ``none``).
+    The copy-bandwidth benchmarks get a worker of their own (except with ``none``): the
+    host's, and with ``cuda`` among the devices the GPU's, so that worker sees the GPU.
     """
     pairs = [(v, d) for v in cfg.backends for d in cfg.devices if d in devices_of(v)]
     groups: dict[str, list[tuple[str, str]]] = {}
@@ -111,10 +112,18 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
             label = key if processes == 1 or not timing else f"{key} #{k}"
             jobs.append(job(label, members, first if k == 1 else ("benchmark",)))
     if timing:
-        copies = Job("bandwidth", ("numpy-manual",), ("cpu",), (BANDWIDTH,), (), 2)
+        # the host's copy bandwidth, and the GPU's in a run on cuda: only then may the
+        # worker see the GPU
+        devices = ("cpu", "cuda") if "cuda" in cfg.devices else ("cpu",)
+        methods = len(harness.copy_methods(devices))
+        copies = Job("bandwidth", ("numpy-manual",), devices, (BANDWIDTH,), (), methods)
         if isolate == "none" and jobs:
+            first_job = jobs[0]
             jobs[0] = dataclasses.replace(
-                jobs[0], tests=(*jobs[0].tests, BANDWIDTH), items=jobs[0].items + 2
+                first_job,
+                devices=tuple(dict.fromkeys((*first_job.devices, *devices))),
+                tests=(*first_job.tests, BANDWIDTH),
+                items=first_job.items + methods,
             )
         else:
             jobs.append(copies)
@@ -125,14 +134,14 @@ def worker_env(job: Job, threads: int) -> dict[str, str]:
     """The environment a worker starts with: threads, and what it may see of the GPU.
 
     A worker with no CUDA case cannot touch a GPU (``JAX_PLATFORMS=cpu``, no visible
-    CUDA device): a CPU run never starts a GPU client. One that runs jax on CUDA starts
-    with jax's preallocation of 75% of the card switched off, so that the memory it
-    reports is what it used.
+    CUDA device): a CPU run never starts a GPU client. One that runs jax on CUDA (a jax
+    variant, or the GPU's copy bandwidth after torch's) starts with jax's preallocation
+    of 75% of the card switched off, so that the memory it reports is what it used.
     """
     env = {**harness.thread_env(threads), "PYTHONUNBUFFERED": "1"}
     if "cuda" not in job.devices:
         env |= {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
-    elif any(framework_of(v) == "jax" for v in job.backends):
+    elif BANDWIDTH in job.tests or any(framework_of(v) == "jax" for v in job.backends):
         # a user's own setting wins
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = os.environ.get(
             "XLA_PYTHON_CLIENT_PREALLOCATE", "false"
@@ -152,7 +161,7 @@ def worker_command(
     options = cfg.to_options() | {"backends": ",".join(job.backends),
                                   "devices": ",".join(job.devices)}  # fmt: skip
     for name, value in options.items():
-        args += [f"--gdb-{name}", value]
+        args += [f"--gdb-{flag(name)}", value]
     if cfg.quick:
         args.append("--gdb-quick")
     # Timings go to records.jsonl (rounds included); the manager writes benchmark.json.

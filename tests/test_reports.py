@@ -3,7 +3,9 @@
 Fixtures (tests/fixtures): machine "alpha" times synthetic-100x16 (100 epochs) at
 2 ms (numpy-manual), 4 ms (torch-nn) and 0.5 ms (jax-scan) per round, and toy-bias
 (4000 epochs) at 20 ms (numpy-manual) with jax-scan diverged; machine "beta" times
-synthetic-100x16 at 1 ms (numpy-manual) and 0.4 ms (jax-scan).
+synthetic-100x16 at 1 ms (numpy-manual) and 0.4 ms (jax-scan). Machine "gamma"
+(machine_gpu.json) has an H100: synthetic-1000000x16 (20 epochs) on cpu and cuda, and
+copy bandwidths of both devices.
 """
 
 from __future__ import annotations
@@ -259,3 +261,136 @@ def test_harness_overhead_is_a_share_of_one_iteration_of_the_round() -> None:
     assert "| 5% (0.64 GB/s)" in report  # numpy-manual on synthetic 100×16
     assert "4.00×" in report.split("Gap to the fastest")[1]
     assert "200 × 200" in report  # jax-scan: 200 rounds of 2 iterations × 100 epochs
+
+
+# --- a GPU machine: its own copy bandwidth, its GPU in the key ---------------------------
+
+GPU = FIXTURES / "machine_gpu.json"
+GPU_NAME = "NVIDIA H100 80GB HBM3"
+
+
+def best_copy_gbps(doc: dict, device: str) -> float:
+    """The fastest copy of ``device`` in a fixture, from its bytes and median."""
+    return max(
+        b["extra_info"]["bytes"] / b["stats"]["median"] / 1e9
+        for b in doc["benchmarks"]
+        if b["extra_info"]["kind"] == "bandwidth" and b["extra_info"]["device"] == device
+    )
+
+
+def without_cuda_copies(tmp_path: Path) -> Path:
+    doc = json.loads(GPU.read_text())
+    doc["benchmarks"] = [
+        b for b in doc["benchmarks"] if b["extra_info"].get("device") != "cuda"
+        or b["extra_info"]["kind"] != "bandwidth"
+    ]  # fmt: skip
+    path = tmp_path / "no_cuda_copy.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_each_row_is_divided_by_the_best_copy_bandwidth_of_its_own_device() -> None:
+    doc = json.loads(GPU.read_text())
+    best = {device: best_copy_gbps(doc, device) for device in ("cpu", "cuda")}
+    results = frame.load([GPU]).results
+    cases = [b["extra_info"] | {"median": b["stats"]["median"]} for b in doc["benchmarks"]
+             if b["extra_info"]["kind"] == "benchmark"]  # fmt: skip
+    assert {c["device"] for c in cases} == {"cpu", "cuda"}
+    for case in cases:
+        achieved = 2 * case["n_samples"] * case["n_features"] * 4 / (case["median"] / 20) / 1e9
+        match = results[(results["variant"] == case["variant"])
+                        & (results["device"] == case["device"])]  # fmt: skip
+        assert len(match) == 1
+        assert match.iloc[0]["achieved_gbps"] == pytest.approx(achieved)
+        assert match.iloc[0]["bandwidth_fraction"] == pytest.approx(
+            achieved / best[case["device"]]
+        ), case["variant"] + "@" + case["device"]
+
+
+def test_a_cuda_row_without_a_cuda_copy_has_no_fraction_never_the_hosts(tmp_path: Path) -> None:
+    frames = frame.load([without_cuda_copies(tmp_path)])
+    cuda = frames.results[frames.results["device"] == "cuda"]
+    cpu = frames.results[frames.results["device"] == "cpu"]
+    assert len(cuda) == 2 and cuda["bandwidth_fraction"].isna().all()
+    assert cpu["bandwidth_fraction"].notna().all()
+    report = write.markdown_report(frames)
+    assert "- cuda: not measured; its rows have no bandwidth fraction" in report
+    limits = report.split("## Machine limits")[1].split("## Gap")[0]
+    table_row = next(line for line in limits.splitlines() if line.startswith("| synthetic"))
+    cells = [c.strip() for c in table_row.strip("|").split("|")]
+    assert cells[1:] == ["38% (13 GB/s)", "48% (16 GB/s)", "–", "–"]
+
+
+def test_copy_records_without_a_device_are_host_copies() -> None:
+    bandwidth = frame.load([A]).bandwidth
+    assert list(bandwidth["device"]) == ["cpu", "cpu"]
+
+
+def test_the_report_gives_each_devices_copy_bandwidth_and_what_its_rows_are_divided_by() -> None:
+    report = write.markdown_report(frame.load([GPU]))
+    assert (
+        "- cpu (256 MiB arrays): numpy-copy: 26.8 GB/s, torch-copy: 33.6 GB/s; cpu rows are "
+        "divided by 33.6 GB/s (torch-copy)" in report
+    )
+    assert (
+        "- cuda (1024 MiB arrays): torch-cuda-copy: 2147 GB/s, jax-cuda-copy: 2684 GB/s; cuda "
+        "rows are divided by 2684 GB/s (jax-cuda-copy)" in report
+    )
+    # jax-scan on cuda: 128 MB per epoch in 100 µs = 1280 GB/s, 48% of 2684 GB/s
+    assert "| 48% (1280 GB/s) |" in report
+
+
+def test_a_gpu_machine_is_keyed_by_its_gpu_and_every_row_names_it(tmp_path: Path) -> None:
+    frames = frame.load([GPU, A])
+    key = f"gamma (AMD EPYC Test, {GPU_NAME})"
+    assert [m.key for m in frames.machines] == [key, "alpha (Intel Xeon Test)"]
+    write.write_all(frames, tmp_path)
+    csv = pd.read_csv(tmp_path / "results.csv", keep_default_na=False)
+    assert "gpu" in csv.columns
+    gamma, alpha = csv[csv["host"] == "gamma"], csv[csv["host"] == "alpha"]
+    assert (gamma["gpu"] == GPU_NAME).all() and (gamma["machine"] == key).all()
+    assert (alpha["gpu"] == "").all()  # a machine without a GPU: empty on every row
+    report = (tmp_path / "report.md").read_text()
+    assert f"## Machine: {key}" in report
+    assert (
+        f"- **GPU:** {GPU_NAME} (compute capability 9.0, 79.6 GiB; driver 550.54.15, "
+        "CUDA 12.8, cuDNN 91002, jax-cuda12-plugin 0.10.2)" in report
+    )
+    assert "- **GPU:** none" in report.split("## Machine: alpha")[1]
+
+
+def test_two_runs_on_one_host_with_different_gpus_are_never_ratioed_together(
+    tmp_path: Path,
+) -> None:
+    doc = json.loads(GPU.read_text())
+    for section in (doc["machine_info"]["gdbench"], doc["gdbench"]["machine"]):
+        section["gpu"] = {"name": "NVIDIA A100-SXM4-80GB", "driver": "550.54.15"}
+    for bench in doc["benchmarks"]:
+        if bench["extra_info"].get("variant") == "numpy-manual":
+            bench["stats"]["median"] = 0.4  # the host is slower in this run
+    other = tmp_path / "a100.json"
+    other.write_text(json.dumps(doc))
+    frames = frame.load([GPU, other])
+    assert len(frames.machines) == 2
+    jax_rows = frames.results[frames.results["variant"] == "jax-scan"].set_index("gpu")
+    # numpy-manual over jax-scan within each run: 0.2 s / 2 ms and 0.4 s / 2 ms
+    assert jax_rows.loc[GPU_NAME, "speedup_vs_numpy"] == pytest.approx(100)
+    assert jax_rows.loc["NVIDIA A100-SXM4-80GB", "speedup_vs_numpy"] == pytest.approx(200)
+
+
+def test_the_run_keeps_the_headers_gpu_and_adds_what_a_worker_knew() -> None:
+    smi = {"name": GPU_NAME, "compute_capability": "9.0", "memory_gib": 79.6,
+           "driver": "550.54.15", "cuda": None, "cudnn": None,
+           "jax_cuda_plugin": "jax-cuda12-plugin 0.10.2"}  # fmt: skip
+    torch_worker = dict(smi, name="H100 as torch names it", cuda="12.8", cudnn=91002)
+    records = [
+        {"kind": "run", "machine": {"node": "gamma", "gpu": smi}},
+        {"kind": "worker", "worker": "numpy-manual@cpu", "machine": {"gpu": smi}},
+        {"kind": "worker", "worker": "torch-nn@cuda", "machine": {"gpu": torch_worker}},
+        {"kind": "worker", "worker": "bandwidth", "machine": {"gpu": None}},
+    ]
+    gpu = frame.merged_machine(records)["gpu"]
+    assert gpu == dict(smi, cuda="12.8", cudnn=91002)  # the header's name, torch's versions
+    # no GPU in the header (no nvidia-smi): a worker's is taken whole
+    alone = frame.merged_machine([records[0] | {"machine": {}}, records[2]])
+    assert alone["gpu"] == torch_worker

@@ -1,0 +1,170 @@
+"""The GPU is named without importing a framework (``nvidia-smi``), completed by a
+framework already loaded, and carried by a run's header: a fake ``nvidia-smi`` on PATH
+stands in for a GPU machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from suites import harness
+
+# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
+# (tox.ini), not again in each single-framework one.
+pytestmark = pytest.mark.harness
+
+ROOT = Path(__file__).parents[1]
+H100 = "NVIDIA H100 80GB HBM3, 9.0, 81559, 550.54.15"
+
+
+def fake_nvidia_smi(folder: Path, script: str) -> Path:
+    """An executable ``nvidia-smi`` in ``folder`` running ``script`` (sh)."""
+    folder.mkdir(exist_ok=True)
+    path = folder / "nvidia-smi"
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return folder
+
+
+@pytest.fixture
+def no_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as if neither torch nor jax were loaded (restored afterwards)."""
+    for name in ("torch", "jax"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+@pytest.fixture
+def only_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
+    """PATH is this one folder (plus /bin for sh), with what the test puts there."""
+
+    def use(script: str | None) -> None:
+        folder = tmp_path / "bin"
+        folder.mkdir(exist_ok=True)
+        if script is not None:
+            fake_nvidia_smi(folder, script)
+        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}/bin")
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+    return use
+
+
+def test_nvidia_smi_names_the_gpu_without_a_framework(no_framework, only_path, monkeypatch) -> None:
+    only_path(f"echo '{H100}'")
+    plugins = {"jax-cuda12-plugin": "0.10.2"}  # as if installed: read from its metadata
+    monkeypatch.setattr(harness, "_version", plugins.get)
+    assert harness.gpu_info() == {
+        "name": "NVIDIA H100 80GB HBM3",
+        "compute_capability": "9.0",
+        "memory_gib": 79.6,  # 81559 MiB
+        "driver": "550.54.15",
+        "cuda": None,
+        "cudnn": None,
+        "jax_cuda_plugin": "jax-cuda12-plugin 0.10.2",
+    }
+
+
+def test_the_first_visible_gpu_is_the_one_described(no_framework, only_path, monkeypatch) -> None:
+    only_path(f"echo '{H100}'; echo 'NVIDIA A100-SXM4-40GB, 8.0, 40960, 550.54.15'")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")
+    info = harness.gpu_info()
+    assert info is not None
+    assert (info["name"], info["memory_gib"]) == ("NVIDIA A100-SXM4-40GB", 40.0)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        None,  # no nvidia-smi at all
+        "echo 'NVIDIA-SMI has failed: no driver' >&2; exit 9",
+        "echo 'No devices were found'; exit 6",
+        "echo 'not, what, we asked, for, at all'",
+        "exec sleep 30",  # hangs: stopped at the time limit
+    ],
+    ids=["absent", "no-driver", "no-device", "garbage", "hangs"],
+)
+def test_no_usable_nvidia_smi_and_no_framework_means_no_gpu(
+    no_framework, only_path, monkeypatch, script
+) -> None:
+    monkeypatch.setattr(harness, "NVIDIA_SMI_TIMEOUT_S", 0.5)
+    only_path(script)
+    assert harness.gpu_info() is None
+
+
+def fake_torch() -> SimpleNamespace:
+    props = SimpleNamespace(name="NVIDIA H100 80GB HBM3", total_memory=85_520_809_984)
+    cuda = SimpleNamespace(
+        is_available=lambda: True,
+        get_device_properties=lambda i: props,
+        get_device_capability=lambda i: (9, 0),
+    )
+    return SimpleNamespace(
+        cuda=cuda,
+        version=SimpleNamespace(cuda="12.8"),
+        backends=SimpleNamespace(cudnn=SimpleNamespace(version=lambda: 91002)),
+    )
+
+
+def test_a_loaded_torch_adds_cuda_and_cudnn_to_what_nvidia_smi_says(
+    no_framework, only_path, monkeypatch
+) -> None:
+    only_path(f"echo '{H100}'")
+    monkeypatch.setitem(sys.modules, "torch", fake_torch())
+    info = harness.gpu_info()
+    assert info is not None
+    assert (info["cuda"], info["cudnn"]) == ("12.8", 91002)
+    assert (info["driver"], info["memory_gib"]) == ("550.54.15", 79.6)  # nvidia-smi's
+
+
+def test_without_nvidia_smi_torch_then_jax_describe_the_gpu(
+    no_framework, only_path, monkeypatch
+) -> None:
+    only_path(None)
+    monkeypatch.setitem(sys.modules, "torch", fake_torch())
+    info = harness.gpu_info()
+    assert info is not None
+    assert (info["name"], info["compute_capability"], info["memory_gib"]) == (
+        "NVIDIA H100 80GB HBM3", "9.0", 79.6,
+    )  # fmt: skip
+    assert info["driver"] is None
+    # torch not installed: jax, if loaded, names the GPU by its device kind
+    monkeypatch.delitem(sys.modules, "torch")
+    gpu = SimpleNamespace(device_kind="NVIDIA H100 80GB HBM3")
+    monkeypatch.setitem(sys.modules, "jax", SimpleNamespace(devices=lambda platform: [gpu]))
+    assert harness.gpu_info()["name"] == "NVIDIA H100 80GB HBM3"
+
+
+def test_jax_without_a_gpu_platform_means_no_gpu(no_framework, only_path, monkeypatch) -> None:
+    only_path(None)
+
+    def devices(platform: str) -> list:
+        raise RuntimeError("Unknown backend: 'gpu' requested, but no platforms that are "
+                           "instances of gpu are present. Platforms present are: cpu")  # fmt: skip
+
+    monkeypatch.setitem(sys.modules, "jax", SimpleNamespace(devices=devices))
+    assert harness.gpu_info() is None
+
+
+def test_a_run_names_the_gpu_in_its_header_and_report_without_importing_a_framework(
+    tmp_path: Path,
+) -> None:
+    folder = fake_nvidia_smi(tmp_path / "bin", f"echo '{H100}'")
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "suites.cli", "check", "--problems", "toy",
+         "--backends", "numpy-manual", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT),
+             "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    header = next(r for r in records if r["kind"] == "run")  # the manager's: no framework
+    assert header["machine"]["gpu"]["name"] == "NVIDIA H100 80GB HBM3"
+    report = (out / "report.md").read_text()
+    assert "- **GPU:** NVIDIA H100 80GB HBM3 (compute capability 9.0, 79.6 GiB; driver " in report
