@@ -30,7 +30,7 @@ def precision_settings() -> dict[str, object]:
     """The matmul precision jax sessions traced under, and jax's global default."""
     return {
         "session_matmul_precision": sorted(_traced_with),
-        "default_matmul_precision": jax.config.jax_default_matmul_precision,
+        "default_matmul_precision": getattr(jax.config, "jax_default_matmul_precision", None),
     }
 
 

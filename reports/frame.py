@@ -28,7 +28,7 @@ RESULT_COLUMNS = [
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
-    "numpy_version", "torch_version", "jax_version", "message",
+    "matmul_precision", "numpy_version", "torch_version", "jax_version", "message",
 ]  # fmt: skip
 
 CONVERGENCE_COLUMNS = [
@@ -37,6 +37,7 @@ CONVERGENCE_COLUMNS = [
     "variant",
     "device",
     "dtype",
+    "matmul_precision",
     "n_samples",
     "n_features",
     "epochs",
@@ -209,6 +210,7 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "cpu": machine.cpu,
         "gpu": machine.gpu,
         "threads": info.get("threads", machine.info.get("threads")),
+        "matmul_precision": info.get("matmul_precision"),
         "numpy_version": versions.get("numpy"),
         "torch_version": versions.get("torch"),
         "jax_version": versions.get("jax"),

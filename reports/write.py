@@ -95,6 +95,21 @@ def _jax_exception(info: dict) -> str:
     return f" (jax: {jax_threads})"
 
 
+def _precision(frames: Frames, key: str) -> list[str]:
+    """How float32 products were computed in this machine's runs (older runs: unknown)."""
+    values: set[str] = set()
+    for frame in (frames.results, frames.convergence):
+        values |= set(frame.loc[frame["machine"] == key, "matmul_precision"].dropna())
+    if not values:
+        return []
+    how = (
+        "TF32 inputs on tensor cores where the GPU has them, judged with the TF32 tolerance"
+        if "tf32" in values
+        else "full float32 in every framework"
+    )
+    return [f"- **Matmul precision:** {', '.join(sorted(values))} ({how})"]
+
+
 def _environment(machine: Machine) -> list[str]:
     info = machine.info
     versions = info.get("versions", {})
@@ -193,7 +208,7 @@ def markdown_report(frames: Frames, *, timing: bool = True) -> str:
         if several:
             out += [f"## Machine: {machine.key}", ""]
         out += ["## Environment" if not several else "### Environment", ""]
-        out += _environment(machine) + [""]
+        out += _environment(machine) + _precision(frames, machine.key) + [""]
         level = "###" if several else "##"
         out += _machine_sections(frames, machine.key, level, timing)
     return "\n".join(out).rstrip() + "\n"

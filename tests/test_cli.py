@@ -280,3 +280,4 @@ def test_matmul_precision_reaches_every_framework_and_the_records(tmp_path: Path
     assert cases["torch-nn"]["precision_settings"]["float32_matmul_precision"] == "high"
     assert cases["jax-scan"]["precision_settings"]["session_matmul_precision"] == ["tensorfloat32"]
     assert next(r for r in records if r["kind"] == "run")["config"]["matmul_precision"] == "tf32"
+    assert "- **Matmul precision:** tf32 (TF32 inputs" in (out / "report.md").read_text()
