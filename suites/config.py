@@ -152,7 +152,8 @@ class RunConfig:
         return sum(n * (d + 1) * item for n, d, _ in self._shapes())
 
     def bandwidth_bytes(self) -> int:
-        """The two arrays of the memory-bandwidth copy (suites/test_epoch_cost.py)."""
+        """The two arrays of the memory-bandwidth copy (``COPY_BYTES`` in
+        suites/test_epoch_cost.py)."""
         return 2 * (64 if self.quick else 256) * 2**20
 
     def case_bytes(self) -> int:
@@ -184,7 +185,14 @@ class RunConfig:
             (n * (d + 1) + EPOCH_TEMPORARIES * n + epochs * (d + 3)) * item
             for n, d, epochs in self._shapes()
         )
-        return len(self.cuda_frameworks()) * (CUDA_FRAMEWORK_BYTES + case)
+        return len(self.cuda_frameworks()) * (
+            CUDA_FRAMEWORK_BYTES + max(case, self.device_bandwidth_bytes())
+        )
+
+    def device_bandwidth_bytes(self) -> int:
+        """The two arrays of the GPU's copy-bandwidth benchmark, per framework
+        (``DEVICE_COPY_BYTES`` in suites/test_epoch_cost.py)."""
+        return 2 * (256 * 2**20 if self.quick else 2**30)
 
     def _shapes(self) -> list[tuple[int, int, int]]:
         """(n_samples, n_features, epochs) of every problem, without building any."""

@@ -172,19 +172,19 @@ def test_check_memory_passes_a_run_that_fits() -> None:
     check_memory(RunConfig(sizes=(100,)), available=10**9)
 
 
-GPU_RUN = RunConfig(problems=("sweep",), sizes=(10_000_000,), devices=("cpu", "cuda"))
+GPU_RUN = RunConfig(problems=("sweep",), sizes=(50_000_000,), devices=("cpu", "cuda"))
 
 
 def test_a_run_too_large_for_the_gpu_is_refused_with_the_estimate() -> None:
-    # Each of torch and jax: 1 GiB fixed, X and y (10⁷ × 17 float32 = 680 MB), six
-    # epoch temporaries of 10⁷ floats (240 MB), 20 epochs of losses and parameters.
-    per_framework = 2**30 + 10_000_000 * 17 * 4 + 6 * 10_000_000 * 4 + 20 * 19 * 4
+    # Each of torch and jax: 1 GiB fixed, X and y (5·10⁷ × 17 float32 = 3.4 GB), six
+    # epoch temporaries of 5·10⁷ floats (1.2 GB), 20 epochs of losses and parameters.
+    per_framework = 2**30 + 50_000_000 * 17 * 4 + 6 * 50_000_000 * 4 + 20 * 19 * 4
     with pytest.raises(ConfigError) as info:
-        check_memory(GPU_RUN, available=10**12, gpu_free=3 * 10**9)
+        check_memory(GPU_RUN, available=10**12, gpu_free=10 * 10**9)
     message = str(info.value)
     assert f"needs about {2 * per_framework / 1e9:.1f} GB of GPU memory (jax and torch" in message
-    assert "the GPU has 3.0 GB free" in message
-    check_memory(GPU_RUN, available=10**12, gpu_free=5 * 10**9)  # 4.0 GB fit in 90% of 5
+    assert "the GPU has 10.0 GB free" in message
+    check_memory(GPU_RUN, available=10**12, gpu_free=13 * 10**9)  # 11.4 GB fit in 90% of 13
 
 
 @pytest.mark.parametrize(
@@ -233,3 +233,15 @@ def test_gdbench_refuses_a_run_the_gpu_cannot_hold_before_starting(tmp_path: Pat
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "GB of GPU memory (torch:" in proc.stderr and "the GPU has 1.1 GB free" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_the_memory_estimates_cover_the_copy_bandwidth_arrays() -> None:
+    from suites.test_epoch_cost import COPY_BYTES, DEVICE_COPY_BYTES
+
+    for quick, size in ((False, "timed"), (True, "quick")):
+        run = RunConfig(quick=quick, devices=("cuda",))
+        assert run.bandwidth_bytes() == 2 * COPY_BYTES[size]
+        assert run.device_bandwidth_bytes() == 2 * DEVICE_COPY_BYTES[size]
+        # a run of tiny problems on the GPU still needs room for the two copy arrays
+        tiny = RunConfig(problems=("toy",), quick=quick, devices=("cuda",))
+        assert tiny.device_bytes() >= 2 * (2**30 + 2 * DEVICE_COPY_BYTES[size])
