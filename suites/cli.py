@@ -212,7 +212,7 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
             "interfere): run `tox -e bench` on its own, without -p"
         )
     try:
-        check_memory(cfg)
+        check_memory(cfg, timing=timing, isolate=isolate)
     except ConfigError as err:
         raise UsageError(str(err)) from None
     out = _out_folder(args.out)

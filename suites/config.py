@@ -7,13 +7,13 @@ either way: the option, the value received and what is allowed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 
 from backends import DEVICES, DTYPES, MATMUL_PRECISIONS, VARIANTS, closest, devices_of, framework_of
+from suites import harness
 from suites.harness import usable_cores
 from suites.problems import PRESETS, Problem, preset, synthetic
 
@@ -168,30 +168,43 @@ class RunConfig:
         return self.kept_bytes() + peak
 
     def cuda_frameworks(self) -> list[str]:
-        """The frameworks of this run that would use the GPU (none without cuda)."""
+        """The installed frameworks of this run that would use the GPU (none without
+        cuda); found without importing them."""
         if "cuda" not in self.devices:
             return []
         found = {framework_of(v) for v in self.backends if "cuda" in devices_of(v)}
-        return sorted(found)
+        return sorted(f for f in found if importlib.util.find_spec(f) is not None)
 
-    def device_bytes(self) -> int:
-        """Peak GPU memory of this run, estimated before anything is allocated: for each
-        framework on cuda (with ``--isolate none`` they share one process, and each
-        allocator keeps what it freed), its fixed cost plus its largest case: X and y,
-        one epoch's temporaries, and the per-epoch losses and parameters of the
-        recorded (convergence) session."""
+    def device_bytes(self, timing: bool = True, isolate: str = "variant") -> int:
+        """Peak GPU memory of this run, estimated before anything is allocated.
+
+        A worker holds, per framework it runs on cuda, a fixed cost (CUDA context,
+        libraries) plus its largest case: X and y, one epoch's temporaries, and the
+        per-epoch losses and parameters of the recorded (convergence) session. Workers
+        run one at a time, so the peak is one worker's, except with ``--isolate none``
+        where one process holds every framework (each allocator keeps what it freed). A
+        timed run also has the GPU's copy-bandwidth worker: each installed framework's
+        fixed cost and one copy's two arrays (the torch copy frees its arrays first).
+        """
+        frameworks = self.cuda_frameworks()
+        if not frameworks:
+            return 0
         item = 4 if self.dtype == "float32" else 8
         case = max(
             (n * (d + 1) + EPOCH_TEMPORARIES * n + epochs * (d + 3)) * item
             for n, d, epochs in self._shapes()
         )
-        return len(self.cuda_frameworks()) * (
-            CUDA_FRAMEWORK_BYTES + max(case, self.device_bandwidth_bytes())
-        )
+        together = len(frameworks) if isolate == "none" else 1
+        need = together * (CUDA_FRAMEWORK_BYTES + case)
+        if timing:
+            installed = [f for f in ("torch", "jax") if importlib.util.find_spec(f) is not None]
+            copies = len(installed) * CUDA_FRAMEWORK_BYTES + self.device_bandwidth_bytes()
+            need = need + copies if isolate == "none" else max(need, copies)
+        return need
 
     def device_bandwidth_bytes(self) -> int:
-        """The two arrays of the GPU's copy-bandwidth benchmark, per framework
-        (``DEVICE_COPY_BYTES`` in suites/test_epoch_cost.py)."""
+        """The two arrays of the GPU's copy-bandwidth benchmark (``DEVICE_COPY_BYTES``
+        in suites/test_epoch_cost.py)."""
         return 2 * (256 * 2**20 if self.quick else 2**30)
 
     def _shapes(self) -> list[tuple[int, int, int]]:
@@ -235,26 +248,29 @@ def available_memory() -> int | None:
 def free_gpu_memory() -> int | None:
     """Free bytes on the GPU the CUDA variants will use (the first visible one), from
     ``nvidia-smi`` so that no framework is started for it; None without a GPU."""
-    if shutil.which("nvidia-smi") is None:
-        return None
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    query = ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits"]
-    if visible:
-        query.append(f"--id={visible}")
+    fields = harness.nvidia_smi("memory.free")
     try:
-        out = subprocess.run(query, capture_output=True, text=True, timeout=20, check=True)
-        return int(float(out.stdout.split()[0]) * 2**20)  # MiB
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return int(float(fields[0]) * 2**20) if fields else None  # MiB
+    except ValueError:
         return None
 
 
-def check_memory(run: RunConfig, available: int | None = None, gpu_free: int | None = None) -> None:
+def check_memory(
+    run: RunConfig,
+    available: int | None = None,
+    gpu_free: int | None = None,
+    *,
+    timing: bool = True,
+    isolate: str = "variant",
+) -> None:
     """Refuse a run whose estimated peak memory exceeds 90% of what is available: host
     memory, and with ``--devices cuda`` the GPU's free memory.
 
     Args:
         available: host bytes available (default: read from the OS).
         gpu_free: free GPU bytes (default: read with nvidia-smi when the run uses cuda).
+        timing: a timed run (``gdbench run``), with the copy-bandwidth benchmarks.
+        isolate: the run's ``--isolate`` (``none`` puts every framework in one process).
 
     Raises:
         ConfigError: with the estimate and the free memory.
@@ -273,7 +289,7 @@ def check_memory(run: RunConfig, available: int | None = None, gpu_free: int | N
     if not frameworks:
         return
     gpu = free_gpu_memory() if gpu_free is None else gpu_free
-    need = run.device_bytes()
+    need = run.device_bytes(timing, isolate)
     if gpu is not None and need > 0.9 * gpu:
         raise ConfigError(
             f"{what} needs about {need / 1e9:.1f} GB of GPU memory ({' and '.join(frameworks)}: "

@@ -29,7 +29,7 @@ RECORDS_FILE = "records.jsonl"
 ALLOCATOR_ENV = (
     "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
     "XLA_PYTHON_CLIENT_ALLOCATOR", "PYTORCH_CUDA_ALLOC_CONF", "JAX_PLATFORMS",
-    "CUDA_VISIBLE_DEVICES",
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
 )  # fmt: skip
 SCHEMA = 1  # version of the "gdbench" section and of every record
 # The copy-bandwidth benchmarks of each device (suites/test_epoch_cost.py); the manager
@@ -360,6 +360,8 @@ GPU_FIELDS = (
     "name", "compute_capability", "memory_gib", "driver", "cuda", "cudnn", "jax_cuda_plugin",
 )  # fmt: skip
 NVIDIA_SMI_QUERY = "name,compute_cap,memory.total,driver_version"
+# Drivers before R510 do not know compute_cap, and refuse the whole query for it.
+NVIDIA_SMI_OLD_QUERY = "name,memory.total,driver_version"
 NVIDIA_SMI_TIMEOUT_S = 10.0
 JAX_CUDA_PLUGINS = ("jax-cuda13-plugin", "jax-cuda12-plugin", "jax-cuda12-pjrt")
 
@@ -387,24 +389,36 @@ def gpu_info() -> dict[str, Any] | None:
     return info
 
 
-def _nvidia_smi() -> dict[str, Any] | None:
-    """GPU 0 as ``nvidia-smi`` sees it (the first of ``CUDA_VISIBLE_DEVICES`` if that
-    names one by number): None if the command is absent, fails or hangs."""
+def nvidia_smi(query: str) -> list[str] | None:
+    """The ``--query-gpu`` fields of the GPU the CUDA variants use, the first of
+    ``CUDA_VISIBLE_DEVICES`` (an index or a UUID; GPU 0 when unset or empty); None if the
+    command is absent, fails or hangs. Workers on CUDA run with
+    ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so CUDA's index is nvidia-smi's."""
+    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip() or "0"
     try:
         proc = subprocess.run(
-            ["nvidia-smi", f"--query-gpu={NVIDIA_SMI_QUERY}", "--format=csv,noheader,nounits"],
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits",
+             f"--id={first}"],
             capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S, check=False,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    if proc.returncode != 0 or not lines:
+    fields = [f.strip() for f in lines[0].split(",")] if lines else []
+    if proc.returncode != 0 or len(fields) != len(query.split(",")):
         return None
-    first = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    index = int(first) if first.isdigit() and int(first) < len(lines) else 0
-    fields = [f.strip() for f in lines[index].split(",")]
-    if len(fields) != 4:
-        return None
+    return fields
+
+
+def _nvidia_smi() -> dict[str, Any] | None:
+    """The GPU as ``nvidia-smi`` describes it (see :func:`nvidia_smi`); an old driver
+    that does not know the compute capability still names it."""
+    fields = nvidia_smi(NVIDIA_SMI_QUERY)
+    if fields is None:
+        old = nvidia_smi(NVIDIA_SMI_OLD_QUERY)
+        if old is None:
+            return None
+        fields = [old[0], "[N/A]", *old[1:]]
     name, capability, memory_mib, driver = (None if f.startswith("[") else f for f in fields)
     try:
         memory_gib = round(float(memory_mib) / 1024, 1) if memory_mib else None

@@ -136,12 +136,17 @@ def worker_env(job: Job, threads: int) -> dict[str, str]:
     A worker with no CUDA case cannot touch a GPU (``JAX_PLATFORMS=cpu``, no visible
     CUDA device): a CPU run never starts a GPU client. One that runs jax on CUDA (a jax
     variant, or the GPU's copy bandwidth after torch's) starts with jax's preallocation
-    of 75% of the card switched off, so that the memory it reports is what it used.
+    of 75% of the card switched off, so that the memory it reports is what it used. A
+    worker on CUDA numbers the GPUs as nvidia-smi does (``CUDA_DEVICE_ORDER=PCI_BUS_ID``;
+    CUDA's own default is fastest first), so the GPU that the report names and whose
+    free memory was checked is the one the variants use. A user's own settings win.
     """
     env = {**harness.thread_env(threads), "PYTHONUNBUFFERED": "1"}
     if "cuda" not in job.devices:
         env |= {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
-    elif BANDWIDTH in job.tests or any(framework_of(v) == "jax" for v in job.backends):
+        return env
+    env["CUDA_DEVICE_ORDER"] = os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    if BANDWIDTH in job.tests or any(framework_of(v) == "jax" for v in job.backends):
         # a user's own setting wins
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = os.environ.get(
             "XLA_PYTHON_CLIENT_PREALLOCATE", "false"

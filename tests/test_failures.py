@@ -180,18 +180,36 @@ def test_check_memory_passes_a_run_that_fits() -> None:
 
 
 GPU_RUN = RunConfig(problems=("sweep",), sizes=(50_000_000,), devices=("cpu", "cuda"))
+GIB = 2**30
 
 
-def test_a_run_too_large_for_the_gpu_is_refused_with_the_estimate() -> None:
+@pytest.fixture
+def frameworks_installed(monkeypatch):
+    """torch and jax count as installed for the GPU estimate, in every tox environment."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: object() if n in ("torch", "jax") else real(n)
+    )
+
+
+def test_a_run_too_large_for_the_gpu_is_refused_with_the_estimate(frameworks_installed) -> None:
     # Each of torch and jax: 1 GiB fixed, X and y (5·10⁷ × 17 float32 = 3.4 GB), six
     # epoch temporaries of 5·10⁷ floats (1.2 GB), 20 epochs of losses and parameters.
-    per_framework = 2**30 + 50_000_000 * 17 * 4 + 6 * 50_000_000 * 4 + 20 * 19 * 4
+    per_framework = GIB + 50_000_000 * 17 * 4 + 6 * 50_000_000 * 4 + 20 * 19 * 4
+    # Workers run one at a time: the peak is one framework's (above the copy worker's
+    # 2 GiB fixed and 2 GiB arrays).
     with pytest.raises(ConfigError) as info:
-        check_memory(GPU_RUN, available=10**12, gpu_free=10 * 10**9)
+        check_memory(GPU_RUN, available=10**12, gpu_free=6 * 10**9)
     message = str(info.value)
-    assert f"needs about {2 * per_framework / 1e9:.1f} GB of GPU memory (jax and torch" in message
-    assert "the GPU has 10.0 GB free" in message
-    check_memory(GPU_RUN, available=10**12, gpu_free=13 * 10**9)  # 11.4 GB fit in 90% of 13
+    assert f"needs about {per_framework / 1e9:.1f} GB of GPU memory (jax and torch" in message
+    assert "the GPU has 6.0 GB free" in message
+    check_memory(GPU_RUN, available=10**12, gpu_free=7 * 10**9)  # 5.7 GB fit in 90% of 7
+    # --isolate none: one process holds both frameworks and the copy arrays
+    together = 2 * per_framework + 2 * GIB + 2 * GIB
+    with pytest.raises(ConfigError, match=f"needs about {together / 1e9:.1f} GB of GPU"):
+        check_memory(GPU_RUN, available=10**12, gpu_free=7 * 10**9, isolate="none")
 
 
 @pytest.mark.parametrize(
@@ -229,6 +247,7 @@ def test_free_gpu_memory_is_read_for_the_first_visible_gpu(tmp_path, monkeypatch
 
 
 def test_gdbench_refuses_a_run_the_gpu_cannot_hold_before_starting(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="torch is not installed: no torch variant on cuda")
     env = _fake_nvidia_smi(tmp_path / "bin", {"0": 1024})
     env.pop("CUDA_VISIBLE_DEVICES", None)
     proc = subprocess.run(
@@ -242,13 +261,23 @@ def test_gdbench_refuses_a_run_the_gpu_cannot_hold_before_starting(tmp_path: Pat
     assert not (tmp_path / "x").exists()
 
 
-def test_the_memory_estimates_cover_the_copy_bandwidth_arrays() -> None:
+def test_the_memory_estimates_cover_the_copy_bandwidth_arrays(frameworks_installed) -> None:
     from suites.test_epoch_cost import COPY_BYTES, DEVICE_COPY_BYTES
 
     for quick, size in ((False, "timed"), (True, "quick")):
         run = RunConfig(quick=quick, devices=("cuda",))
         assert run.bandwidth_bytes() == 2 * COPY_BYTES[size]
         assert run.device_bandwidth_bytes() == 2 * DEVICE_COPY_BYTES[size]
-        # a run of tiny problems on the GPU still needs room for the two copy arrays
+        # tiny problems: a timed run needs room for the copy worker (two frameworks'
+        # fixed cost and one copy's arrays), a check only for one framework's worker
         tiny = RunConfig(problems=("toy",), quick=quick, devices=("cuda",))
-        assert tiny.device_bytes() >= 2 * (2**30 + 2 * DEVICE_COPY_BYTES[size])
+        assert tiny.device_bytes() == 2 * GIB + 2 * DEVICE_COPY_BYTES[size]
+        assert GIB < tiny.device_bytes(timing=False) < 1.01 * GIB
+
+
+def test_uninstalled_frameworks_need_no_gpu_memory(monkeypatch) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert GPU_RUN.cuda_frameworks() == []
+    check_memory(GPU_RUN, available=10**12, gpu_free=1)

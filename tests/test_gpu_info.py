@@ -69,12 +69,41 @@ def test_nvidia_smi_names_the_gpu_without_a_framework(no_framework, only_path, m
     }
 
 
-def test_the_first_visible_gpu_is_the_one_described(no_framework, only_path, monkeypatch) -> None:
-    only_path(f"echo '{H100}'; echo 'NVIDIA A100-SXM4-40GB, 8.0, 40960, 550.54.15'")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,0")
+A100 = "NVIDIA A100-SXM4-40GB, 8.0, 40960, 550.54.15"
+# Answers for the GPU asked with --id (by index or UUID), as nvidia-smi does.
+BY_ID = f"""case "$*" in
+  *--id=1*|*--id=GPU-a100*) echo '{A100}' ;;
+  *--id=0*) echo '{H100}' ;;
+  *) echo '{H100}'; echo '{A100}' ;;
+esac"""
+
+
+@pytest.mark.parametrize("visible", ["1,0", "GPU-a100,GPU-h100"])
+def test_the_first_visible_gpu_is_the_one_described(
+    no_framework, only_path, monkeypatch, visible
+) -> None:
+    only_path(BY_ID)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     info = harness.gpu_info()
     assert info is not None
     assert (info["name"], info["memory_gib"]) == ("NVIDIA A100-SXM4-40GB", 40.0)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert harness.gpu_info()["name"] == "NVIDIA H100 80GB HBM3"  # GPU 0
+
+
+def test_a_driver_without_compute_cap_still_names_the_gpu(no_framework, only_path) -> None:
+    # Drivers before R510 refuse the whole query for a field they do not know.
+    only_path(
+        """case "$*" in
+  *compute_cap*) echo 'Field "compute_cap" is not a valid field to query.'; exit 2 ;;
+  *) echo 'Tesla V100-SXM2-16GB, 16160, 470.82.01' ;;
+esac"""
+    )
+    info = harness.gpu_info()
+    assert info is not None
+    assert (info["name"], info["compute_capability"], info["driver"]) == (
+        "Tesla V100-SXM2-16GB", None, "470.82.01",
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,8 @@ def test_a_worker_without_cuda_cases_cannot_see_a_gpu_and_jax_on_cuda_does_not_p
     assert cpu_env["JAX_PLATFORMS"] == "cpu" and cpu_env["CUDA_VISIBLE_DEVICES"] == ""
     assert "JAX_PLATFORMS" not in cuda_env and "CUDA_VISIBLE_DEVICES" not in cuda_env
     assert cuda_env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    # CUDA numbers the GPUs as nvidia-smi does, which named the GPU and checked its memory
+    assert cuda_env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" and "CUDA_DEVICE_ORDER" not in cpu_env
 
 
 def test_the_bandwidth_worker_is_cpu_only_unless_the_run_uses_cuda() -> None:
