@@ -22,6 +22,7 @@ from backends.base import (
     Session,
     TrainResult,
     check_precision,
+    effective_precision,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "TrainResult",
     "closest",
     "devices_of",
+    "effective_precision",
     "framework_of",
     "get_backend",
     "list_backends",

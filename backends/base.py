@@ -18,7 +18,7 @@ HostArray = np.ndarray
 DTYPES = ("float32", "float64")
 # How float32 matrix products are computed: "float32" in full (the default, for every
 # framework alike), or "tf32" (10-bit mantissa inputs on the tensor cores of Ampere and
-# later GPUs; the CPU computes full float32 either way). float64 is never affected.
+# later GPUs; CUDA only). float64 is never affected.
 MATMUL_PRECISIONS = ("float32", "tf32")
 
 
@@ -29,6 +29,14 @@ def check_precision(precision: str) -> str:
             f"unknown matmul precision '{precision}'; choose from: {', '.join(MATMUL_PRECISIONS)}"
         )
     return precision
+
+
+def effective_precision(precision: str, device: str) -> str:
+    """The matmul precision a variant on ``device`` uses when ``precision`` is asked:
+    TF32 on CUDA only. The CPU stays at full float32 (torch's switch would otherwise
+    also let oneDNN use reduced precision on the CPUs that have it), so CPU rows are
+    always judged with the float32 tolerance."""
+    return check_precision(precision) if device == "cuda" else "float32"
 
 
 class BackendUnavailable(Exception):

@@ -10,7 +10,7 @@ default, where jax's own default lets a GPU use TF32.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -19,7 +19,13 @@ import numpy as np
 from jax import lax
 from jax.sharding import SingleDeviceSharding
 
-from backends.base import BackendUnavailable, ProblemSpec, TrainResult, check_precision
+from backends.base import (
+    BackendUnavailable,
+    ProblemSpec,
+    TrainResult,
+    check_precision,
+    effective_precision,
+)
 
 # gdbench's names -> jax.default_matmul_precision's
 _PRECISION = {"float32": "float32", "tf32": "tensorfloat32"}
@@ -120,17 +126,18 @@ class _Loaded:
                 params["b"] = np.asarray(problem.b0, dtype=dt)
             self.params0: Params = jax.device_put(params, device)
 
-    def precision(self) -> contextlib.ExitStack:
+    @contextlib.contextmanager
+    def precision(self) -> Iterator[None]:
         """The dtype mode and matmul precision every trace and call of this session runs
         under."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(jax.enable_x64(self.x64))
-        stack.enter_context(jax.default_matmul_precision(self.matmul))
-        return stack
+        with jax.enable_x64(self.x64), jax.default_matmul_precision(self.matmul):
+            yield
 
     def sync(self) -> None:
-        """A device round-trip: a tiny computation queued behind whatever the device is
-        doing, and waited for (waiting on a finished array would measure nothing)."""
+        """A device round-trip: a tiny computation dispatched and waited for. On a GPU it
+        is queued behind whatever the stream is doing, so it waits for that work too
+        (waiting on an array that is already ready would wait for nothing); on the CPU
+        it costs a dispatch. The harness times it as its own per-round overhead."""
         if self._ping is None:
             token = jax.device_put(np.float32(0), self.device)
             self._ping = jax.jit(lambda x: x + 1).lower(token).compile(), token
@@ -159,7 +166,7 @@ class JaxGrad:
     def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device = device
         self._device = _jax_device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _LoopSession:
         data = _Loaded(problem, self._device, record_params, self.matmul_precision)
@@ -175,7 +182,7 @@ class JaxManual:
     def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device = device
         self._device = _jax_device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _LoopSession:
         data = _Loaded(problem, self._device, record_params, self.matmul_precision)
@@ -250,7 +257,7 @@ class JaxScan:
     def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device = device
         self._device = _jax_device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _ScanSession:
         return _ScanSession(_Loaded(problem, self._device, record_params, self.matmul_precision))

@@ -17,7 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from backends.base import BackendUnavailable, ProblemSpec, TrainResult, check_precision
+from backends.base import (
+    BackendUnavailable,
+    ProblemSpec,
+    TrainResult,
+    check_precision,
+    effective_precision,
+)
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
@@ -103,17 +109,22 @@ class _Loaded:
         b: torch.Tensor | None,
         hist: _History | _StaticHistory | None = None,
     ) -> TrainResult:
-        """Stack the per-epoch losses (still on the device) and fetch everything at once."""
+        """Stack the per-epoch losses (still on the device) and fetch them with the
+        parameters in one transfer (on a GPU each transfer is a blocking copy)."""
         stacked = torch.stack(losses) if isinstance(losses, list) else losses
-        _sync(self.device)
+        parts = [stacked.detach().reshape(-1), w.detach().reshape(-1)]
+        if b is not None:
+            parts.append(b.detach().reshape(-1))
+        host = torch.cat(parts).cpu().numpy()  # waits for the device to finish
+        n_epochs, n_features = stacked.numel(), w.numel()
         w_hist, b_hist = hist.stacked() if hist is not None else (None, None)
         return TrainResult(
-            losses=stacked.detach().cpu().numpy().copy(),
-            w=w.detach().cpu().numpy().reshape(-1).copy(),
-            b=float(b.detach().cpu()) if b is not None else None,
+            losses=host[:n_epochs].copy(),
+            w=host[n_epochs : n_epochs + n_features].copy(),
+            b=float(host[-1]) if b is not None else None,
             w_history=w_hist,
             b_history=b_hist,
-        )  # fmt: skip
+        )
 
 
 class _History:
@@ -287,25 +298,34 @@ def _compiler_missing() -> str | None:
 def _triton_missing() -> str | None:
     """What Triton, which Inductor generates CUDA kernels with, lacks here, or None.
 
-    Triton builds a small C launcher on first use: it needs a C compiler, Python's
-    headers, and the driver's ``libcuda.so`` (found through ldconfig or
-    ``TRITON_LIBCUDA_PATH``), besides the ``triton`` package itself.
+    Checked the way Triton looks: a GPU of compute capability 7.0 or later; the
+    ``triton`` package; a C compiler to build its launcher (``$CC``, else ``gcc``, else
+    ``clang``); Python's headers (the default install scheme's, with Debian's
+    ``posix_local`` read as ``posix_prefix``); and the driver's ``libcuda.so.1`` in
+    ``TRITON_LIBCUDA_PATH``, ldconfig's cache or ``LD_LIBRARY_PATH``.
     """
     need = "torch.compile on CUDA needs"
+    major, minor = torch.cuda.get_device_capability()
+    if major < 7:
+        return f"{need} a GPU of compute capability 7.0 or later; this one is {major}.{minor}"
     if importlib.util.find_spec("triton") is None:
         return f"{need} Triton: pip install the triton version your torch wheel pins"
-    compilers = (os.environ.get("CC", ""), "cc", "gcc", "clang")
+    compilers = (os.environ.get("CC", ""), "gcc", "clang")
     if not any(shutil.which(cc) for cc in compilers if cc):
-        return f"{need} a C compiler (cc, gcc or clang) on PATH to build Triton's launcher"
-    headers = Path(sysconfig.get_paths()["include"], "Python.h")
+        return f"{need} a C compiler ($CC, gcc or clang) on PATH to build Triton's launcher"
+    scheme = sysconfig.get_default_scheme()
+    scheme = "posix_prefix" if scheme == "posix_local" else scheme
+    headers = Path(sysconfig.get_paths(scheme=scheme)["include"], "Python.h")
     if not headers.is_file():
         return f"{need} Python's headers ({headers} is missing: install python3-dev)"
-    libcuda_dirs = os.environ.get("TRITON_LIBCUDA_PATH", "")
-    in_dirs = any(Path(d, "libcuda.so.1").exists() for d in libcuda_dirs.split(":") if d)
-    if not in_dirs and ctypes.util.find_library("cuda") is None:
+    dirs = [os.environ.get(k, "") for k in ("TRITON_LIBCUDA_PATH", "LD_LIBRARY_PATH")]
+    listed = [d for d in ":".join(dirs).split(":") if d]
+    if ctypes.util.find_library("cuda") is None and not any(
+        Path(d, "libcuda.so.1").exists() for d in listed
+    ):
         return (
-            f"{need} the NVIDIA driver's libcuda.so, which ldconfig does not find: "
-            "set TRITON_LIBCUDA_PATH to its folder"
+            f"{need} the NVIDIA driver's libcuda.so.1, found neither by ldconfig nor in "
+            "TRITON_LIBCUDA_PATH or LD_LIBRARY_PATH"
         )
     return None
 
@@ -413,6 +433,10 @@ class _CudaGraphSession(_Session):
         self._reset()
         # Kept only once captured: a failed capture leaves a half-made graph behind.
         self.graph = capture_graph(self._epoch)
+        # One replay: the graph's first launch (its upload to the device) is warm-up
+        # work, as every other variant's first execution is.
+        self.graph.replay()
+        torch.cuda.synchronize(self.d.device)
 
     def _fit(self, epochs: int) -> TrainResult:
         if self.graph is None:
@@ -433,7 +457,7 @@ class TorchAutograd:
 
     def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _AutogradSession:
         return _AutogradSession(
@@ -449,7 +473,7 @@ class TorchNN:
 
     def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _NNSession:
         return _NNSession(_Loaded(problem, self._device, record_params, self.matmul_precision))
@@ -463,7 +487,7 @@ class TorchManual:
 
     def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _ManualSession:
         return _ManualSession(_Loaded(problem, self._device, record_params, self.matmul_precision))
@@ -477,7 +501,7 @@ class TorchCompile:
 
     def __init__(self, device: str = "cpu", matmul_precision: str = "float32") -> None:
         self.device, self._device = device, _device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
         missing = _compiler_missing() if device == "cpu" else _triton_missing()
         if missing:
             raise BackendUnavailable(missing)
@@ -496,7 +520,7 @@ class TorchCudaGraph:
         if device != "cuda":
             raise BackendUnavailable(f"torch-cudagraph runs on cuda only, not on {device}")
         self.device, self._device = device, _device(device)
-        self.matmul_precision = check_precision(matmul_precision)
+        self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _CudaGraphSession:
         return _CudaGraphSession(

@@ -27,6 +27,7 @@ import pytest
 from backends import (
     BackendUnavailable,
     devices_of,
+    effective_precision,
     framework_of,
     get_backend,
     list_backends,
@@ -180,6 +181,8 @@ class Case:
         self.run: RunConfig = config.stash[CONFIG]
         self.variant, self.device, self.problem = variant, device, problem
         self.memory: dict[str, int | None] = {}
+        # TF32 on CUDA only: what this case computes with, and is judged by
+        self.matmul_precision = effective_precision(self.run.matmul_precision, device)
 
     def backend(self) -> Any:
         """The backend, or skip this test with the reason it cannot run here.
@@ -233,7 +236,7 @@ class Case:
         """The fields that identify this case in a record or a benchmark's extra_info."""
         rec = harness.base_record(kind, self.variant, self.device, self.problem)
         rec["threads"] = self.run.threads
-        rec["matmul_precision"] = self.run.matmul_precision
+        rec["matmul_precision"] = self.matmul_precision
         rec["pid"] = os.getpid()
         rec["worker"] = self.config.getoption("--gdb-worker")
         rec["data_bytes"] = int(self.problem.X.nbytes + self.problem.y.nbytes)

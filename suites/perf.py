@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -388,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     effect = isolation_effect(runs[0].results, runs[1].results)
     specs = ("toy", 100) if args.quick else SIDE_BY_SIDE
+    # The side by side is CPU against CPU, in this process: jax must not start a GPU
+    # client (and preallocate 75% of the card) on a GPU machine.
+    os.environ["JAX_PLATFORMS"] = "cpu"
     rows = [
         row
         for spec in specs

@@ -15,7 +15,7 @@ def test_backend_follows_the_float64_reference(case) -> None:
     backend = case.backend()
     try:
         with case.measured() as own:
-            result, verdict = harness.run_convergence(backend, own, case.run.matmul_precision)
+            result, verdict = harness.run_convergence(backend, own, case.matmul_precision)
     except Exception as err:  # one backend failing must not hide the others' results
         case.record("convergence", status="failed", message=harness.first_line(err))
         raise

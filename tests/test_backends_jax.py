@@ -64,15 +64,21 @@ def test_jax_sync_runs_work_on_the_device(variant, compiled_calls) -> None:
     assert len(compiled_calls) == 2
 
 
-@pytest.mark.parametrize(("precision", "hlo"), [("float32", "HIGHEST"), ("tf32", "HIGH")])
+@pytest.mark.parametrize(
+    ("precision", "hlo"), [("float32", "HIGHEST"), ("tf32", "HIGH"), ("tf32 asked", "HIGHEST")]
+)
 def test_jax_traces_every_matmul_at_the_asked_precision(precision, hlo) -> None:
     # jax's own default lets a GPU compute float32 products in TF32; gdbench asks for
     # full float32 unless told otherwise. The precision is part of the traced program.
-    from backends import get_backend
+    # "tf32" is what a CUDA session traces with (its _Loaded built here on the CPU);
+    # "tf32 asked" of a CPU backend stays full float32.
+    from backends import get_backend, jax_backend
 
     for variant in JAX_VARIANTS:
-        backend = get_backend(variant, "cpu", matmul_precision=precision)
+        backend = get_backend(variant, "cpu", matmul_precision=precision.split()[0])
         session = backend.prepare(synthetic(32, 3, epochs=3))
+        if precision == "tf32":
+            session.d = jax_backend._Loaded(session.d.p, session.d.device, False, "tf32")
         d = session.d
         with d.precision():
             if variant == "jax-scan":

@@ -83,7 +83,14 @@ def test_precision_is_full_float32_by_default_and_tf32_only_when_asked() -> None
         }
         from backends import get_backend
 
-        get_backend("torch-nn", "cpu", matmul_precision="tf32").prepare(problem)
+        # TF32 is a CUDA matter: a CPU session stays at full float32 when it is asked
+        # (torch's switch would also let oneDNN reduce the precision of CPU matmuls)
+        backend = get_backend("torch-nn", "cpu", matmul_precision="tf32")
+        backend.prepare(problem)
+        assert backend.matmul_precision == "float32"
+        assert torch.get_float32_matmul_precision() == "highest"
+        # what a CUDA session sets
+        torch_backend.apply_matmul_precision("tf32")
         assert torch.get_float32_matmul_precision() == "high"
         assert torch.backends.cuda.matmul.allow_tf32 is True
     finally:
@@ -115,8 +122,13 @@ def triton_ready(monkeypatch, tmp_path):
         lambda name, *a: object() if name == "triton" else real_find_spec(name, *a),
     )
     monkeypatch.setattr(torch_backend.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(torch_backend.sysconfig, "get_paths", lambda: {"include": str(include)})
+    monkeypatch.setattr(
+        torch_backend.sysconfig, "get_paths", lambda scheme=None: {"include": str(include)}
+    )
+    monkeypatch.setattr(torch_backend.ctypes.util, "find_library", lambda name: None)
     monkeypatch.setenv("TRITON_LIBCUDA_PATH", str(libdir))
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (8, 0))
     return torch_backend
 
 
@@ -129,29 +141,59 @@ def test_a_missing_triton_package_is_named(triton_ready, monkeypatch) -> None:
     assert "needs Triton" in triton_ready._triton_missing()
 
 
-@pytest.mark.parametrize("missing", ["compiler", "headers", "libcuda"])
+@pytest.mark.parametrize("missing", ["compiler", "headers", "libcuda", "capability"])
 def test_each_missing_triton_prerequisite_is_named(triton_ready, monkeypatch, missing) -> None:
     tb = triton_ready
     if missing == "compiler":
-        monkeypatch.setattr(tb.shutil, "which", lambda name: None)
+        # Triton looks for $CC, gcc and clang: a plain `cc` is not enough
+        monkeypatch.setattr(
+            tb.shutil, "which", lambda name: "/usr/bin/cc" if name == "cc" else None
+        )
         expected = "a C compiler"
     elif missing == "headers":
-        monkeypatch.setattr(tb.sysconfig, "get_paths", lambda: {"include": "/nonexistent"})
+        monkeypatch.setattr(
+            tb.sysconfig, "get_paths", lambda scheme=None: {"include": "/nonexistent"}
+        )
         expected = "Python's headers (/nonexistent/Python.h is missing"
-    else:
+    elif missing == "libcuda":
         monkeypatch.delenv("TRITON_LIBCUDA_PATH")
-        monkeypatch.setattr(tb.ctypes.util, "find_library", lambda name: None)
         expected = "libcuda.so"
+    else:
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (6, 1))
+        expected = "compute capability 7.0 or later; this one is 6.1"
     reason = tb._triton_missing()
-    assert (
-        reason is not None
-        and expected in reason
-        and reason.startswith("torch.compile on CUDA needs")
-    )
+    assert reason is not None and expected in reason
+    assert reason.startswith("torch.compile on CUDA needs")
     # and the CUDA variant is unavailable with that reason, on a machine that has a GPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with pytest.raises(tb.BackendUnavailable, match="torch.compile on CUDA needs"):
         tb.TorchCompile("cuda")
+
+
+@pytest.mark.parametrize("how", ["ldconfig", "LD_LIBRARY_PATH"])
+def test_libcuda_is_found_where_triton_finds_it(triton_ready, monkeypatch, tmp_path, how) -> None:
+    tb = triton_ready
+    monkeypatch.delenv("TRITON_LIBCUDA_PATH")
+    if how == "ldconfig":
+        monkeypatch.setattr(tb.ctypes.util, "find_library", lambda name: "libcuda.so.1")
+    else:
+        monkeypatch.setenv("LD_LIBRARY_PATH", f"/nowhere:{tmp_path / 'lib'}")
+    assert tb._triton_missing() is None
+
+
+def test_python_headers_are_looked_for_in_the_scheme_triton_uses(triton_ready, monkeypatch) -> None:
+    tb = triton_ready
+    asked = []
+    real = tb.sysconfig.get_paths.__call__
+
+    def get_paths(scheme=None):
+        asked.append(scheme)
+        return real()
+
+    monkeypatch.setattr(tb.sysconfig, "get_paths", get_paths)
+    monkeypatch.setattr(tb.sysconfig, "get_default_scheme", lambda: "posix_local")  # Debian
+    assert tb._triton_missing() is None
+    assert asked == ["posix_prefix"]
 
 
 class _FakeStream:
@@ -186,7 +228,10 @@ def test_cuda_graph_is_kept_only_after_a_successful_thread_local_capture(
     modes = []
 
     class FakeGraph:
-        pass
+        replays = 0
+
+        def replay(self) -> None:
+            self.replays += 1
 
     @contextlib.contextmanager
     def graph(g, capture_error_mode="global"):
@@ -197,6 +242,7 @@ def test_cuda_graph_is_kept_only_after_a_successful_thread_local_capture(
 
     monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
     monkeypatch.setattr(torch.cuda, "graph", graph)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
     if fails:
         with pytest.raises(RuntimeError, match="capturing"):
             session.warmup()
@@ -204,4 +250,5 @@ def test_cuda_graph_is_kept_only_after_a_successful_thread_local_capture(
     else:
         session.warmup()
         assert isinstance(session.graph, FakeGraph)
+        assert session.graph.replays == 1  # the first launch is warm-up work
     assert modes == ["thread_local"]
