@@ -291,6 +291,9 @@ def pooled_cases(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], di
         info |= {
             "pids": [r.get("pid") for r in timed],
             "process_medians": [r["timing"].get("median") for r in timed],
+            # each process's rounds (seconds per iteration), for intervals that
+            # account for the spread between processes (reports/stats.py)
+            "process_rounds": [r["timing"].get("data") or [] for r in timed],
             "compile_s": float(np.median(compile_s)) if compile_s else None,
             "peak_host_bytes": most("peak_host_bytes"),
             "peak_device_bytes": most("peak_device_bytes"),
