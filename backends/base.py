@@ -119,8 +119,9 @@ class Session(Protocol):
         on an idle device to know its own overhead)."""
         ...
 
-    def train(self) -> TrainResult:
-        """Train ``problem.epochs`` epochs; return only once the device is done.
+    def train(self, epochs: int | None = None) -> TrainResult:
+        """Train ``problem.epochs`` epochs (or the first ``epochs`` of them: the cost
+        model times two epoch counts); return only once the device is done.
 
         Losses stay on the device during the loop and are fetched once at the end.
         """

@@ -144,12 +144,15 @@ class _Loaded:
         ping, token = self._ping
         ping(token).block_until_ready()
 
-    def result(self, params: Params, losses: jax.Array, hist: Params | None) -> TrainResult:
-        """Block until the device is done, then fetch everything in one transfer."""
+    def result(
+        self, params: Params, losses: jax.Array, hist: Params | None, epochs: int | None = None
+    ) -> TrainResult:
+        """Block until the device is done, then fetch everything in one transfer (of
+        the first ``epochs`` entries: a shorter run leaves the rest of its buffers)."""
         host = jax.device_get(jax.block_until_ready((params, losses, hist)))
         params_h, losses_h, hist_h = host
         return TrainResult(
-            losses=np.asarray(losses_h),
+            losses=np.asarray(losses_h)[:epochs],
             w=np.asarray(params_h["w"]),
             b=float(params_h["b"]) if "b" in params_h else None,
             w_history=np.asarray(hist_h["w"]) if hist_h is not None else None,
@@ -236,16 +239,17 @@ class _LoopSession:
     def sync(self) -> None:
         self.d.sync()
 
-    def train(self) -> TrainResult:
+    def train(self, epochs: int | None = None) -> TrainResult:
         if self._compiled is None:
             self.warmup()
+        epochs = epochs or self.d.p.epochs
         with self.d.precision():
             params = self.d.params0
             losses, hist, e = self._make()
             epoch, X, y = self._compiled, self.d.X, self.d.y
-            for _ in range(self.d.p.epochs):
+            for _ in range(epochs):
                 params, losses, hist, e = epoch(params, X, y, losses, hist, e)
-            return self.d.result(params, losses, hist)
+            return self.d.result(params, losses, hist, epochs)
 
 
 class JaxScan:
@@ -267,9 +271,9 @@ class _ScanSession:
     def __init__(self, data: _Loaded) -> None:
         self.d = data
         step = _sgd_step(data.p.lr)
-        epochs, record = data.p.epochs, data.record
+        record = data.record
 
-        def fit(params, X, y):
+        def fit(params, X, y, epochs):
             def body(params, _):
                 new, loss = step(params, X, y)
                 return new, (loss, new if record else None)
@@ -277,25 +281,35 @@ class _ScanSession:
             final, (losses, hist) = lax.scan(body, params, None, length=epochs)
             return final, losses, hist
 
-        # X and y are arguments, not closed-over constants, so XLA cannot fold them.
-        self._fit = jax.jit(fit)
-        self._compiled: Any = None
+        # X and y are arguments, not closed-over constants, so XLA cannot fold them. The
+        # loop's length is part of the program: one executable per epoch count.
+        self._fit = jax.jit(fit, static_argnames="epochs")
+        self._compiled: dict[int, Any] = {}
+
+    def _executable(self, epochs: int) -> Any:
+        """The loop compiled for ``epochs`` (the first call for a count compiles: the
+        harness makes it untimed)."""
+        if epochs not in self._compiled:
+            d = self.d
+            with d.precision():
+                lowered = self._fit.lower(d.params0, d.X, d.y, epochs=epochs)
+                self._compiled[epochs] = lowered.compile()
+        return self._compiled[epochs]
 
     def warmup(self) -> None:
         """Compile, then run the loop once (first-execution work is part of compile_s,
         as for every framework) and a sync."""
         d = self.d
+        run = self._executable(d.p.epochs)
         with d.precision():
-            self._compiled = self._fit.lower(d.params0, d.X, d.y).compile()
-            jax.block_until_ready(self._compiled(d.params0, d.X, d.y))
+            jax.block_until_ready(run(d.params0, d.X, d.y))
         d.sync()
 
     def sync(self) -> None:
         self.d.sync()
 
-    def train(self) -> TrainResult:
-        if self._compiled is None:
-            self.warmup()
+    def train(self, epochs: int | None = None) -> TrainResult:
+        run = self._executable(epochs or self.d.p.epochs)
         with self.d.precision():
-            final, losses, hist = self._compiled(self.d.params0, self.d.X, self.d.y)
+            final, losses, hist = run(self.d.params0, self.d.X, self.d.y)
             return self.d.result(final, losses, hist)

@@ -85,9 +85,9 @@ class _Session:
     def sync(self) -> None:
         """NumPy computes synchronously: nothing to wait for."""
 
-    def train(self) -> TrainResult:
+    def train(self, epochs: int | None = None) -> TrainResult:
         p, dt = self.p, self.X.dtype
-        epochs = p.epochs
+        epochs = epochs or p.epochs
         w = np.array(p.w0, dtype=dt)
         b = dt.type(p.b0 if p.bias else 0.0)
         losses = np.empty(epochs, dtype=dt)
@@ -95,13 +95,13 @@ class _Session:
         b_hist = np.empty(epochs, dtype=dt) if self.record and p.bias else None
         # A diverging run overflows; the convergence check reports it, not a warning.
         with np.errstate(over="ignore", invalid="ignore"):
-            b = self._loop(w, b, losses, w_hist, b_hist)
+            b = self._loop(epochs, w, b, losses, w_hist, b_hist)
         return TrainResult(losses, w, float(b) if p.bias else None, w_hist, b_hist)
 
-    def _loop(self, w, b, losses, w_hist, b_hist) -> Scalar:
+    def _loop(self, epochs, w, b, losses, w_hist, b_hist) -> Scalar:
         """The training loop: updates w in place, returns the final b."""
         p, lr = self.p, self.lr
-        for e in range(p.epochs):
+        for e in range(epochs):
             loss, grad_w, grad_b = self.gradient(self.X, self.y, w, b, p.bias)
             losses[e] = loss
             w -= lr * grad_w

@@ -170,8 +170,8 @@ class _Session:
     def warmup(self) -> None:
         self._fit(min(WARMUP_EPOCHS, self.d.p.epochs))
 
-    def train(self) -> TrainResult:
-        return self._fit(self.d.p.epochs)
+    def train(self, epochs: int | None = None) -> TrainResult:
+        return self._fit(epochs or self.d.p.epochs)
 
     def sync(self) -> None:
         _sync(self.d.device)
@@ -446,7 +446,7 @@ class _CudaGraphSession(_Session):
         for _ in range(epochs):
             self.graph.replay()
         b = self.b if self.d.p.bias else None
-        return self.d.result(self.losses, self.w, b, self.hist)
+        return self.d.result(self.losses[:epochs], self.w, b, self.hist)
 
 
 class TorchAutograd:

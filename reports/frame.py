@@ -16,15 +16,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reports.stats import median_interval, ratio_interval
+
 BASELINE = "numpy-manual"
 
 CASE_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
+# Variants that compile their epoch (or their whole loop) before the timed rounds: their
+# compile time is paid back after `break_even_epochs` against the fastest of the others.
+COMPILED = ("torch-compile", "torch-cudagraph", "jax-grad", "jax-manual", "jax-scan")
+ROUNDS = "_rounds"  # a row's per-epoch rounds, one list per process (not written out)
 
 RESULT_COLUMNS = [
     "variant", "framework", "device", "dtype", "problem", "n_samples", "n_features", "epochs",
-    "status", "per_epoch_median_s", "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s",
+    "status", "per_epoch_median_s", "per_epoch_ci_low_s", "per_epoch_ci_high_s",
+    "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s", "fastest", "fixed_s",
+    "marginal_epoch_s", "break_even_epochs", "break_even_vs",
     "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
-    "final_loss", "ref_final_loss", "speedup_vs_numpy", "gap_to_fastest", "bytes_per_epoch",
+    "final_loss", "ref_final_loss", "speedup_vs_numpy", "speedup_ci_low", "speedup_ci_high",
+    "gap_to_fastest", "bytes_per_epoch",
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
@@ -88,6 +97,8 @@ class Frames:
     failures: pd.DataFrame  # variant, device, problem, kind, message, machine
     machines: list[Machine]
     partial: bool = False  # built from an interrupted run's records
+    # per results row (same index): its per-epoch rounds, one list per process
+    rounds: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
 
 def _machine(machine_info: dict[str, Any], gdb: dict[str, Any], doc: dict[str, Any]) -> Machine:
@@ -198,6 +209,9 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "per_epoch_iqr_s": per_epoch("iqr"),
         "per_epoch_min_s": per_epoch("min"),
         "per_epoch_mean_s": per_epoch("mean"),
+        **_interval_fields(info, stats, epochs, valid),
+        "fixed_s": info.get("fixed_s") if valid else np.nan,
+        "marginal_epoch_s": info.get("marginal_epoch_s") if valid else np.nan,
         "rounds": stats.get("rounds"),
         "iterations": iterations,
         "epochs_per_round": iterations * epochs,
@@ -219,6 +233,17 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "bytes_per_epoch": bytes_per_epoch,
         **_process_fields(info, epochs, valid),
     }
+
+
+def _interval_fields(
+    info: dict[str, Any], stats: dict[str, Any], epochs: int, valid: bool
+) -> dict[str, Any]:
+    """The 95% interval of the per-epoch median (reports/stats.py: over the rounds, and
+    over the processes with --processes K), and the rounds per epoch it came from."""
+    groups = info.get("process_rounds") or [stats.get("data") or []]
+    per_epoch = [[t / epochs for t in g] for g in groups if g] if valid else []
+    low, high = median_interval(per_epoch) if per_epoch else (np.nan, np.nan)
+    return {"per_epoch_ci_low_s": low, "per_epoch_ci_high_s": high, ROUNDS: per_epoch}
 
 
 def _process_fields(info: dict[str, Any], epochs: int, valid: bool) -> dict[str, Any]:
@@ -288,7 +313,14 @@ def pooled_cases(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], di
             return max(values) if values else None
 
         compile_s = [r["compile_s"] for r in timed if r.get("compile_s") is not None]
+
+        def middle(key: str, timed: list[dict[str, Any]] = timed) -> float | None:
+            values = [r[key] for r in timed if r.get(key) is not None]
+            return float(np.median(values)) if values else None
+
         info |= {
+            "fixed_s": middle("fixed_s"),
+            "marginal_epoch_s": middle("marginal_epoch_s"),
             "pids": [r.get("pid") for r in timed],
             "process_medians": [r["timing"].get("median") for r in timed],
             # each process's rounds (seconds per iteration), for intervals that
@@ -491,9 +523,13 @@ def load(paths: list[Path]) -> Frames:
             | {"machine": machine.key}
             for f in gdb.get("failures", [])
         ]
-    frame = pd.DataFrame(results, columns=RESULT_COLUMNS)
+    frame = pd.DataFrame(results, columns=[*RESULT_COLUMNS, ROUNDS])
     frame = _dedupe(frame, ["machine", "variant", "device", "dtype", "problem"])
     frame["speedup_vs_numpy"] = speedups(frame)
+    frame[["speedup_ci_low", "speedup_ci_high"]] = speedup_intervals(frame)
+    frame["fastest"] = fastest_marks(frame)
+    frame[["break_even_epochs", "break_even_vs"]] = break_even(frame)
+    rounds = frame.pop(ROUNDS)
     bw_frame = pd.DataFrame(bandwidth, columns=BANDWIDTH_COLUMNS)
     frame["gap_to_fastest"] = gaps(frame)
     frame["achieved_gbps"] = frame["bytes_per_epoch"] / frame["per_epoch_median_s"] / 1e9
@@ -504,6 +540,7 @@ def load(paths: list[Path]) -> Frames:
     )
     return Frames(
         results=frame,
+        rounds=rounds,
         bandwidth=bw_frame,
         convergence=conv_frame,
         trajectories=pd.DataFrame(trajectories),
@@ -531,6 +568,67 @@ def _dedupe(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if frame.empty:
         return frame.reset_index(drop=True)
     return frame.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+
+
+def speedup_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """The 95% interval of each row's speedup over numpy-manual on the same machine and
+    problem (reports/stats.py), from both rows' rounds."""
+    out = pd.DataFrame(np.nan, index=frame.index, columns=["low", "high"])
+    base = frame[frame["variant"] == BASELINE]
+    for i, row in frame.iterrows():
+        match = base
+        for key in CASE_KEYS:
+            match = match[match[key] == row[key]]
+        if match.empty or not row[ROUNDS] or not match.iloc[-1][ROUNDS]:
+            continue
+        out.loc[i] = ratio_interval(match.iloc[-1][ROUNDS], row[ROUNDS])
+    return out
+
+
+def fastest_marks(frame: pd.DataFrame) -> pd.Series:
+    """Per machine and problem: ``"yes"`` on the fastest agreeing row when its interval
+    clears every other row's (its high end below their low ends), else ``"tie"`` on it
+    and on every row whose interval overlaps it; ``"untested"`` on the fastest median
+    when it has no interval (JSON without its rounds); ``""`` elsewhere."""
+    marks = pd.Series("", index=frame.index, dtype=object)
+    timed = frame[frame["per_epoch_median_s"].notna()]
+    for _, group in timed.groupby(CASE_KEYS):
+        ranked = group.sort_values("per_epoch_median_s", kind="stable")
+        high = ranked["per_epoch_ci_high_s"].iloc[0]
+        if pd.isna(high):
+            marks.loc[ranked.index[:1]] = "untested"
+            continue
+        rivals = ranked.iloc[1:]
+        overlapping = rivals[~(rivals["per_epoch_ci_low_s"] > high)]
+        if overlapping.empty:
+            marks.loc[ranked.index[:1]] = "yes"
+        else:
+            marks.loc[ranked.index[:1].append(overlapping.index)] = "tie"
+    return marks
+
+
+def break_even(frame: pd.DataFrame) -> pd.DataFrame:
+    """For each compiled variant, the epoch count from which its total time (compile +
+    fixed + E × marginal) is below that of the fastest uncompiled variant of the same
+    machine and problem (by per-epoch median): 0 when it is never behind, inf when its
+    marginal cost is not lower, NaN without a cost model."""
+    out = pd.DataFrame({"epochs": np.nan, "vs": None}, index=frame.index)
+    costed = frame[frame["marginal_epoch_s"].notna() & frame["compile_s"].notna()]
+    for _, group in costed.groupby(CASE_KEYS):
+        plain = group[~group["variant"].isin(COMPILED)]
+        if plain.empty:
+            continue
+        ref = plain.sort_values("per_epoch_median_s", kind="stable").iloc[0]
+        for i, row in group[group["variant"].isin(COMPILED)].iterrows():
+            extra = row["compile_s"] + row["fixed_s"] - ref["compile_s"] - ref["fixed_s"]
+            saving = ref["marginal_epoch_s"] - row["marginal_epoch_s"]
+            if saving <= 0:
+                epochs = 0.0 if extra <= 0 else np.inf
+            else:
+                epochs = max(0.0, float(np.ceil(extra / saving)))
+            out.at[i, "epochs"] = epochs
+            out.at[i, "vs"] = f"{ref['variant']}@{ref['device']}"
+    return out
 
 
 def gaps(frame: pd.DataFrame) -> pd.Series:

@@ -67,20 +67,48 @@ def pivot(frame: pd.DataFrame, cell: pd.Series) -> pd.DataFrame:
     return out.reindex(index=rows, columns=cols).fillna("–")
 
 
+def interval_text(low: float, high: float, fmt=human_time) -> str:  # noqa: ANN001
+    """``[low, high]``, or "" when the interval is unknown."""
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    return f" [{fmt(low)}, {fmt(high)}]"
+
+
 def cost_cells(frame: pd.DataFrame) -> pd.Series:
-    """``median ± IQR``, the fastest agreeing backend of each row in bold."""
-    keys = ["problem", "dtype", "n_samples"]
-    fastest = frame.groupby(keys)[PER_EPOCH].transform("min")
+    """``median [95% interval]`` per agreeing row (``median ± IQR`` where no rounds were
+    saved). The fastest is bold only when its interval clears every other row's
+    (``fastest == "yes"``); rows that cannot be told apart from it are marked ``≈``."""
     cells = []
-    for status, median, iqr, best in zip(
-        frame["status"], frame[PER_EPOCH], frame["per_epoch_iqr_s"], fastest, strict=True
-    ):
-        if status != "agree":
-            cells.append(status)
+    for _, r in frame.iterrows():
+        if r["status"] != "agree":
+            cells.append(r["status"])
             continue
-        text = f"{human_time(median)} ± {human_time(iqr)}"
-        cells.append(f"**{text}**" if median == best else text)
+        interval = interval_text(r["per_epoch_ci_low_s"], r["per_epoch_ci_high_s"])
+        if r["fastest"] == "yes":
+            cells.append(f"**{human_time(r[PER_EPOCH])}**{interval}")
+        elif r["fastest"] == "tie":
+            cells.append(f"≈ {human_time(r[PER_EPOCH])}{interval}")
+        elif r["fastest"] == "untested":  # no rounds saved: fastest median, not tested
+            cells.append(f"{human_time(r[PER_EPOCH])} ± {human_time(r['per_epoch_iqr_s'])} †")
+        elif interval:
+            cells.append(f"{human_time(r[PER_EPOCH])}{interval}")
+        else:
+            cells.append(f"{human_time(r[PER_EPOCH])} ± {human_time(r['per_epoch_iqr_s'])}")
     return pd.Series(cells, index=frame.index, dtype=object)
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}×" if value < 100 else f"{value:.0f}×"
+
+
+def speedup_cells(frame: pd.DataFrame) -> pd.Series:
+    """``2.31× [2.20, 2.45]``: the speedup over numpy-manual and its 95% interval."""
+    return frame.apply(
+        lambda r: "–" if pd.isna(r["speedup_vs_numpy"])
+        else _ratio(r["speedup_vs_numpy"])
+        + interval_text(r["speedup_ci_low"], r["speedup_ci_high"], lambda v: f"{v:.3g}"),
+        axis=1,
+    )  # fmt: skip
 
 
 def markdown_table(table: pd.DataFrame, index_name: str) -> str:
@@ -200,7 +228,10 @@ def markdown_report(frames: Frames, *, timing: bool = True) -> str:
         "the same data, initial parameters and dtype; its loss at every epoch is compared "
         "with a float64 run of the same recurrence. Timings are per epoch: the median of "
         "the timed rounds (each a full training run) divided by the number of epochs, "
-        "± the interquartile range.",
+        "with its 95% interval in brackets (a bootstrap over the rounds, and over the "
+        "processes with --processes K). A fastest variant is bold only when its interval "
+        "clears every other's; ≈ marks variants that cannot be told apart from it; † "
+        "marks the fastest median where no rounds were saved to test it (± the IQR).",
         "",
     ]
     for machine in frames.machines:
@@ -274,11 +305,11 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
         return out
     for dtype, part in results.groupby("dtype", sort=False):
         suffix = f" ({dtype})"
-        out += [f"{level} Per-epoch cost{suffix}: median ± IQR, fastest in bold", ""]
+        out += [f"{level} Per-epoch cost{suffix}: median [95% interval]", ""]
         out += [markdown_table(pivot(part, cost_cells(part)), "problem"), ""]
-        speed = part["speedup_vs_numpy"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}×")
         out += [f"{level} Speedup over {BASELINE}{suffix}: higher is faster", ""]
-        out += [markdown_table(pivot(part, speed), "problem"), ""]
+        out += [markdown_table(pivot(part, speedup_cells(part)), "problem"), ""]
+        out += _cost_model(part, level, suffix)
         compile_cells = part["compile_s"].map(human_time)
         out += [f"{level} Compile and first-call time{suffix}: kept out of the timings", ""]
         out += [markdown_table(pivot(part, compile_cells), "problem"), ""]
@@ -286,6 +317,56 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
         out += _memory(part, level, suffix)
         out += _limits(frames, key, part, level, suffix)
         out += _timing_method(part, level, suffix)
+    return out
+
+
+def _cost_model(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
+    """Fixed cost per run and marginal cost per epoch, and when compiling pays off."""
+    if part["marginal_epoch_s"].isna().all():
+        return []
+    cells = part.apply(
+        lambda r: "–" if pd.isna(r["marginal_epoch_s"])
+        else f"{human_time(r['fixed_s'])} + {human_time(r['marginal_epoch_s'])}/epoch",
+        axis=1,
+    )  # fmt: skip
+    out = [
+        f"{level} Cost model{suffix}: fixed per run + marginal per epoch",
+        "",
+        "Each case was also timed at a quarter of its epochs, and time(E) = fixed + E × "
+        "marginal fitted through the two. The per-epoch cost above is time(E)/E, which "
+        "shares the fixed cost (dispatch, launch, fetching losses and parameters) among "
+        "the epochs: a fused loop looks cheaper per epoch the longer it runs. The "
+        "marginal cost is what one more epoch costs; compare it across epoch counts. A "
+        "fixed cost below zero is noise around zero.",
+        "",
+        markdown_table(pivot(part, cells), "problem"),
+        "",
+    ]
+    even = part[part["break_even_epochs"].notna()]
+    if not even.empty:
+
+        def epochs_text(v: float) -> str:
+            return "never" if math.isinf(v) else f"{int(v):,}"
+
+        table = pd.DataFrame(
+            {
+                "problem": [case_label(p, n, d) for p, n, d in
+                            zip(even["problem"], even["n_samples"], even["n_features"],
+                                strict=True)],
+                "compiled": _backend_column(even).to_numpy(),
+                "against": even["break_even_vs"].to_numpy(),
+                "compile": even["compile_s"].map(human_time).to_numpy(),
+                "pays off after (epochs)": even["break_even_epochs"].map(epochs_text).to_numpy(),
+            }
+        )  # fmt: skip
+        out += [
+            "Break-even: from how many epochs a compiled variant's whole run (compile + "
+            "fixed + epochs × marginal) is faster than the fastest uncompiled variant of "
+            "the same problem.",
+            "",
+            table.to_markdown(index=False),
+            "",
+        ]
     return out
 
 

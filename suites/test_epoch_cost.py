@@ -10,6 +10,11 @@ wrong backend fails instead of winning.
 
 The harness's own cost per round (two timer reads and a sync of an idle device) is
 measured, and ``iterations`` is chosen so that it stays under 1% of the reported cost.
+
+A round's time is not all per epoch: a fused loop pays a fixed cost per run (dispatch,
+fetching losses and parameters) that its epochs share. Each case is therefore also
+timed at a quarter of its epochs, and the line time(E) = fixed + E × marginal through
+the two points gives ``fixed_s`` and ``marginal_epoch_s`` (:func:`cost_model`).
 The machine's memory bandwidth is measured in the same run (a large array copy, timed
 the same way: 256 MiB arrays in host memory, and 1 GiB arrays on the GPU in a run on
 ``cuda``), so the report can say how close each run comes to the bandwidth of its own
@@ -59,9 +64,11 @@ def rounds_for(round_s: float, quick: bool) -> int:
     return max(MIN_ROUNDS[quick], min(MAX_ROUNDS, fit))
 
 
-def _median_call_s(fn: Callable[[], object], reps: int) -> float:
+Timer = Callable[[], float]
+
+
+def _median_call_s(fn: Callable[[], object], reps: int, timer: Timer = time.perf_counter) -> float:
     """Median wall time of ``fn()`` between two timer reads (a calibration, not a result)."""
-    timer = time.perf_counter
     samples = []
     for _ in range(reps):
         start = timer()
@@ -76,7 +83,12 @@ def timer_overhead_s() -> float:
     return _median_call_s(lambda: None, 5000)
 
 
-def calibrate(train: Callable[[], object], budget_s: float = 0.2, most: int = 7) -> float:
+def calibrate(
+    train: Callable[[], object],
+    budget_s: float = 0.2,
+    most: int = 7,
+    timer: Timer = time.perf_counter,
+) -> float:
     """Median time of a few untimed rounds after warm-up: the first ones are often slow
     (caches, allocator), and one sample would size the timed rounds wrongly. A training
     that alone fills the budget needs no second sample: it gets one iteration per round
@@ -84,11 +96,70 @@ def calibrate(train: Callable[[], object], budget_s: float = 0.2, most: int = 7)
     samples: list[float] = []
     spent = 0.0
     while len(samples) < most and spent < budget_s:
-        start = time.perf_counter()
+        start = timer()
         train()
-        samples.append(time.perf_counter() - start)
+        samples.append(timer() - start)
         spent += samples[-1]
     return statistics.median(samples)
+
+
+# Time spent timing the shorter epoch count of the cost model, per case.
+COST_BUDGET_S = {False: 0.4, True: 0.06}
+
+
+def short_epochs(epochs: int) -> int | None:
+    """The cost model's second epoch count: a quarter of the run's (a ratio of 4 keeps
+    the fit well-conditioned and the extra timing cheap); None below 4 epochs."""
+    return epochs // 4 if epochs >= 4 else None
+
+
+def fit_cost(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(fixed, marginal): the least-squares line time = fixed + epochs × marginal through
+    (epochs, seconds per run) points. A fixed cost below zero is noise around zero."""
+    epochs = np.array([e for e, _ in points], dtype=float)
+    seconds = np.array([s for _, s in points], dtype=float)
+    marginal, fixed = np.polyfit(epochs, seconds, 1)
+    return float(fixed), float(marginal)
+
+
+def cost_model(
+    train: Callable[[int | None], object],
+    epochs: int,
+    long_s: float | None,
+    overhead_s: float,
+    quick: bool,
+    timer: Timer = time.perf_counter,
+) -> dict[str, object]:
+    """Time ``train`` at a quarter of ``epochs`` (``long_s``, the time of a full run, is
+    already measured; timed here too when None) and fit the per-run fixed cost and the
+    marginal cost per epoch. {} for runs too short to split."""
+    short = short_epochs(epochs)
+    if short is None:
+        return {}
+
+    def timed(count: int | None) -> float:
+        def run() -> object:
+            return train(count)
+
+        run()  # untimed: a program compiled per epoch count (jax-scan) compiles here
+        round_s = calibrate(run, COST_BUDGET_S[quick] / 4, timer=timer)
+        iterations = iterations_for(round_s, overhead_s)
+        fit = math.floor(COST_BUDGET_S[quick] / max(round_s * iterations, 1e-9))
+        rounds = max(MIN_ROUNDS[quick], min(MAX_ROUNDS, fit))
+        per_call = []
+        for _ in range(rounds):
+            start = timer()
+            for _ in range(iterations):
+                run()
+            per_call.append((timer() - start) / iterations)
+        return statistics.median(per_call)
+
+    short_s = timed(short)
+    if long_s is None:
+        long_s = timed(None)
+    fixed, marginal = fit_cost([(short, short_s), (epochs, long_s)])
+    return {"cost_epochs": [short, epochs], "cost_run_s": [short_s, long_s],
+            "fixed_s": fixed, "marginal_epoch_s": marginal}  # fmt: skip
 
 
 def _timing(benchmark) -> dict[str, float]:  # noqa: ANN001
@@ -125,6 +196,10 @@ def test_epoch_cost(case, benchmark) -> None:
             if sizing := case.first_sizing():  # a later process of --processes K
                 rounds, iterations = sizing
             result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
+            cost = {}
+            if not benchmark.disabled:
+                long_s = _timing(benchmark).get("median")
+                cost = cost_model(session.train, problem.epochs, long_s, overhead_s, case.run.quick)
             del session, own
     except Exception as err:  # one backend failing must not hide the others' results
         benchmark.extra_info.update(status="failed", message=harness.first_line(err))
@@ -138,6 +213,7 @@ def test_epoch_cost(case, benchmark) -> None:
         "iterations": iterations,
         "epochs_per_round": iterations * problem.epochs,
         "harness_overhead_s": overhead_s,
+        **cost,
     }
     benchmark.extra_info.update(fields, **extra, **case.memory)
     case.record("benchmark", **fields, **extra, timing=_timing(benchmark))

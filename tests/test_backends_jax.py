@@ -82,7 +82,7 @@ def test_jax_traces_every_matmul_at_the_asked_precision(precision, hlo) -> None:
         d = session.d
         with d.precision():
             if variant == "jax-scan":
-                text = session._fit.lower(d.params0, d.X, d.y).as_text()
+                text = session._fit.lower(d.params0, d.X, d.y, epochs=3).as_text()
             else:
                 losses, hist, e = session._fresh()
                 text = session._epoch.lower(d.params0, d.X, d.y, losses, hist, e).as_text()

@@ -1,0 +1,68 @@
+"""The cost model recovers a per-run fixed cost and a per-epoch cost from two epoch counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from suites.test_epoch_cost import cost_model, fit_cost, short_epochs
+
+pytestmark = pytest.mark.harness
+
+
+class FakeSession:
+    """A session whose every run costs exactly ``fixed + epochs × marginal`` seconds of
+    a clock of its own (no real time is measured)."""
+
+    def __init__(self, fixed: float, marginal: float, epochs: int) -> None:
+        self.fixed, self.marginal, self.epochs = fixed, marginal, epochs
+        self.now = 0.0
+        self.runs: list[int] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def train(self, epochs: int | None = None) -> None:
+        count = epochs or self.epochs
+        self.runs.append(count)
+        self.now += self.fixed + count * self.marginal
+
+
+@pytest.mark.parametrize(("fixed", "marginal"), [(30e-6, 25e-9), (0.0, 2e-3), (1e-3, 0.0)])
+def test_the_model_recovers_fixed_and_marginal_cost_of_an_exact_session(fixed, marginal) -> None:
+    session = FakeSession(fixed, marginal, epochs=100)
+    cost = cost_model(session.train, 100, None, 0.0, quick=True, timer=session.clock)
+    assert cost["cost_epochs"] == [25, 100]
+    assert cost["fixed_s"] == pytest.approx(fixed, abs=1e-12)
+    assert cost["marginal_epoch_s"] == pytest.approx(marginal, abs=1e-15)
+    assert set(session.runs) == {25, 100}
+
+
+def test_a_measured_full_run_is_reused_not_timed_again() -> None:
+    session = FakeSession(1e-3, 1e-5, epochs=400)
+    cost = cost_model(session.train, 400, 1e-3 + 400 * 1e-5, 0.0, False, timer=session.clock)
+    assert set(session.runs) == {100}  # only the quarter run is timed
+    assert cost["fixed_s"] == pytest.approx(1e-3) and cost["marginal_epoch_s"] == pytest.approx(1e-5)
+
+
+def test_per_epoch_cost_depends_on_the_epoch_count_but_the_marginal_cost_does_not() -> None:
+    # What the issue saw with jax-scan: the same data at 100 and 4000 epochs. time/epochs
+    # differs tenfold; the model's marginal cost is the same at both.
+    fixed, marginal = 30e-6, 25e-9
+    naive, fitted = [], []
+    for epochs in (100, 4000):
+        session = FakeSession(fixed, marginal, epochs)
+        cost = cost_model(session.train, epochs, None, 0.0, True, timer=session.clock)
+        naive.append((fixed + epochs * marginal) / epochs)
+        fitted.append(cost["marginal_epoch_s"])
+    assert naive[0] / naive[1] > 9
+    assert fitted[0] == pytest.approx(fitted[1], rel=1e-9)
+
+
+def test_runs_too_short_to_split_have_no_model() -> None:
+    assert short_epochs(3) is None
+    assert cost_model(FakeSession(1, 1, 3).train, 3, None, 0.0, True) == {}
+
+
+def test_the_fit_is_least_squares_through_several_points() -> None:
+    points = [(e, 2.0 + 0.5 * e) for e in (1, 10, 100, 1000)]
+    assert fit_cost(points) == pytest.approx((2.0, 0.5))

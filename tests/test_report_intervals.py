@@ -1,0 +1,103 @@
+"""Intervals, ties, speedup intervals, the cost model and break-even in the report, from
+machine_a.json with hand-written rounds and cost fields added (numbers on paper)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reports import frame, write
+
+pytestmark = pytest.mark.harness
+
+A = Path(__file__).parent / "fixtures" / "machine_a.json"
+
+
+def with_rounds(tmp_path: Path, rounds: dict[str, list[float]], **extra: dict) -> Path:
+    """machine_a.json with the given rounds (seconds per run) for its synthetic-100x16
+    benchmarks, by variant, and extra_info fields added by variant."""
+    doc = json.loads(A.read_text())
+    for bench in doc["benchmarks"]:
+        info = bench["extra_info"]
+        if info.get("problem") != "synthetic-100x16":
+            continue
+        variant = info["variant"]
+        if variant in rounds:
+            bench["stats"]["data"] = rounds[variant]
+            bench["stats"]["median"] = float(np.median(rounds[variant]))
+        info.update(extra.get(variant.replace("-", "_"), {}))
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def synthetic(frames: frame.Frames):  # noqa: ANN201
+    """The synthetic-100x16 rows, by variant."""
+    results = frames.results
+    return results[results["problem"] == "synthetic-100x16"].set_index("variant")
+
+
+def spread(center: float, width: float, n: int = 30) -> list[float]:
+    """n rounds evenly spread over center ± width/2 (a known, symmetric sample)."""
+    return list(np.linspace(center - width / 2, center + width / 2, n))
+
+
+def synthetic_line(report: str, marker: str) -> str:
+    return next(
+        line
+        for line in report.splitlines()
+        if line.startswith("| synthetic 100×16") and marker in line
+    )
+
+
+def test_a_winner_whose_interval_clears_the_others_is_bold(tmp_path: Path) -> None:
+    path = with_rounds(tmp_path, {"numpy-manual": spread(2e-3, 1e-4),
+                                  "torch-nn": spread(4e-3, 2e-4),
+                                  "jax-scan": spread(5e-4, 2e-5)})  # fmt: skip
+    frames = frame.load([path])
+    jax = synthetic(frames).loc["jax-scan"]
+    assert jax["fastest"] == "yes"
+    # per epoch (100 epochs): the interval lies within the rounds' range around 5 µs
+    assert 4.9e-6 <= jax["per_epoch_ci_low_s"] < 5e-6 < jax["per_epoch_ci_high_s"] <= 5.1e-6
+    # speedup 2 ms / 0.5 ms = 4, its interval around it and narrow
+    assert jax["speedup_vs_numpy"] == pytest.approx(4.0)
+    assert 3.8 < jax["speedup_ci_low"] < 4.0 < jax["speedup_ci_high"] < 4.2
+    line = synthetic_line(write.markdown_report(frames), "µs")
+    assert "**5 µs** [" in line and "≈" not in line
+
+
+def test_a_winner_within_the_runner_ups_interval_is_a_tie_never_bold(tmp_path: Path) -> None:
+    # jax-scan 3% faster than numpy-manual, both with ±25% noise: no winner
+    path = with_rounds(tmp_path, {"numpy-manual": spread(2e-3, 1e-3),
+                                  "torch-nn": spread(4e-3, 2e-4),
+                                  "jax-scan": spread(1.94e-3, 1e-3)})  # fmt: skip
+    frames = frame.load([path])
+    marks = synthetic(frames)["fastest"]
+    assert marks["jax-scan"] == "tie" and marks["numpy-manual"] == "tie"
+    assert marks["torch-nn"] == ""
+    line = synthetic_line(write.markdown_report(frames), "µs")
+    assert "**" not in line and line.count("≈") == 2
+
+
+def test_break_even_epochs_follow_from_compile_fixed_and_marginal_cost(tmp_path: Path) -> None:
+    path = with_rounds(
+        tmp_path,
+        {"numpy-manual": spread(2e-3, 1e-4), "jax-scan": spread(5e-4, 2e-5)},
+        numpy_manual={"fixed_s": 1e-4, "marginal_epoch_s": 2e-5, "compile_s": 0.01},
+        jax_scan={"fixed_s": 3e-5, "marginal_epoch_s": 2e-7, "compile_s": 0.5},
+    )
+    frames = frame.load([path])
+    jax = synthetic(frames).loc["jax-scan"]
+    # compile + fixed: 0.50003 s against 0.0101 s; each epoch saves 19.8 µs
+    expected = math.ceil((0.5 + 3e-5 - 0.01 - 1e-4) / (2e-5 - 2e-7))
+    assert jax["break_even_epochs"] == expected
+    assert jax["break_even_vs"] == "numpy-manual@cpu"
+    report = write.markdown_report(frames)
+    assert "Cost model (float32): fixed per run + marginal per epoch" in report
+    assert "30 µs + 200 ns/epoch" in report
+    assert "| synthetic 100×16 | jax-scan@cpu | numpy-manual@cpu | 500 ms" in report
+    assert f" {expected:,} |" in report
