@@ -238,11 +238,89 @@ def markdown_report(frames: Frames, *, timing: bool = True) -> str:
         several = len(frames.machines) > 1
         if several:
             out += [f"## Machine: {machine.key}", ""]
+        out += ["## Summary" if not several else "### Summary", ""]
+        out += summary_lines(frames, machine.key, timing) + [""]
         out += ["## Environment" if not several else "### Environment", ""]
         out += _environment(machine) + _precision(frames, machine.key) + [""]
         level = "###" if several else "##"
         out += _machine_sections(frames, machine.key, level, timing)
     return "\n".join(out).rstrip() + "\n"
+
+
+def summary_lines(frames: Frames, key: str, timing: bool = True) -> list[str]:
+    """The answer first: does everything agree, and per problem who is fastest (or which
+    variants tie), by how much over numpy-manual, and the fastest of each framework."""
+    out = [_convergence_line(frames, key)]
+    results = frames.results[frames.results["machine"] == key]
+    if not timing or results.empty:
+        return out
+    for (dtype, _, _, _), part in _ordered(results).groupby(
+        ["dtype", "problem", "n_samples", "n_features"], sort=False
+    ):
+        first = part.iloc[0]
+        label = f"**{case_label(first['problem'], first['n_samples'], first['n_features'])}**"
+        timed = part[part[PER_EPOCH].notna()]
+        if timed.empty:
+            out.append(f"- {label} ({dtype}): no valid timing")
+            continue
+        out.append(f"- {label} ({dtype}): {_winner_text(timed)}; {_per_framework(timed)}")
+    return out
+
+
+def _convergence_line(frames: Frames, key: str) -> str:
+    conv = frames.convergence[frames.convergence["machine"] == key]
+    failures = frames.failures[frames.failures["machine"] == key]
+    if conv.empty:
+        return "- **Convergence:** not checked in this run."
+    agree = conv[conv["status"] == "agree"]
+    largest = agree["max_loss_dev"].max()
+    if len(agree) == len(conv) and failures.empty:
+        return (
+            f"- **Convergence:** all {len(conv)} runs agree with the float64 reference "
+            f"(largest relative loss deviation {_sci(largest)})."
+        )
+    bad = conv[conv["status"] != "agree"]
+    names = [f"{r['variant']}@{r['device']} on {r['problem']} ({r['verdict']})"
+             for _, r in bad.iterrows()]  # fmt: skip
+    names += [f"{r['variant']}@{r['device']} on {r['problem']} (failed in {r['kind']})"
+              for _, r in failures.iterrows()]  # fmt: skip
+    return (
+        f"- **Convergence:** {len(agree)} of {len(conv)} runs agree with the float64 "
+        f"reference; not: {'; '.join(names)}."
+    )
+
+
+def _winner_text(timed: pd.DataFrame) -> str:
+    def name(r: pd.Series) -> str:
+        return f"{r['variant']}@{r['device']}"
+
+    def speedup(r: pd.Series) -> str:
+        if pd.isna(r["speedup_vs_numpy"]):
+            return ""
+        ci = interval_text(r["speedup_ci_low"], r["speedup_ci_high"], lambda v: f"{v:.3g}")
+        return f", {_ratio(r['speedup_vs_numpy'])}{ci} over {BASELINE}"
+
+    ranked = timed.sort_values(PER_EPOCH, kind="stable")
+    best = ranked.iloc[0]
+    per_epoch = f"{human_time(best[PER_EPOCH])}/epoch"
+    if best["fastest"] == "yes":
+        return f"fastest **{name(best)}** ({per_epoch}{speedup(best)})"
+    if best["fastest"] == "tie":
+        tied = ranked[ranked["fastest"] == "tie"]
+        return (
+            f"a tie between {', '.join(name(r) for _, r in tied.iterrows())} (their 95% "
+            f"intervals overlap; fastest median {name(best)}, {per_epoch}{speedup(best)})"
+        )
+    return f"fastest median {name(best)} ({per_epoch}{speedup(best)}; untested: no rounds saved)"
+
+
+def _per_framework(timed: pd.DataFrame) -> str:
+    best = timed.sort_values(PER_EPOCH, kind="stable").drop_duplicates("framework")
+    cells = [
+        f"{r['framework']} {r['variant']}@{r['device']} {human_time(r[PER_EPOCH])}"
+        for _, r in best.iterrows()
+    ]
+    return "best of each framework: " + ", ".join(cells)
 
 
 def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> list[str]:

@@ -103,8 +103,9 @@ def calibrate(
     return statistics.median(samples)
 
 
-# Time spent timing the shorter epoch count of the cost model, per case.
-COST_BUDGET_S = {False: 0.4, True: 0.06}
+# Time spent timing the cost model's two epoch counts, per case (a full run only:
+# --quick leaves the model out, to stay within its minute).
+COST_BUDGET_S = 0.5
 
 
 def short_epochs(epochs: int) -> int | None:
@@ -125,40 +126,34 @@ def fit_cost(points: list[tuple[int, float]]) -> tuple[float, float]:
 def cost_model(
     train: Callable[[int | None], object],
     epochs: int,
-    long_s: float | None,
     overhead_s: float,
-    quick: bool,
     timer: Timer = time.perf_counter,
 ) -> dict[str, object]:
-    """Time ``train`` at a quarter of ``epochs`` (``long_s``, the time of a full run, is
-    already measured; timed here too when None) and fit the per-run fixed cost and the
-    marginal cost per epoch. {} for runs too short to split."""
+    """Time ``train`` at a quarter of ``epochs`` and at all of them, in alternating
+    rounds (a drift of the machine then hits both alike; measured apart, the two
+    points differed by 30% on this VM for a loop with no fixed cost), and fit the
+    per-run fixed cost and the marginal cost per epoch. {} for runs too short to split."""
     short = short_epochs(epochs)
     if short is None:
         return {}
-
-    def timed(count: int | None) -> float:
-        def run() -> object:
-            return train(count)
-
-        run()  # untimed: a program compiled per epoch count (jax-scan) compiles here
-        round_s = calibrate(run, COST_BUDGET_S[quick] / 4, timer=timer)
-        iterations = iterations_for(round_s, overhead_s)
-        fit = math.floor(COST_BUDGET_S[quick] / max(round_s * iterations, 1e-9))
-        rounds = max(MIN_ROUNDS[quick], min(MAX_ROUNDS, fit))
-        per_call = []
-        for _ in range(rounds):
+    counts = (short, epochs)
+    plans = []
+    for count in counts:
+        train(count)  # untimed: a program compiled per epoch count (jax-scan) compiles here
+        round_s = calibrate(lambda count=count: train(count), COST_BUDGET_S / 8, timer=timer)
+        plans.append((count, iterations_for(round_s, overhead_s), round_s))
+    round_pair = sum(iterations * round_s for _, iterations, round_s in plans)
+    rounds = max(MIN_ROUNDS[False], min(MAX_ROUNDS, math.floor(COST_BUDGET_S / round_pair)))
+    per_call: dict[int, list[float]] = {count: [] for count in counts}
+    for _ in range(rounds):
+        for count, iterations, _ in plans:
             start = timer()
             for _ in range(iterations):
-                run()
-            per_call.append((timer() - start) / iterations)
-        return statistics.median(per_call)
-
-    short_s = timed(short)
-    if long_s is None:
-        long_s = timed(None)
-    fixed, marginal = fit_cost([(short, short_s), (epochs, long_s)])
-    return {"cost_epochs": [short, epochs], "cost_run_s": [short_s, long_s],
+                train(count)
+            per_call[count].append((timer() - start) / iterations)
+    times = [statistics.median(per_call[count]) for count in counts]
+    fixed, marginal = fit_cost(list(zip(counts, times, strict=True)))
+    return {"cost_epochs": list(counts), "cost_run_s": times,
             "fixed_s": fixed, "marginal_epoch_s": marginal}  # fmt: skip
 
 
@@ -197,9 +192,8 @@ def test_epoch_cost(case, benchmark) -> None:
                 rounds, iterations = sizing
             result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
             cost = {}
-            if not benchmark.disabled:
-                long_s = _timing(benchmark).get("median")
-                cost = cost_model(session.train, problem.epochs, long_s, overhead_s, case.run.quick)
+            if not benchmark.disabled and not case.run.quick:
+                cost = cost_model(session.train, problem.epochs, overhead_s)
             del session, own
     except Exception as err:  # one backend failing must not hide the others' results
         benchmark.extra_info.update(status="failed", message=harness.first_line(err))

@@ -30,18 +30,19 @@ class FakeSession:
 @pytest.mark.parametrize(("fixed", "marginal"), [(30e-6, 25e-9), (0.0, 2e-3), (1e-3, 0.0)])
 def test_the_model_recovers_fixed_and_marginal_cost_of_an_exact_session(fixed, marginal) -> None:
     session = FakeSession(fixed, marginal, epochs=100)
-    cost = cost_model(session.train, 100, None, 0.0, quick=True, timer=session.clock)
+    cost = cost_model(session.train, 100, 0.0, timer=session.clock)
     assert cost["cost_epochs"] == [25, 100]
     assert cost["fixed_s"] == pytest.approx(fixed, abs=1e-12)
     assert cost["marginal_epoch_s"] == pytest.approx(marginal, abs=1e-15)
     assert set(session.runs) == {25, 100}
 
 
-def test_a_measured_full_run_is_reused_not_timed_again() -> None:
+def test_the_two_epoch_counts_are_timed_in_alternating_rounds() -> None:
     session = FakeSession(1e-3, 1e-5, epochs=400)
-    cost = cost_model(session.train, 400, 1e-3 + 400 * 1e-5, 0.0, False, timer=session.clock)
-    assert set(session.runs) == {100}  # only the quarter run is timed
-    assert cost["fixed_s"] == pytest.approx(1e-3) and cost["marginal_epoch_s"] == pytest.approx(1e-5)
+    cost_model(session.train, 400, 0.0, timer=session.clock)
+    timed = session.runs[session.runs.index(400, 2) :]  # after compiling and calibrating
+    switches = sum(a != b for a, b in zip(timed, timed[1:], strict=False))
+    assert set(timed) == {100, 400} and switches >= 2 * 5 - 1  # ≥ 5 rounds each, ABAB
 
 
 def test_per_epoch_cost_depends_on_the_epoch_count_but_the_marginal_cost_does_not() -> None:
@@ -51,7 +52,7 @@ def test_per_epoch_cost_depends_on_the_epoch_count_but_the_marginal_cost_does_no
     naive, fitted = [], []
     for epochs in (100, 4000):
         session = FakeSession(fixed, marginal, epochs)
-        cost = cost_model(session.train, epochs, None, 0.0, True, timer=session.clock)
+        cost = cost_model(session.train, epochs, 0.0, timer=session.clock)
         naive.append((fixed + epochs * marginal) / epochs)
         fitted.append(cost["marginal_epoch_s"])
     assert naive[0] / naive[1] > 9
@@ -60,7 +61,7 @@ def test_per_epoch_cost_depends_on_the_epoch_count_but_the_marginal_cost_does_no
 
 def test_runs_too_short_to_split_have_no_model() -> None:
     assert short_epochs(3) is None
-    assert cost_model(FakeSession(1, 1, 3).train, 3, None, 0.0, True) == {}
+    assert cost_model(FakeSession(1, 1, 3).train, 3, 0.0) == {}
 
 
 def test_the_fit_is_least_squares_through_several_points() -> None:

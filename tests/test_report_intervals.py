@@ -101,3 +101,33 @@ def test_break_even_epochs_follow_from_compile_fixed_and_marginal_cost(tmp_path:
     assert "30 µs + 200 ns/epoch" in report
     assert "| synthetic 100×16 | jax-scan@cpu | numpy-manual@cpu | 500 ms" in report
     assert f" {expected:,} |" in report
+
+
+def summary(report: str) -> str:
+    return report.split("## Summary")[1].split("## Environment")[0]
+
+
+def test_the_report_opens_with_the_answer(tmp_path: Path) -> None:
+    clear = with_rounds(tmp_path, {"numpy-manual": spread(2e-3, 1e-4),
+                                   "torch-nn": spread(4e-3, 2e-4),
+                                   "jax-scan": spread(5e-4, 2e-5)})  # fmt: skip
+    report = write.markdown_report(frame.load([clear]))
+    assert report.index("## Summary") < report.index("## Convergence")
+    text = summary(report)
+    # the diverged run is named; the winner, its speedup and interval; each framework's best
+    assert "1 of 2 runs agree" in text and "jax-scan@cpu on toy-bias (diverged at epoch 2)" in text
+    line = next(x for x in text.splitlines() if "synthetic 100×16" in x)
+    assert "fastest **jax-scan@cpu** (5 µs/epoch, 4.00× [" in line
+    assert "numpy numpy-manual@cpu 20 µs" in line and "torch torch-nn@cpu 40 µs" in line
+
+
+def test_a_tie_is_summarised_as_a_tie(tmp_path: Path) -> None:
+    tie = with_rounds(tmp_path, {"numpy-manual": spread(2e-3, 1e-3),
+                                 "torch-nn": spread(4e-3, 2e-4),
+                                 "jax-scan": spread(1.94e-3, 1e-3)})  # fmt: skip
+    line = next(
+        x
+        for x in summary(write.markdown_report(frame.load([tie]))).splitlines()
+        if "synthetic 100×16" in x
+    )
+    assert "a tie between jax-scan@cpu, numpy-manual@cpu" in line and "**jax" not in line
