@@ -33,7 +33,7 @@ RESULT_COLUMNS = [
     "marginal_epoch_s", "break_even_epochs", "break_even_vs",
     "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
     "final_loss", "ref_final_loss", "speedup_vs_numpy", "speedup_ci_low", "speedup_ci_high",
-    "gap_to_fastest", "bytes_per_epoch",
+    "gap_to_fastest", "one_pass_bytes", "floor_epoch_s", "floor_fraction", "bytes_per_epoch",
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
@@ -147,16 +147,19 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-BANDWIDTH_COLUMNS = ["machine", "device", "method", "bytes", "median_s", "gbps", "threads"]
+BANDWIDTH_COLUMNS = [
+    "machine", "device", "method", "access", "bytes", "median_s", "gbps", "threads",
+]  # fmt: skip
 
 
 def _bandwidth_row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict:
     median = stats.get("median")
     gbps = info["bytes"] / median / 1e9 if median else np.nan
-    # records from before the GPU's copies have no device: they are host copies
+    # records from before the GPU's copies have no device (host copies) or access
+    access = info.get("access") or "copy"
     return {"machine": machine.key, "device": info.get("device") or "cpu",
-            "method": info.get("method"), "bytes": info["bytes"], "median_s": median,
-            "gbps": gbps, "threads": info.get("threads")}  # fmt: skip
+            "method": info.get("method"), "access": access, "bytes": info["bytes"],
+            "median_s": median, "gbps": gbps, "threads": info.get("threads")}  # fmt: skip
 
 
 def _benchmark_row(bench: dict[str, Any], machine: Machine) -> dict[str, Any]:
@@ -229,8 +232,11 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "torch_version": versions.get("torch"),
         "jax_version": versions.get("jax"),
         "message": info.get("message", ""),
-        # An epoch reads X at least twice: Xw, then Xᵀr (which needs all of r first).
+        # What every variant here reads per epoch: X twice (Xw, then Xᵀr).
         "bytes_per_epoch": bytes_per_epoch,
+        # The floor: r_i = x_i·w + b − y_i needs only row i, so one pass over the rows
+        # can compute Xw and Xᵀr together (each row used twice while in cache).
+        "one_pass_bytes": bytes_per_epoch // 2,
         **_process_fields(info, epochs, valid),
     }
 
@@ -534,6 +540,9 @@ def load(paths: list[Path]) -> Frames:
     frame["gap_to_fastest"] = gaps(frame)
     frame["achieved_gbps"] = frame["bytes_per_epoch"] / frame["per_epoch_median_s"] / 1e9
     frame["bandwidth_fraction"] = frame["achieved_gbps"] / copy_bandwidth(frame, bw_frame)
+    read = copy_bandwidth(frame, bw_frame, access="read")
+    frame["floor_epoch_s"] = frame["one_pass_bytes"] / (read * 1e9)
+    frame["floor_fraction"] = frame["floor_epoch_s"] / frame["per_epoch_median_s"]
     conv_frame = _dedupe(
         pd.DataFrame(convergence, columns=CONVERGENCE_COLUMNS),
         ["machine", "variant", "device", "dtype", "problem"],
@@ -555,10 +564,12 @@ def load(paths: list[Path]) -> Frames:
     )
 
 
-def copy_bandwidth(frame: pd.DataFrame, bandwidth: pd.DataFrame) -> pd.Series:
-    """The best copy bandwidth (GB/s) of each row's own machine and device: a CUDA row's
-    is the GPU's, never the host's; NaN where that device's was not measured."""
-    best = bandwidth.groupby(["machine", "device"])["gbps"].max()
+def copy_bandwidth(frame: pd.DataFrame, bandwidth: pd.DataFrame, access: str = "copy") -> pd.Series:
+    """The best copy (or, with ``access="read"``, read) bandwidth in GB/s of each row's
+    own machine and device: a CUDA row's is the GPU's, never the host's; NaN where that
+    device's was not measured."""
+    measured = bandwidth[bandwidth["access"] == access]
+    best = measured.groupby(["machine", "device"])["gbps"].max()
     keys = pd.MultiIndex.from_frame(frame[["machine", "device"]])
     return pd.Series(best.reindex(keys).to_numpy(dtype=float), index=frame.index)
 

@@ -34,7 +34,12 @@ ALLOCATOR_ENV = (
 SCHEMA = 1  # version of the "gdbench" section and of every record
 # The copy-bandwidth benchmarks of each device (suites/test_epoch_cost.py); the manager
 # counts them, the suite parametrizes over them.
-COPY_METHODS = {"cpu": ("numpy-copy", "torch-copy"), "cuda": ("torch-cuda-copy", "jax-cuda-copy")}
+# The memory benchmarks of each device: copies (read + write) and streaming reads (a
+# sum: the floor of an epoch that reads X once).
+COPY_METHODS = {
+    "cpu": ("numpy-copy", "torch-copy", "numpy-read", "torch-read"),
+    "cuda": ("torch-cuda-copy", "jax-cuda-copy", "torch-cuda-read", "jax-cuda-read"),
+}
 
 
 def copy_methods(devices: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -216,51 +216,64 @@ def test_epoch_cost(case, benchmark) -> None:
 
 
 def _copy_function(method: str, n_bytes: int, threads: int) -> Callable[[], object]:
-    """A copy of ``n_bytes`` between two float32 arrays, done when it returns.
+    """A copy of ``n_bytes`` between two float32 arrays (``*-copy``), or a sum of one
+    array of ``n_bytes`` (``*-read``: a streaming read, the floor of an epoch that reads
+    X once), done when it returns.
 
-    ``numpy-copy`` and ``torch-copy`` copy in host memory; ``torch-cuda-copy`` copies
-    between two tensors on CUDA device 0, and ``jax-cuda-copy`` between two arrays on
-    jax's first GPU, each synchronised within the call. The CUDA ones skip, with the
-    reason, where the framework or the GPU is missing.
+    ``numpy-*`` and ``torch-*`` work in host memory; ``torch-cuda-*`` on CUDA device 0
+    and ``jax-cuda-*`` on jax's first GPU, each synchronised within the call. The CUDA
+    ones skip, with the reason, where the framework or the GPU is missing.
     """
     count = n_bytes // 4
-    if method == "numpy-copy":
+    read = method.endswith("-read")
+    if method.startswith("numpy-"):
         src = np.random.default_rng(0).standard_normal(count, dtype=np.float32)
+        if read:
+            return lambda: src.sum()
         dst = np.empty_like(src)
         return lambda: np.copyto(dst, src)
-    if method == "jax-cuda-copy":
-        return _jax_cuda_copy(count)
+    if method.startswith("jax-cuda-"):
+        return _jax_cuda(count, method)
     torch = pytest.importorskip("torch", reason=f"torch is not installed: no {method}")
-    if method == "torch-copy":
+    if not method.startswith("torch-cuda-"):
         harness.apply_threads("torch", threads)
         src_t = torch.randn(count, dtype=torch.float32)
+        if read:
+            return lambda: src_t.sum()
         dst_t = torch.empty_like(src_t)
         return lambda: dst_t.copy_(src_t)
     if not torch.cuda.is_available():
         pytest.skip(f"CUDA is not available: torch.cuda.is_available() is False: no {method}")
     src_c = torch.randn(count, dtype=torch.float32, device="cuda")
-    dst_c = torch.empty_like(src_c)
+    dst_c = None if read else torch.empty_like(src_c)
 
-    def cuda_copy() -> None:
-        dst_c.copy_(src_c)
-        torch.cuda.synchronize()  # the copy is asynchronous: time it to its end
+    def cuda_op() -> None:
+        if dst_c is None:
+            src_c.sum()
+        else:
+            dst_c.copy_(src_c)
+        torch.cuda.synchronize()  # the kernel is asynchronous: time it to its end
 
-    return cuda_copy
+    return cuda_op
 
 
-def _jax_cuda_copy(count: int) -> Callable[[], object]:
-    """``count`` float32 values copied on jax's first GPU by a jitted ``x * s`` with ``s``
-    a traced 1.0: it reads and writes every byte as a copy does, and XLA cannot fold it
-    away (``x * 1`` simplifies to ``x``, which jax may hand back without copying)."""
-    jax = pytest.importorskip("jax", reason="jax is not installed: no jax-cuda-copy")
+def _jax_cuda(count: int, method: str) -> Callable[[], object]:
+    """On jax's first GPU: ``jax-cuda-copy`` copies ``count`` float32 values by a jitted
+    ``x * s`` with ``s`` a traced 1.0 (it reads and writes every byte as a copy does,
+    and XLA cannot fold it away: ``x * 1`` simplifies to ``x``, which jax may hand back
+    without copying); ``jax-cuda-read`` sums them."""
+    jax = pytest.importorskip("jax", reason=f"jax is not installed: no {method}")
     import jax.numpy as jnp
 
     try:
         gpu = jax.devices("gpu")[0]
     except RuntimeError as err:
-        pytest.skip(f"CUDA is not available to jax ({harness.first_line(err)}): no jax-cuda-copy")
+        pytest.skip(f"CUDA is not available to jax ({harness.first_line(err)}): no {method}")
     # made on the GPU (no host copy of the data, and no random-number temporaries)
     src = jnp.ones((count,), jnp.float32, device=gpu)
+    if method.endswith("-read"):
+        total = jax.jit(jnp.sum)
+        return lambda: total(src).block_until_ready()
     one = jax.device_put(np.float32(1), gpu)
     scale = jax.jit(lambda x, s: x * s)
     return lambda: scale(src, one).block_until_ready()
@@ -280,17 +293,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.mark.benchmark(group="memory-bandwidth", warmup=False)
 def test_memory_bandwidth(method, benchmark, run_config, record_log) -> None:
-    """The copy bandwidth (bytes read + written per second) of the host's memory, and of
-    the GPU's in a run on ``cuda``, for the report."""
+    """The copy bandwidth (bytes read + written per second) and the read bandwidth
+    (bytes read per second) of the host's memory, and of the GPU's in a run on
+    ``cuda``, for the report."""
     run = run_config
     size = "smoke" if benchmark.disabled else ("quick" if run.quick else "timed")
     device = "cuda" if method in harness.COPY_METHODS["cuda"] else "cpu"
     n_bytes = (DEVICE_COPY_BYTES if device == "cuda" else COPY_BYTES)[size]
     copy = _copy_function(method, n_bytes, run.threads)
     copy()  # first touch of the destination pages; jax compiles its copy
-    benchmark.extra_info.update(kind="bandwidth", method=method, device=device,
-                                bytes=2 * n_bytes, threads=run.threads,
-                                pid=os.getpid())  # fmt: skip
+    access = "read" if method.endswith("-read") else "copy"
+    benchmark.extra_info.update(kind="bandwidth", method=method, device=device, access=access,
+                                bytes=(n_bytes if access == "read" else 2 * n_bytes),
+                                threads=run.threads, pid=os.getpid())  # fmt: skip
     benchmark.pedantic(copy, rounds=MIN_ROUNDS[run.quick] * 2, iterations=1)
     del copy  # the arrays: torch's allocator would keep them beside jax's copy
     if device == "cuda" and "torch" in sys.modules:

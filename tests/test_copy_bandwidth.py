@@ -33,9 +33,10 @@ def collected(devices: str) -> list[str]:
 
 
 def test_the_gpu_copies_are_collected_only_in_a_run_on_cuda() -> None:
-    assert collected("cpu") == ["numpy-copy", "torch-copy"]
-    assert collected("cpu,cuda") == ["numpy-copy", "torch-copy", "torch-cuda-copy",
-                                     "jax-cuda-copy"]  # fmt: skip
+    host = ["numpy-copy", "torch-copy", "numpy-read", "torch-read"]
+    assert collected("cpu") == host
+    assert collected("cpu,cuda") == [*host, "torch-cuda-copy", "jax-cuda-copy",
+                                     "torch-cuda-read", "jax-cuda-read"]  # fmt: skip
 
 
 @pytest.mark.skipif(harness.gpu_info() is not None, reason="a GPU is here: the copies run")
@@ -43,10 +44,12 @@ def test_the_gpu_copies_skip_with_their_reason_where_there_is_no_gpu() -> None:
     proc = suite("--gdb-devices", "cpu,cuda", "-v")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     outcomes = dict(re.findall(r"test_memory_bandwidth\[([\w-]+)\] (PASSED|SKIPPED)", proc.stdout))
-    assert outcomes["numpy-copy"] == "PASSED"
-    assert outcomes["torch-cuda-copy"] == outcomes["jax-cuda-copy"] == "SKIPPED"
+    assert outcomes["numpy-copy"] == outcomes["numpy-read"] == "PASSED"
+    gpu = ("torch-cuda-copy", "jax-cuda-copy", "torch-cuda-read", "jax-cuda-read")
+    assert {outcomes[m] for m in gpu} == {"SKIPPED"}
     reasons = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", proc.stdout, re.MULTILINE)
-    for method, framework in (("torch-cuda-copy", "torch"), ("jax-cuda-copy", "jax")):
+    for method in gpu:
+        framework = method.split("-")[0]
         (reason,) = [r for r in reasons if r.endswith(f"no {method}")]
         if not workers.installed(framework):
             assert reason == f"{framework} is not installed: no {method}"

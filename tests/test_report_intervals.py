@@ -131,3 +131,28 @@ def test_a_tie_is_summarised_as_a_tie(tmp_path: Path) -> None:
         if "synthetic 100×16" in x
     )
     assert "a tie between jax-scan@cpu, numpy-manual@cpu" in line and "**jax" not in line
+
+
+def test_the_floor_is_one_pass_over_x_at_the_measured_read_bandwidth(tmp_path: Path) -> None:
+    doc = json.loads(A.read_text())
+    doc["benchmarks"].append({
+        "group": "memory-bandwidth", "name": "test_memory_bandwidth[numpy-read]",
+        "extra_info": {"kind": "bandwidth", "method": "numpy-read", "device": "cpu",
+                       "access": "read", "bytes": 2**28, "threads": 2},
+        "stats": {"median": 0.05, "rounds": 10},
+    })  # fmt: skip
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    frames = frame.load([path])
+    numpy = synthetic(frames).loc["numpy-manual"]
+    read_gbps = 2**28 / 0.05 / 1e9  # 5.37 GB/s, never the copies' 10.7 and 13.4
+    floor = 100 * 16 * 4 / (read_gbps * 1e9)  # one pass over X: 6400 bytes
+    assert numpy["one_pass_bytes"] == 6400 and numpy["bytes_per_epoch"] == 12800
+    assert numpy["floor_epoch_s"] == pytest.approx(floor)
+    assert numpy["floor_fraction"] == pytest.approx(floor / 20e-6)  # 2 ms / 100 epochs
+    report = write.markdown_report(frames)
+    assert "Distance to the one-pass floor (float32)" in report
+    assert "- cpu: numpy-read: 5.4 GB/s" in report
+    assert f"{100 * floor / 20e-6:.0f}% (floor {write.human_time(floor)})" in report
+    # the copy fraction still uses only the copies
+    assert numpy["bandwidth_fraction"] == pytest.approx(12800 / 20e-6 / 1e9 / (2**29 / 0.04 / 1e9))

@@ -108,7 +108,7 @@ def test_no_isolation_is_one_worker_with_everything_bandwidth_included() -> None
     (job,) = workers.plan(cfg, "none", 1, timing=True)
     assert job.backends == ("numpy-manual", "jax-scan")
     assert workers.BANDWIDTH in job.tests
-    assert job.items == 2 * 2 * 2 + 2  # (convergence + cost) x 2 problems x 2 variants + 2 copies
+    assert job.items == 2 * 2 * 2 + 4  # (convergence + cost) x 2 problems x 2 variants + 4 host
 
 
 def test_several_processes_time_each_variant_again_round_robin_without_convergence() -> None:
@@ -137,14 +137,14 @@ def test_a_worker_without_cuda_cases_cannot_see_a_gpu_and_jax_on_cuda_does_not_p
 def test_the_bandwidth_worker_is_cpu_only_unless_the_run_uses_cuda() -> None:
     cpu_run = RunConfig(problems=("toy",), backends=("numpy-manual",), devices=("cpu",))
     copies = workers.plan(cpu_run, "variant", 1, timing=True)[-1]
-    assert copies.label == "bandwidth" and copies.devices == ("cpu",) and copies.items == 2
+    assert copies.label == "bandwidth" and copies.devices == ("cpu",) and copies.items == 4
     env = workers.worker_env(copies, 2)
     assert env["JAX_PLATFORMS"] == "cpu" and env["CUDA_VISIBLE_DEVICES"] == ""
 
     gpu_run = dataclasses.replace(cpu_run, devices=("cpu", "cuda"))
     copies = workers.plan(gpu_run, "variant", 1, timing=True)[-1]
     assert copies.label == "bandwidth" and copies.devices == ("cpu", "cuda")
-    assert copies.items == 4  # numpy-copy, torch-copy, torch-cuda-copy, jax-cuda-copy
+    assert copies.items == 8  # {numpy, torch, torch-cuda, jax-cuda} x {copy, read}
     env = workers.worker_env(copies, 2)
     assert "JAX_PLATFORMS" not in env and "CUDA_VISIBLE_DEVICES" not in env
     assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"  # jax's copy beside torch's
@@ -152,7 +152,7 @@ def test_the_bandwidth_worker_is_cpu_only_unless_the_run_uses_cuda() -> None:
     assert command[command.index("--gdb-devices") + 1] == "cpu,cuda"
     # one worker for everything: it sees the GPU for the copies even with no CUDA case
     (job,) = workers.plan(gpu_run, "none", 1, timing=True)
-    assert "cuda" in job.devices and job.items == 2 + 4
+    assert "cuda" in job.devices and job.items == 2 + 8
     assert all(device == "cpu" for _, _, device, _ in job.cases)
 
 
@@ -213,8 +213,9 @@ def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_o
     # the workers after it ran: the copy bandwidth, and the other variant if installed
     copies = [r for r in recs if r["kind"] == "bandwidth"]
     assert copies and copies[0]["pid"] != numpy_cases[("convergence", "toy")]["pid"]
-    torch_copy = [("torch-copy", "cpu")] if workers.installed("torch") else []
-    assert [(r["method"], r["device"]) for r in copies] == [("numpy-copy", "cpu"), *torch_copy]
+    torch_ran = workers.installed("torch")
+    expected = [m for m in harness.COPY_METHODS["cpu"] if torch_ran or m.startswith("numpy")]
+    assert [(r["method"], r["device"]) for r in copies] == [(m, "cpu") for m in expected]
     results = pd.read_csv(out / "results.csv")
     for other in CHEAP[1:2]:
         mine = results[results["variant"] == other]
