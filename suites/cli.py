@@ -1,4 +1,4 @@
-"""The ``gdbench`` command: run, check, report, list.
+"""The ``gdbench`` command: run, check, report, compare, list.
 
 ``run`` and ``check`` measure each variant in a fresh worker process of its own, one
 after another (``suites/workers.py``): frameworks never share an allocator, threads or a
@@ -7,7 +7,8 @@ finishes. The report is built from what the workers wrote.
 
 Exit status: 0 when every selected backend agreed with the reference; 1 when a backend
 diverged, disagreed or failed; 2 for bad input (one line on stderr, no traceback);
-130 when interrupted.
+130 when interrupted. ``compare`` exits 1 only under ``--fail-slower PCT``, when a case is
+significantly slower by more than PCT percent.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gdbench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(
-        dest="command", metavar="{run,check,report,list}", parser_class=_Parser
+        dest="command", metavar="{run,check,report,compare,list}", parser_class=_Parser
     )
     run = sub.add_parser("run", help="convergence check + per-epoch cost, then the report")
     _add_run_options(run)
@@ -108,6 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark.json / convergence.json / records.jsonl, or a run folder",
     )
     report.add_argument("--out", type=Path, help="output folder (default: the first file's folder)")
+    compare = sub.add_parser(
+        "compare",
+        help="NEW/BASE of every case's per-epoch median with its 95%% interval, as "
+        "Markdown; a regression gate with --fail-slower",
+    )
+    for name, what in (("base", "the reference run"), ("new", "the run to judge")):
+        compare.add_argument(
+            name,
+            type=Path,
+            metavar=name.upper(),
+            help=f"{what}: a run folder (its benchmark.json, else its records.jsonl) or a "
+            "benchmark.json",
+        )
+    compare.add_argument(
+        "--fail-slower",
+        metavar="PCT",
+        help="exit 1 if a case is significantly slower (its interval of NEW/BASE above 1) "
+        "and NEW/BASE is above 1 + PCT/100 (default: exit 0 whatever the verdicts)",
+    )
+    compare.add_argument(
+        "--force",
+        action="store_true",
+        help="compare runs from different machines (refused without it; a warning heads "
+        "the output)",
+    )
+    compare.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown to FILE")
     listing = sub.add_parser("list", help="every variant and device, available or not, and why")
     listing.add_argument(
         "--require",
@@ -337,6 +364,45 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compare(args: argparse.Namespace) -> int:
+    """``gdbench compare BASE NEW``: the Markdown on stdout (and in --out FILE); exit 1
+    when --fail-slower finds a case too slow, 2 for bad input or different machines."""
+    from reports import compare, frame
+
+    pct = None
+    if args.fail_slower is not None:
+        try:
+            pct = positive_number(
+                "--fail-slower", args.fail_slower, "a positive percentage (10: 10% slower)"
+            )
+        except ConfigError as err:
+            raise UsageError(str(err)) from None
+    try:
+        base = compare.load_run(args.base, "BASE")
+        new = compare.load_run(args.new, "NEW")
+    except frame.ReportInputError as err:
+        raise UsageError(str(err)) from None
+    mismatch = compare.machine_mismatch(base, new)
+    if mismatch and not args.force:
+        raise UsageError(f"{mismatch}; a ratio between machines is refused (--force compares)")
+    result = compare.compare(base, new)
+    text = compare.markdown(result, fail_slower_pct=pct, forced=mismatch is not None)
+    if args.out is not None:
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"--out {args.out}: cannot write there ({err.strerror})") from None
+    print(text, end="")
+    slow = compare.regressions(result, pct) if pct is not None else []
+    for row in slow:
+        print(
+            f"gdbench compare: {row.name} is slower: NEW/BASE {compare.ratio_text(row)}, "
+            f"above --fail-slower {pct:g}%",
+            file=sys.stderr,
+        )
+    return EXIT_FAILED if slow else EXIT_OK
+
+
 def _list(require: str | None) -> int:
     """Every variant on every device; with ``--require DEVICE``, exit 1 (one line on stderr
     per variant and reason) unless every variant with a form on DEVICE can run there."""
@@ -369,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list(args.require)
         if args.command == "report":
             return _report(args)
+        if args.command == "compare":
+            return _compare(args)
         return _run_suites(args, timing=args.command == "run")
     except UsageError as err:
         print(f"gdbench: error: {err}", file=sys.stderr)
