@@ -23,6 +23,7 @@ device.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import os
@@ -140,7 +141,7 @@ def cost_model(
     plans = []
     for count in counts:
         train(count)  # untimed: a program compiled per epoch count (jax-scan) compiles here
-        round_s = calibrate(lambda count=count: train(count), COST_BUDGET_S / 8, timer=timer)
+        round_s = calibrate(functools.partial(train, count), COST_BUDGET_S / 8, timer=timer)
         plans.append((count, iterations_for(round_s, overhead_s), round_s))
     round_pair = sum(iterations * round_s for _, iterations, round_s in plans)
     rounds = max(MIN_ROUNDS[False], min(MAX_ROUNDS, math.floor(COST_BUDGET_S / round_pair)))
