@@ -73,7 +73,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="float32 products in full float32 (default, every framework alike) or tf32 "
         "(tensor cores of Ampere+ GPUs; judged with a looser stated tolerance)",
     )
-    p.add_argument("--quick", action="store_true", help="small sizes and few rounds (< 1 minute)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, few rounds, no cost model (about a minute)",
+    )
     p.add_argument("--out", type=Path, help="output folder (default: a new results/<UTC time>/)")
     p.add_argument(
         "--isolate",
