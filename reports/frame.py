@@ -33,7 +33,8 @@ RESULT_COLUMNS = [
     "marginal_epoch_s", "break_even_epochs", "break_even_vs",
     "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
     "final_loss", "ref_final_loss", "speedup_vs_numpy", "speedup_ci_low", "speedup_ci_high",
-    "gap_to_fastest", "one_pass_bytes", "floor_epoch_s", "floor_fraction", "bytes_per_epoch",
+    "gap_to_fastest", "gap_ci_low", "gap_ci_high", "one_pass_bytes", "floor_epoch_s",
+    "floor_fraction", "bytes_per_epoch",
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
@@ -538,6 +539,7 @@ def load(paths: list[Path]) -> Frames:
     rounds = frame.pop(ROUNDS)
     bw_frame = pd.DataFrame(bandwidth, columns=BANDWIDTH_COLUMNS)
     frame["gap_to_fastest"] = gaps(frame)
+    frame[["gap_ci_low", "gap_ci_high"]] = gap_intervals(frame, rounds)
     frame["achieved_gbps"] = frame["bytes_per_epoch"] / frame["per_epoch_median_s"] / 1e9
     frame["bandwidth_fraction"] = frame["achieved_gbps"] / copy_bandwidth(frame, bw_frame)
     read = copy_bandwidth(frame, bw_frame, access="read")
@@ -639,6 +641,21 @@ def break_even(frame: pd.DataFrame) -> pd.DataFrame:
                 epochs = max(0.0, float(np.ceil(extra / saving)))
             out.at[i, "epochs"] = epochs
             out.at[i, "vs"] = f"{ref['variant']}@{ref['device']}"
+    return out
+
+
+def gap_intervals(frame: pd.DataFrame, rounds: pd.Series) -> pd.DataFrame:
+    """The 95% interval of each row's gap to the fastest median of its machine and
+    problem (reports/stats.py), from both rows' rounds; the fastest row's own is 1."""
+    out = pd.DataFrame(np.nan, index=frame.index, columns=["low", "high"])
+    timed = frame[frame["per_epoch_median_s"].notna()]
+    for _, group in timed.groupby(CASE_KEYS):
+        best = group.sort_values("per_epoch_median_s", kind="stable").index[0]
+        for i in group.index:
+            if i == best:
+                out.loc[i] = (1.0, 1.0)
+            elif rounds[i] and rounds[best]:
+                out.loc[i] = ratio_interval(rounds[i], rounds[best])
     return out
 
 

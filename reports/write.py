@@ -540,7 +540,12 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
         )  # fmt: skip
         out += [markdown_table(pivot(part, cells), "problem"), ""]
         out += _floor(reads, part, level, suffix)
-    gap = part["gap_to_fastest"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}×")
+    gap = part.apply(
+        lambda r: "–" if pd.isna(r["gap_to_fastest"])
+        else f"{r['gap_to_fastest']:.2f}×"
+        + interval_text(r["gap_ci_low"], r["gap_ci_high"], lambda v: f"{v:.3g}"),
+        axis=1,
+    )  # fmt: skip
     out += [f"{level} Gap to the fastest variant{suffix}: per-epoch cost over the row's best", ""]
     out += [
         "For small problems the cost is dispatch, not bandwidth: this is how much each "
@@ -576,9 +581,10 @@ def _floor(reads: pd.DataFrame, part: pd.DataFrame, level: str, suffix: str) -> 
         "",
         *lines,
         "",
-        "Each cell: the floor over the run's per-epoch cost (100% = at the floor; the "
-        "two-pass variants here can reach 50% at most where they are bandwidth-bound; "
-        "small problems live in cache and dispatch, far from it).",
+        "Each cell: the floor over the run's per-epoch cost (100% = at the floor). A "
+        "two-pass variant at full memory speed reaches 50%; above that, X is served "
+        "(partly) from a cache that holds it; small problems are dispatch-bound, far "
+        "from it.",
         "",
         markdown_table(pivot(part, cells), "problem"),
         "",

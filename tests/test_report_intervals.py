@@ -156,3 +156,14 @@ def test_the_floor_is_one_pass_over_x_at_the_measured_read_bandwidth(tmp_path: P
     assert f"{100 * floor / 20e-6:.0f}% (floor {write.human_time(floor)})" in report
     # the copy fraction still uses only the copies
     assert numpy["bandwidth_fraction"] == pytest.approx(12800 / 20e-6 / 1e9 / (2**29 / 0.04 / 1e9))
+
+
+def test_gaps_to_the_fastest_have_intervals_too(tmp_path: Path) -> None:
+    path = with_rounds(tmp_path, {"numpy-manual": spread(2e-3, 1e-4),
+                                  "torch-nn": spread(4e-3, 2e-4),
+                                  "jax-scan": spread(5e-4, 2e-5)})  # fmt: skip
+    rows = synthetic(frame.load([path]))
+    assert (rows.loc["jax-scan", "gap_ci_low"], rows.loc["jax-scan", "gap_ci_high"]) == (1, 1)
+    numpy = rows.loc["numpy-manual"]
+    assert numpy["gap_to_fastest"] == pytest.approx(4.0)
+    assert 3.8 < numpy["gap_ci_low"] < 4.0 < numpy["gap_ci_high"] < 4.2
