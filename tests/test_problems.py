@@ -62,7 +62,11 @@ def test_reference_reaches_the_least_squares_optimum_where_it_converges() -> Non
 
 def test_synthetic_learning_rate_is_below_the_stability_limit_and_converges() -> None:
     p = synthetic(200, 8, seed=3, dtype="float64")
-    assert 0 < p.lr < p.lr_limit
+    # exactly 1/λ_max, half the limit, as documented: λ_max of the Hessian (2/N)[X 1]ᵀ[X 1]
+    A = np.hstack([np.asarray(p.X, np.float64), np.ones((200, 1))])
+    lam_max = np.linalg.eigvalsh(2 / 200 * A.T @ A).max()
+    assert p.lr == pytest.approx(1 / lam_max, rel=1e-9)
+    assert p.lr == pytest.approx(p.lr_limit / 2, rel=1e-12)
     w_opt, b_opt = p.optimum
     np.testing.assert_allclose(p.reference.w, w_opt, atol=1e-6)
     assert np.all(np.diff(p.reference.losses) <= 1e-15)  # GD below the limit never climbs
