@@ -67,3 +67,29 @@ def test_runs_too_short_to_split_have_no_model() -> None:
 def test_the_fit_is_least_squares_through_several_points() -> None:
     points = [(e, 2.0 + 0.5 * e) for e in (1, 10, 100, 1000)]
     assert fit_cost(points) == pytest.approx((2.0, 0.5))
+
+
+@pytest.mark.parametrize("round_s", [1e-7, 3e-6, 1e-4, 0.02, 2.0])
+@pytest.mark.parametrize("overhead_s", [0.0, 1e-7, 2e-6])
+def test_iterations_keep_the_harness_below_its_share_and_are_the_fewest_that_do(
+    round_s, overhead_s
+) -> None:
+    from suites.test_epoch_cost import MAX_ITERATIONS, SIZING_SHARE, iterations_for
+
+    k = iterations_for(round_s, overhead_s)
+    assert 1 <= k <= MAX_ITERATIONS
+    if k < MAX_ITERATIONS:
+        assert overhead_s <= SIZING_SHARE * k * round_s * (1 + 1e-12)
+    if k > 1:  # one fewer would not do
+        assert overhead_s > SIZING_SHARE * (k - 1) * round_s
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_rounds_fill_the_budget_within_their_bounds(quick) -> None:
+    from suites.test_epoch_cost import MAX_ROUNDS, MIN_ROUNDS, ROUND_BUDGET_S, rounds_for
+
+    assert rounds_for(10.0, quick) == MIN_ROUNDS[quick]  # a slow round: the minimum
+    assert rounds_for(1e-9, quick) == MAX_ROUNDS  # a tiny one: the cap
+    budget = ROUND_BUDGET_S[quick]
+    middle = budget / 20
+    assert rounds_for(middle, quick) == max(MIN_ROUNDS[quick], 20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -175,8 +176,14 @@ def test_the_memory_estimate_bounds_what_a_case_really_allocates() -> None:
     assert cfg.estimate_bytes() >= estimate
 
 
-def test_check_memory_passes_a_run_that_fits() -> None:
-    check_memory(RunConfig(sizes=(100,)), available=10**9)
+def test_check_memory_refuses_exactly_above_ninety_percent_of_what_is_free() -> None:
+    run = RunConfig(problems=("sweep",), sizes=(2_000_000,))
+    need = run.estimate_bytes()
+    check_memory(run, available=math.ceil(need / 0.9))  # just enough
+    with pytest.raises(ConfigError) as info:
+        check_memory(run, available=math.floor(need / 0.9) - 1)
+    assert f"needs about {need / 1e9:.1f} GB of memory" in str(info.value)
+    assert f"has {(math.floor(need / 0.9) - 1) / 1e9:.1f} GB available" in str(info.value)
 
 
 GPU_RUN = RunConfig(problems=("sweep",), sizes=(50_000_000,), devices=("cpu", "cuda"))
