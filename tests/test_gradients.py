@@ -23,25 +23,45 @@ def data():
     return X, y, w, b
 
 
-def test_hand_written_gradient_matches_central_finite_differences(data) -> None:
-    X, y, w, b = data
-    loss, gw, gb = mse_gradient(X, y, w.copy(), b, True)
+def check_against_finite_differences(gradient, X, y, w, b) -> None:  # noqa: ANN001
+    """Assert ``gradient`` (mse_gradient's signature) agrees with central differences of
+    the float64 loss, in the loss, every weight and the intercept."""
+    loss, gw, gb = gradient(X, y, w.copy(), b, True)
     h = 1e-6
     fd_w = np.array(
-        [(loss64(X, y, w + h * e, b) - loss64(X, y, w - h * e, b)) / (2 * h) for e in np.eye(5)]
-    )
+        [(loss64(X, y, w + h * e, b) - loss64(X, y, w - h * e, b)) / (2 * h)
+         for e in np.eye(len(w))]
+    )  # fmt: skip
     fd_b = (loss64(X, y, w, b + h) - loss64(X, y, w, b - h)) / (2 * h)
     assert loss == pytest.approx(loss64(X, y, w, b), rel=1e-14)
     np.testing.assert_allclose(gw, fd_w, rtol=1e-7, atol=1e-9)
     assert gb == pytest.approx(fd_b, rel=1e-7)
 
 
-def test_finite_differences_would_catch_a_gradient_n_times_too_large(data) -> None:
-    X, y, w, b = data
-    _, gw, _ = mse_gradient(X, y, w.copy(), b, True)
-    h = 1e-6
-    fd0 = (loss64(X, y, w + h * np.eye(5)[0], b) - loss64(X, y, w - h * np.eye(5)[0], b)) / (2 * h)
-    assert not np.isclose(gw[0] * X.shape[0], fd0, rtol=1e-3)
+def test_hand_written_gradient_matches_central_finite_differences(data) -> None:
+    check_against_finite_differences(mse_gradient, *data)
+
+
+def planted(change):  # noqa: ANN001, ANN201
+    """mse_gradient with ``change(loss, grad_w, grad_b, n)`` applied to its result."""
+
+    def gradient(X, y, w, b, bias):  # noqa: ANN001, ANN202
+        return change(*mse_gradient(X, y, w, b, bias), len(y))
+
+    return gradient
+
+
+PLANTED = {
+    "n-times": planted(lambda loss, gw, gb, n: (loss, gw * n, gb)),  # the tutorial bug
+    "half-intercept": planted(lambda loss, gw, gb, n: (loss, gw, gb / 2)),  # factor 2 lost
+    "permuted": planted(lambda loss, gw, gb, n: (loss, gw[::-1].copy(), gb)),
+}
+
+
+@pytest.mark.parametrize("name", PLANTED)
+def test_the_finite_difference_check_fails_on_planted_gradients(data, name) -> None:
+    with pytest.raises(AssertionError):
+        check_against_finite_differences(PLANTED[name], *data)
 
 
 def test_hand_written_gradient_matches_torch_autograd(data) -> None:
