@@ -9,6 +9,7 @@ imports a framework.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -533,10 +534,10 @@ def load(paths: list[Path]) -> Frames:
     frame = pd.DataFrame(results, columns=[*RESULT_COLUMNS, ROUNDS])
     frame = _dedupe(frame, ["machine", "variant", "device", "dtype", "problem"])
     frame["speedup_vs_numpy"] = speedups(frame)
-    frame[["speedup_ci_low", "speedup_ci_high"]] = speedup_intervals(frame)
+    rounds = frame.pop(ROUNDS)
+    frame[["speedup_ci_low", "speedup_ci_high"]] = speedup_intervals(frame, rounds)
     frame["fastest"] = fastest_marks(frame)
     frame[["break_even_epochs", "break_even_vs"]] = break_even(frame)
-    rounds = frame.pop(ROUNDS)
     bw_frame = pd.DataFrame(bandwidth, columns=BANDWIDTH_COLUMNS)
     frame["gap_to_fastest"] = gaps(frame)
     frame[["gap_ci_low", "gap_ci_high"]] = gap_intervals(frame, rounds)
@@ -583,19 +584,40 @@ def _dedupe(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
 
 
-def speedup_intervals(frame: pd.DataFrame) -> pd.DataFrame:
-    """The 95% interval of each row's speedup over numpy-manual on the same machine and
-    problem (reports/stats.py), from both rows' rounds."""
+def ratio_intervals(
+    frame: pd.DataFrame,
+    rounds: pd.Series,
+    reference: Callable[[pd.DataFrame], Any],
+    row_over_reference: bool,
+    own: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """The 95% interval of each row's ratio to the reference row of its machine and
+    problem (``reference(group)``: an index, or None), row/reference or reference/row,
+    from both rows' rounds (reports/stats.py); ``own`` for the reference row itself
+    where given. NaN where either row has no rounds."""
     out = pd.DataFrame(np.nan, index=frame.index, columns=["low", "high"])
-    base = frame[frame["variant"] == BASELINE]
-    for i, row in frame.iterrows():
-        match = base
-        for key in CASE_KEYS:
-            match = match[match[key] == row[key]]
-        if match.empty or not row[ROUNDS] or not match.iloc[-1][ROUNDS]:
+    for _, group in frame.groupby(CASE_KEYS):
+        ref = reference(group)
+        if ref is None:
             continue
-        out.loc[i] = ratio_interval(match.iloc[-1][ROUNDS], row[ROUNDS])
+        for i in group.index:
+            if i == ref and own is not None:
+                out.loc[i] = own
+            elif rounds[i] and rounds[ref]:
+                pair = (rounds[i], rounds[ref]) if row_over_reference else (rounds[ref], rounds[i])
+                out.loc[i] = ratio_interval(*pair)
     return out
+
+
+def speedup_intervals(frame: pd.DataFrame, rounds: pd.Series) -> pd.DataFrame:
+    """The 95% interval of each row's speedup over numpy-manual on the same machine and
+    problem."""
+
+    def baseline(group: pd.DataFrame) -> Any:
+        base = group.index[group["variant"] == BASELINE]
+        return base[-1] if len(base) else None
+
+    return ratio_intervals(frame, rounds, baseline, row_over_reference=False)
 
 
 def fastest_marks(frame: pd.DataFrame) -> pd.Series:
@@ -646,17 +668,15 @@ def break_even(frame: pd.DataFrame) -> pd.DataFrame:
 
 def gap_intervals(frame: pd.DataFrame, rounds: pd.Series) -> pd.DataFrame:
     """The 95% interval of each row's gap to the fastest median of its machine and
-    problem (reports/stats.py), from both rows' rounds; the fastest row's own is 1."""
-    out = pd.DataFrame(np.nan, index=frame.index, columns=["low", "high"])
-    timed = frame[frame["per_epoch_median_s"].notna()]
-    for _, group in timed.groupby(CASE_KEYS):
-        best = group.sort_values("per_epoch_median_s", kind="stable").index[0]
-        for i in group.index:
-            if i == best:
-                out.loc[i] = (1.0, 1.0)
-            elif rounds[i] and rounds[best]:
-                out.loc[i] = ratio_interval(rounds[i], rounds[best])
-    return out
+    problem; the fastest row's own is 1."""
+
+    def fastest(group: pd.DataFrame) -> Any:
+        timed = group[group["per_epoch_median_s"].notna()]
+        return (
+            timed.sort_values("per_epoch_median_s", kind="stable").index[0] if len(timed) else None
+        )
+
+    return ratio_intervals(frame, rounds, fastest, row_over_reference=True, own=(1.0, 1.0))
 
 
 def gaps(frame: pd.DataFrame) -> pd.Series:

@@ -6,6 +6,7 @@ Every number comes from :class:`reports.frame.Frames`; formatting happens here o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -97,18 +98,24 @@ def cost_cells(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(cells, index=frame.index, dtype=object)
 
 
+def row_cells(frame: pd.DataFrame, column: str, text: Callable[[pd.Series], str]) -> pd.Series:
+    """``text(row)`` for every row, ``–`` where the row has no ``column``."""
+    return frame.apply(lambda r: "–" if pd.isna(r[column]) else text(r), axis=1)
+
+
+def _ci(value: float) -> str:
+    """An end of a ratio's interval."""
+    return f"{value:.3g}"
+
+
 def _ratio(value: float) -> str:
     return f"{value:.2f}×" if value < 100 else f"{value:.0f}×"
 
 
 def speedup_cells(frame: pd.DataFrame) -> pd.Series:
     """``2.31× [2.20, 2.45]``: the speedup over numpy-manual and its 95% interval."""
-    return frame.apply(
-        lambda r: "–" if pd.isna(r["speedup_vs_numpy"])
-        else _ratio(r["speedup_vs_numpy"])
-        + interval_text(r["speedup_ci_low"], r["speedup_ci_high"], lambda v: f"{v:.3g}"),
-        axis=1,
-    )  # fmt: skip
+    return row_cells(frame, "speedup_vs_numpy", lambda r: _ratio(r["speedup_vs_numpy"])
+                     + interval_text(r["speedup_ci_low"], r["speedup_ci_high"], _ci))  # fmt: skip
 
 
 def markdown_table(table: pd.DataFrame, index_name: str) -> str:
@@ -297,7 +304,7 @@ def _winner_text(timed: pd.DataFrame) -> str:
     def speedup(r: pd.Series) -> str:
         if pd.isna(r["speedup_vs_numpy"]):
             return ""
-        ci = interval_text(r["speedup_ci_low"], r["speedup_ci_high"], lambda v: f"{v:.3g}")
+        ci = interval_text(r["speedup_ci_low"], r["speedup_ci_high"], _ci)
         return f", {_ratio(r['speedup_vs_numpy'])}{ci} over {BASELINE}"
 
     ranked = timed.sort_values(PER_EPOCH, kind="stable")
@@ -402,11 +409,8 @@ def _cost_model(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
     """Fixed cost per run and marginal cost per epoch, and when compiling pays off."""
     if part["marginal_epoch_s"].isna().all():
         return []
-    cells = part.apply(
-        lambda r: "–" if pd.isna(r["marginal_epoch_s"])
-        else f"{human_time(r['fixed_s'])} + {human_time(r['marginal_epoch_s'])}/epoch",
-        axis=1,
-    )  # fmt: skip
+    cells = row_cells(part, "marginal_epoch_s", lambda r: f"{human_time(r['fixed_s'])} + "
+                      f"{human_time(r['marginal_epoch_s'])}/epoch")  # fmt: skip
     out = [
         f"{level} Cost model{suffix}: fixed per run + marginal per epoch",
         "",
@@ -453,11 +457,13 @@ def _process_spread(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
     several = part[part["processes"].fillna(1) > 1]
     if several.empty:
         return []
-    cells = part.apply(
-        lambda r: "–" if pd.isna(r["process_spread"])
-        else f"{100 * r['per_epoch_iqr_s'] / r[PER_EPOCH]:.1f}% / {100 * r['process_spread']:.1f}%",
-        axis=1,
-    )  # fmt: skip
+    cells = row_cells(
+        part,
+        "process_spread",
+        lambda r: (
+            f"{100 * r['per_epoch_iqr_s'] / r[PER_EPOCH]:.1f}% / {100 * r['process_spread']:.1f}%"
+        ),
+    )
     k = int(several["processes"].max())
     return [
         f"{level} Noise{suffix}: between rounds / between processes",
@@ -533,19 +539,17 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
             "from cache.",
             "",
         ]
-        cells = part.apply(
-            lambda r: "–" if pd.isna(r["bandwidth_fraction"])
-            else f"{100 * r['bandwidth_fraction']:.0f}% ({_gbps(r['achieved_gbps'], '.2g')} GB/s)",
-            axis=1,
-        )  # fmt: skip
+        cells = row_cells(
+            part,
+            "bandwidth_fraction",
+            lambda r: (
+                f"{100 * r['bandwidth_fraction']:.0f}% ({_gbps(r['achieved_gbps'], '.2g')} GB/s)"
+            ),
+        )
         out += [markdown_table(pivot(part, cells), "problem"), ""]
         out += _floor(reads, part, level, suffix)
-    gap = part.apply(
-        lambda r: "–" if pd.isna(r["gap_to_fastest"])
-        else f"{r['gap_to_fastest']:.2f}×"
-        + interval_text(r["gap_ci_low"], r["gap_ci_high"], lambda v: f"{v:.3g}"),
-        axis=1,
-    )  # fmt: skip
+    gap = row_cells(part, "gap_to_fastest", lambda r: f"{r['gap_to_fastest']:.2f}×"
+                    + interval_text(r["gap_ci_low"], r["gap_ci_high"], _ci))  # fmt: skip
     out += [f"{level} Gap to the fastest variant{suffix}: per-epoch cost over the row's best", ""]
     out += [
         "For small problems the cost is dispatch, not bandwidth: this is how much each "
@@ -566,11 +570,8 @@ def _floor(reads: pd.DataFrame, part: pd.DataFrame, level: str, suffix: str) -> 
                                zip(rows["method"], rows["gbps"], strict=True))
         for d, rows in reads.groupby("device", sort=False)
     ]  # fmt: skip
-    cells = part.apply(
-        lambda r: "–" if pd.isna(r["floor_fraction"])
-        else f"{100 * r['floor_fraction']:.0f}% (floor {human_time(r['floor_epoch_s'])})",
-        axis=1,
-    )  # fmt: skip
+    cells = row_cells(part, "floor_fraction", lambda r: f"{100 * r['floor_fraction']:.0f}%"
+                      f" (floor {human_time(r['floor_epoch_s'])})")  # fmt: skip
     return [
         f"{level} Distance to the one-pass floor{suffix}",
         "",
@@ -622,11 +623,8 @@ def _gbps(value: float, below_100: str = ".1f") -> str:
 
 
 def _timing_method(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
-    cells = part.apply(
-        lambda r: "–" if pd.isna(r["rounds"])
-        else f"{int(r['rounds'])} × {int(r['epochs_per_round'])}",
-        axis=1,
-    )  # fmt: skip
+    cells = row_cells(part, "rounds",
+                      lambda r: f"{int(r['rounds'])} × {int(r['epochs_per_round'])}")  # fmt: skip
     worst = part["harness_overhead_pct"].max()
     fewest = part["epochs_per_round"].min()
     out = [f"{level} Timed rounds × epochs per round{suffix}", ""]
