@@ -28,8 +28,12 @@ Tolerances, per dtype (``TOLERANCES``), with the test
   gradient error (5e-2) still fails, a 0.1% one may not.
 
 Parameters are compared after the last epoch: max|θ − θ_ref| ≤ ptol · max(1, max|θ_ref|),
-ptol = 1e-4 for float32 (measured ≤ 3e-6) and 1e-9 for float64. Where the reference
-itself has reached the least-squares optimum, the run must be there too.
+ptol = 1e-4 for float32 (measured ≤ 3e-6) and 1e-9 for float64. The distance to the
+least-squares optimum is reported (``optimum_dev``) where the reference has reached it,
+but it is not a check of its own: by the triangle inequality it is at most
+param_dev + the reference's own distance, so once the parameter check passes it cannot
+fail (an earlier version had such a check; no run could ever trip it). The optimum
+checks the reference instead (tests/test_problems.py).
 
 A run diverges when its loss becomes non-finite or rises above its first value: for a
 quadratic loss and a learning rate below the stability limit 2/λ_max, gradient descent
@@ -117,8 +121,8 @@ def _params(w: np.ndarray, b: float | None) -> np.ndarray:
 
 
 def compare(problem: Problem, result: TrainResult, matmul_precision: str = "float32") -> Verdict:
-    """Judge ``result`` against ``problem``'s float64 reference and least-squares optimum,
-    with the tolerance of its dtype and matmul precision."""
+    """Judge ``result`` against ``problem``'s float64 reference, with the tolerance of its
+    dtype and matmul precision; the distance to the least-squares optimum is reported."""
     tol = tolerance(problem.dtype, matmul_precision)
     ref = problem.reference
     losses = np.asarray(result.losses, dtype=np.float64)
@@ -158,7 +162,7 @@ def compare(problem: Problem, result: TrainResult, matmul_precision: str = "floa
     w_opt, b_opt = problem.optimum
     opt_theta = _params(w_opt, b_opt if problem.bias else None)
     ref_to_opt = float(np.max(np.abs(ref_theta - opt_theta)) / pscale)
-    # The optimum is a target only where the float64 run has reached it.
+    # Reported where the float64 run has reached the optimum; never judged (see above).
     optimum_dev = None
     if ref_to_opt <= tol.ptol / 10:
         optimum_dev = float(np.max(np.abs(theta - opt_theta)) / pscale)
@@ -173,9 +177,6 @@ def compare(problem: Problem, result: TrainResult, matmul_precision: str = "floa
         return Verdict(DISAGREE, first, max_loss_dev, param_dev, optimum_dev, msg)
     if param_dev > tol.ptol:
         msg = f"final parameters off the reference by {param_dev:.2e} > ptol {tol.ptol:g}"
-        return Verdict(DISAGREE, problem.epochs, max_loss_dev, param_dev, optimum_dev, msg)
-    if optimum_dev is not None and optimum_dev > tol.ptol + ref_to_opt:
-        msg = f"final parameters off the least-squares optimum by {optimum_dev:.2e}"
         return Verdict(DISAGREE, problem.epochs, max_loss_dev, param_dev, optimum_dev, msg)
     msg = (
         f"agrees: loss within {max_loss_dev:.1e} (rtol {tol.rtol:g}), params within {param_dev:.1e}"

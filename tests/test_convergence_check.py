@@ -212,3 +212,24 @@ def test_every_backend_diverges_at_exactly_the_reference_epoch_just_above_the_li
             verdict.message,
         )
         assert verdict.message.startswith(f"diverged at epoch {expected} ")
+
+
+def test_the_optimum_is_reported_where_the_reference_reached_it_and_off_it_is_caught() -> None:
+    # Gaussian data, lr = 1/λ_max: the float64 reference reaches the optimum in 300 epochs.
+    problem = synthetic(200, 4, seed=1, epochs=300, dtype="float64")
+    A = np.hstack([problem.X, np.ones((200, 1))])
+    theta_opt = np.linalg.lstsq(A, problem.y, rcond=None)[0]  # independent of the code
+    good = NumpyManual().prepare(problem).train()
+    verdict = compare(problem, good)
+    assert verdict.ok
+    assert verdict.optimum_dev is not None and verdict.optimum_dev < 1e-9
+    # A run that stops a little short of the optimum, on the right loss trajectory, is
+    # caught by the parameter check, with its distance to the optimum reported beside it.
+    short = TrainResult(good.losses, good.w - 1e-6, good.b)
+    verdict = compare(problem, short)
+    assert verdict.status == DISAGREE and "final parameters off the reference" in verdict.message
+    expected = 1e-6 / max(1.0, np.abs(theta_opt).max())
+    assert verdict.optimum_dev == pytest.approx(expected, rel=1e-3)
+    # Where the reference has not reached the optimum (toy-20: 20 epochs), none is reported.
+    unfinished = preset("toy-20", "float64")
+    assert compare(unfinished, NumpyManual().prepare(unfinished).train()).optimum_dev is None
