@@ -236,6 +236,8 @@ class Case:
         """The fields that identify this case in a record or a benchmark's extra_info."""
         rec = harness.base_record(kind, self.variant, self.device, self.problem)
         rec["threads"] = self.run.threads
+        # what the framework really uses, read back from it (tests/test_workers.py)
+        rec["framework_threads"] = harness.framework_threads(framework_of(self.variant))
         rec["matmul_precision"] = self.matmul_precision
         rec["pid"] = os.getpid()
         rec["worker"] = self.config.getoption("--gdb-worker")

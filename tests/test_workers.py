@@ -377,6 +377,14 @@ def test_threads_pin_each_worker_to_that_many_cores_for_every_framework(tmp_path
         # a worker with no CUDA case was started unable to see a GPU
         assert header["machine"]["allocator_env"]["JAX_PLATFORMS"] == "cpu"
         assert header["machine"]["allocator_env"]["CUDA_VISIBLE_DEVICES"] == ""
+    # the setting reached every framework, read back from each framework itself
+    cases = [r for r in records(out) if r["kind"] == "convergence"]
+    assert sorted(r["variant"] for r in cases) == sorted(CHEAP)
+    assert all(r["threads"] == 1 and r["framework_threads"] == 1 for r in cases), cases
+    for header in headers:  # and is recorded with the machine
+        assert header["machine"]["threads"] == 1 and header["machine"]["jax_threads"] == "1"
+        assert set(header["machine"]["thread_env"].values()) >= {"1"}
+        assert header["machine"]["thread_env"]["OMP_NUM_THREADS"] == "1"
     report = (out / "report.md").read_text()
     assert f"cores {first_core[0]}\n" in report and "(jax:" not in report
 
