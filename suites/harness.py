@@ -65,6 +65,25 @@ def apply_threads(framework: str, n: int) -> None:
         threadpool_limits(n)
 
 
+def framework_threads(framework: str) -> int:
+    """The intra-op threads ``framework`` uses now in this process, read back from the
+    framework itself (what :func:`apply_threads`, :func:`thread_env` and
+    :func:`pin_cores` achieved, not what they asked for)."""
+    if framework == "torch":
+        import torch
+
+        return int(torch.get_num_threads())
+    if framework == "numpy":
+        from threadpoolctl import threadpool_info
+
+        counts = [int(lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"]
+        return max(counts, default=1)
+    # XLA:CPU: one thread under its single-threaded switch, else one per core it may use
+    if "--xla_cpu_multi_thread_eigen=false" in os.environ.get("XLA_FLAGS", ""):
+        return 1
+    return len(usable_cores())
+
+
 def thread_env(n: int) -> dict[str, str]:
     """Environment that pins the BLAS/OpenMP pools to ``n`` threads.
 
