@@ -188,6 +188,31 @@ def test_pooled_statistics_are_those_of_all_rounds_together() -> None:
 # --- real runs --------------------------------------------------------------------------
 
 
+def test_a_fast_wrong_backend_fails_instead_of_winning(tmp_path: Path) -> None:
+    # numpy-manual trains one epoch and claims twenty: by far the fastest, and wrong.
+    out = tmp_path / "run"
+    others = [v for v in CHEAP if v != "numpy-manual"][:1]
+    proc = gdbench(
+        "run", "--quick", "--problems", "toy-20", "--backends", ",".join(["numpy-manual", *others]),
+        "--out", str(out), PYTEST_ADDOPTS=FAULTS, GDBENCH_TEST_FAULT="wrong:toy-20",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "numpy-manual@cpu on toy-20: disagree at epoch 2" in proc.stdout
+    timed = {r["variant"]: r for r in records(out) if r["kind"] == "benchmark"}
+    assert timed["numpy-manual"]["status"] == "disagree" and timed["numpy-manual"]["timing"]
+    results = pd.read_csv(out / "results.csv").set_index("variant")
+    wrong = results.loc["numpy-manual"]
+    assert wrong["status"] == "disagree" and pd.isna(wrong["per_epoch_median_s"])
+    assert wrong["fastest"] != "yes"
+    report = (out / "report.md").read_text()
+    summary = report.split("## Environment")[0]
+    assert "not: numpy-manual@cpu on toy-20 (disagree at epoch 2)" in summary
+    assert "fastest **numpy-manual" not in summary
+    for other in others:  # the right one wins
+        assert results.loc[other, "status"] == "agree" and results.loc[other, "fastest"] == "yes"
+        assert f"fastest **{other}@cpu**" in summary
+
+
 def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_on(
     tmp_path: Path,
 ) -> None:

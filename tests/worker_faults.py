@@ -4,7 +4,9 @@ numpy-manual dies the way a framework can on the problem named by GDBENCH_TEST_F
 ``GDBENCH_TEST_FAULT=abort:toy-20``: ``os.abort()`` (SIGABRT, as a failed assertion in
 C++ would); ``hang:toy-20``: starts a child process (as torch.compile starts compile
 workers) whose pid it writes to ``GDBENCH_TEST_FAULT_PIDFILE``, then sleeps far past any
-timeout. Other problems, and every other backend, run normally.
+timeout; ``wrong:toy-20``: trains one epoch and repeats its loss and parameters for
+every other one (a backend that is fast because it is wrong). Other problems, and every
+other backend, run normally.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 import backends.numpy_backend as numpy_backend
+from backends import TrainResult
 
 _real_prepare = numpy_backend.NumpyManual.prepare
 
@@ -31,7 +36,28 @@ def _prepare_with_fault(self, problem, *, record_params=False):
             if pidfile:
                 Path(pidfile).write_text(f"{os.getpid()} {child.pid}")
             time.sleep(3600)
+        if how == "wrong":
+            one = _real_prepare(self, problem.replace(epochs=1), record_params=False)
+            return _Shortcut(one, problem.epochs)
     return _real_prepare(self, problem, record_params=record_params)
+
+
+class _Shortcut:
+    """A session that trains one epoch and claims the others: far faster than the real
+    thing, and wrong."""
+
+    def __init__(self, one_epoch, epochs: int) -> None:  # noqa: ANN001
+        self.one, self.epochs = one_epoch, epochs
+
+    def warmup(self) -> None:
+        self.one.warmup()
+
+    def sync(self) -> None:
+        self.one.sync()
+
+    def train(self, epochs=None):  # noqa: ANN001, ANN201
+        first = self.one.train()
+        return TrainResult(np.repeat(first.losses, epochs or self.epochs), first.w, first.b)
 
 
 def pytest_configure(config) -> None:
