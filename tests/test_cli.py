@@ -31,7 +31,7 @@ SIX_FILES = {
 
 
 def gdbench(
-    *args: str, cwd: Path | None = None, timeout: float = 300
+    *args: str, cwd: Path | None = None, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "suites.cli", *args],
@@ -39,7 +39,7 @@ def gdbench(
         text=True,
         cwd=cwd,
         timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), **env},
     )
 
 
@@ -283,3 +283,42 @@ def test_tf32_asked_leaves_the_cpu_cases_at_full_float32_and_says_so(tmp_path: P
     assert cases["torch-nn"]["precision_settings"]["float32_matmul_precision"] == "highest"
     assert cases["jax-scan"]["precision_settings"]["session_matmul_precision"] == ["float32"]
     assert "- **Matmul precision:** float32 (full float32" in (out / "report.md").read_text()
+
+
+def test_a_timed_run_is_refused_inside_parallel_tox_but_a_check_runs(tmp_path: Path) -> None:
+    proc = gdbench("run", "--quick", "--out", str(tmp_path / "run"), TOX_PARALLEL_ENV="py311")
+    assert_usage_error(proc, "must not run in parallel tox environments", "tox -e bench")
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    proc = gdbench("check", "--problems", "toy", "--backends", "numpy-manual",
+                   "--out", str(tmp_path / "check"), TOX_PARALLEL_ENV="py311")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_stable_learning_rate_the_report_names_does_converge(tmp_path: Path) -> None:
+    # toy: λ_max of (2/N)·Σx² = 2·30/4 = 15, so the stability limit is 2/15.
+    proc = gdbench("check", "--problems", "toy", "--backends", "numpy-manual", "--lr", "0.2",
+                   "--out", str(tmp_path / "high"))  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = (tmp_path / "high" / "report.md").read_text()
+    found = re.search(
+        r"stability limit 2/λ_max = ([0-9.]+); any lr below it \(e\.g\. ([0-9.]+)\)", report
+    )
+    assert found, report
+    limit, suggested = map(float, found.groups())
+    assert limit == pytest.approx(2 / 15, rel=1e-3) and suggested < limit
+    proc = gdbench("check", "--problems", "toy", "--backends", "numpy-manual",
+                   "--lr", found.group(2), "--out", str(tmp_path / "stable"))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_epochs_override_every_problem(tmp_path: Path) -> None:
+    proc = gdbench("check", "--problems", "toy,toy-bias,toy-20,sweep", "--sizes", "50",
+                   "--backends", "numpy-manual", "--epochs", "3",
+                   "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    cases = {r["problem"]: r for r in records if r["kind"] == "convergence"}
+    assert sorted(cases) == ["synthetic-50x16", "toy", "toy-20", "toy-bias"]
+    assert all(r["epochs"] == 3 and r["status"] == "agree" for r in cases.values())
+    trajectories = pd.read_csv(tmp_path / "trajectories.csv")
+    assert trajectories.groupby("problem")["epoch"].max().to_dict() == dict.fromkeys(cases, 3)

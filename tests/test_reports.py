@@ -395,3 +395,30 @@ def test_the_run_keeps_the_headers_gpu_and_adds_what_a_worker_knew() -> None:
     # no GPU in the header (no nvidia-smi): a worker's is taken whole
     alone = frame.merged_machine([records[0] | {"machine": {}}, records[2]])
     assert alone["gpu"] == torch_worker
+
+
+def test_a_later_file_from_the_same_machine_replaces_the_earlier_rows(tmp_path: Path) -> None:
+    # A re-run on machine alpha where numpy-manual got twice as slow on one problem.
+    doc = json.loads(A.read_text())
+    for bench in doc["benchmarks"]:
+        info = bench["extra_info"]
+        if (info.get("variant"), info.get("problem")) == ("numpy-manual", "synthetic-100x16"):
+            bench["stats"] = {k: 2 * v if k not in ("rounds", "iterations") else v
+                              for k, v in bench["stats"].items()}  # fmt: skip
+    rerun = tmp_path / "rerun.json"
+    rerun.write_text(json.dumps(doc))
+    before = frame.load([A]).results
+    after = frame.load([rerun]).results
+    key = ("alpha", "numpy-manual", "synthetic-100x16")
+    assert row(after, *key)["per_epoch_median_s"] == pytest.approx(
+        2 * row(before, *key)["per_epoch_median_s"]
+    )
+    for files, expected in (([A, rerun], after), ([rerun, A], before), ([A, rerun, B], after)):
+        merged = frame.load(files).results
+        alpha = merged[merged["host"] == "alpha"]
+        assert len(alpha) == len(before)  # one row per case, never two
+        assert row(merged, *key)["per_epoch_median_s"] == pytest.approx(
+            row(expected, *key)["per_epoch_median_s"]
+        )
+    # the other machine's rows are untouched by alpha's re-run
+    assert len(frame.load([A, rerun, B]).results) == len(before) + len(frame.load([B]).results)
