@@ -24,6 +24,7 @@ from backends.base import (
     check_precision,
     effective_precision,
 )
+from backends.blocking import block_rows_for
 
 __all__ = [
     "DEVICES",
@@ -36,6 +37,7 @@ __all__ = [
     "ProblemSpec",
     "Session",
     "TrainResult",
+    "block_rows_of",
     "closest",
     "devices_of",
     "effective_precision",
@@ -54,19 +56,23 @@ class _Entry:
     cls: str
     framework: str
     devices: tuple[str, ...]
+    blocked: bool = False  # a single-pass variant: takes block_rows
 
 
 # Public variant names -> where they live. Order is the order of every table.
 _REGISTRY: dict[str, _Entry] = {
     "numpy-manual": _Entry("numpy_backend", "NumpyManual", "numpy", ("cpu",)),
+    "numpy-blocked": _Entry("numpy_backend", "NumpyBlocked", "numpy", ("cpu",), blocked=True),
     "torch-autograd": _Entry("torch_backend", "TorchAutograd", "torch", DEVICES),
     "torch-nn": _Entry("torch_backend", "TorchNN", "torch", DEVICES),
     "torch-manual": _Entry("torch_backend", "TorchManual", "torch", DEVICES),
     "torch-compile": _Entry("torch_backend", "TorchCompile", "torch", DEVICES),
     "torch-cudagraph": _Entry("torch_backend", "TorchCudaGraph", "torch", ("cuda",)),
+    "torch-blocked": _Entry("torch_backend", "TorchBlocked", "torch", DEVICES, blocked=True),
     "jax-grad": _Entry("jax_backend", "JaxGrad", "jax", DEVICES),
     "jax-manual": _Entry("jax_backend", "JaxManual", "jax", DEVICES),
     "jax-scan": _Entry("jax_backend", "JaxScan", "jax", DEVICES),
+    "jax-blocked": _Entry("jax_backend", "JaxBlocked", "jax", DEVICES, blocked=True),
 }
 VARIANTS: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -105,7 +111,12 @@ def _entry(variant: str) -> _Entry:
         ) from None
 
 
-def get_backend(variant: str, device: str = "cpu", matmul_precision: str = "float32") -> Backend:
+def get_backend(
+    variant: str,
+    device: str = "cpu",
+    matmul_precision: str = "float32",
+    block_rows: int | None = None,
+) -> Backend:
     """Build the backend ``variant`` on ``device``.
 
     Args:
@@ -113,6 +124,9 @@ def get_backend(variant: str, device: str = "cpu", matmul_precision: str = "floa
         device: ``"cpu"`` or ``"cuda"``.
         matmul_precision: ``"float32"`` (full, the default) or ``"tf32"``
             (:data:`MATMUL_PRECISIONS`); numpy has only full float32.
+        block_rows: rows per block of the single-pass variants (``*-blocked``;
+            ``--block-rows``); ``None`` chooses it from the machine's L2 cache
+            (``backends/blocking.py``). Ignored by the other variants.
 
     Returns:
         A ready backend.
@@ -142,10 +156,12 @@ def get_backend(variant: str, device: str = "cpu", matmul_precision: str = "floa
             f"{entry.framework} is not installed: {_INSTALL[entry.framework]}"
         ) from None
     cls = getattr(module, entry.cls)
-    if entry.framework == "numpy":
-        backend: Backend = cls(device)
-    else:
-        backend = cls(device, matmul_precision=matmul_precision)
+    kwargs: dict[str, object] = {}
+    if entry.framework != "numpy":
+        kwargs["matmul_precision"] = matmul_precision
+    if entry.blocked:
+        kwargs["block_rows"] = block_rows
+    backend: Backend = cls(device, **kwargs)
     return backend
 
 
@@ -179,6 +195,16 @@ def precision_settings() -> dict[str, dict[str, object]]:
         if loaded is not None:
             out[framework] = loaded.precision_settings()
     return out
+
+
+def block_rows_of(
+    variant: str, n_features: int, dtype: str, requested: int | None = None
+) -> int | None:
+    """The rows per block ``variant`` uses on a problem of ``n_features`` in ``dtype``
+    (``requested`` is ``--block-rows``), or None for a variant that does not block."""
+    if not _entry(variant).blocked:
+        return None
+    return block_rows_for(n_features, dtype, requested)
 
 
 def framework_of(variant: str) -> str:

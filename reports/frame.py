@@ -24,7 +24,9 @@ BASELINE = "numpy-manual"
 CASE_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
 # Variants that compile their epoch (or their whole loop) before the timed rounds: their
 # compile time is paid back after `break_even_epochs` against the fastest of the others.
-COMPILED = ("torch-compile", "torch-cudagraph", "jax-grad", "jax-manual", "jax-scan")
+COMPILED = (
+    "torch-compile", "torch-cudagraph", "jax-grad", "jax-manual", "jax-scan", "jax-blocked",
+)  # fmt: skip
 ROUNDS = "_rounds"  # a row's per-epoch rounds, one list per process (not written out)
 
 RESULT_COLUMNS = [
@@ -35,7 +37,7 @@ RESULT_COLUMNS = [
     "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
     "final_loss", "ref_final_loss", "speedup_vs_numpy", "speedup_ci_low", "speedup_ci_high",
     "gap_to_fastest", "gap_ci_low", "gap_ci_high", "one_pass_bytes", "floor_epoch_s",
-    "floor_fraction", "bytes_per_epoch",
+    "floor_fraction", "block_rows", "bytes_per_epoch",
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
@@ -49,6 +51,7 @@ CONVERGENCE_COLUMNS = [
     "device",
     "dtype",
     "matmul_precision",
+    "block_rows",
     "n_samples",
     "n_features",
     "epochs",
@@ -194,7 +197,10 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         else np.nan
     )
     itemsize = 8 if info.get("dtype") == "float64" else 4
-    bytes_per_epoch = 2 * info.get("n_samples", 0) * info.get("n_features", 0) * itemsize
+    one_pass_bytes = info.get("n_samples", 0) * info.get("n_features", 0) * itemsize
+    # A single-pass variant (block_rows recorded) reads X once per epoch, the others twice.
+    block_rows = info.get("block_rows")
+    bytes_per_epoch = one_pass_bytes if block_rows else 2 * one_pass_bytes
     return {
         **{
             k: info.get(k)
@@ -234,11 +240,12 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "torch_version": versions.get("torch"),
         "jax_version": versions.get("jax"),
         "message": info.get("message", ""),
-        # What every variant here reads per epoch: X twice (Xw, then Xᵀr).
+        # What the variant reads per epoch: X twice (Xw, then Xᵀr), or once (blocked).
         "bytes_per_epoch": bytes_per_epoch,
         # The floor: r_i = x_i·w + b − y_i needs only row i, so one pass over the rows
         # can compute Xw and Xᵀr together (each row used twice while in cache).
-        "one_pass_bytes": bytes_per_epoch // 2,
+        "one_pass_bytes": one_pass_bytes,
+        "block_rows": block_rows,
         **_process_fields(info, epochs, valid),
     }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backends.blocking import CacheInfo, choose_block_rows
 from reports.frame import BASELINE, Frames, Machine
 
 PER_EPOCH = "per_epoch_median_s"
@@ -145,6 +146,46 @@ def _precision(frames: Frames, key: str) -> list[str]:
     return [f"- **Matmul precision:** {', '.join(sorted(values))} ({how})"]
 
 
+def _block_rows(frames: Frames, machine: Machine) -> list[str]:
+    """The block sizes of the single-pass variants of this machine's runs, and where
+    they came from (the L2 cache as read from the OS, or --block-rows)."""
+    parts = [f[f["machine"] == machine.key] for f in (frames.results, frames.convergence)]
+    found = [p[["n_features", "dtype", "block_rows"]] for p in parts
+             if "block_rows" in p and not p.empty]  # fmt: skip
+    if not found:
+        return []
+    rows = pd.concat(found).dropna(subset=["block_rows"]).drop_duplicates()
+    if rows.empty:
+        return []
+    cache = machine.info.get("l2_cache") or {}
+    l2 = cache.get("l2_bytes")
+
+    def text(r: pd.Series) -> str:
+        rows, d = int(r["block_rows"]), int(r["n_features"])
+        item = 8 if r["dtype"] == "float64" else 4
+        chosen = l2 and rows == choose_block_rows(d, item, CacheInfo(int(l2), ""))
+        how = "" if chosen or not l2 else " (set by --block-rows)"
+        return (f"{rows:,} rows at {d} {r['dtype']} feature{'s' if d != 1 else ''} "
+                f"({_kib(rows * d * item)} of X){how}")  # fmt: skip
+
+    sizes = "; ".join(text(r) for _, r in rows.sort_values(["dtype", "n_features"]).iterrows())
+    rule = (
+        f"chosen as the most rows (a power of two) whose block of X fits in a quarter of "
+        f"the {_kib(int(l2))} L2 cache ({cache.get('source', '?')})"
+        if l2
+        else "the L2 cache was not recorded"
+    )
+    return [f"- **Blocks of the single-pass variants (`*-blocked`):** {sizes}; {rule}"]
+
+
+def _kib(n: int) -> str:
+    """Binary units, as caches are sized: ``512 KiB``, ``2 MiB``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.4g} {unit}"
+    return f"{n} B"
+
+
 def _environment(machine: Machine) -> list[str]:
     info = machine.info
     versions = info.get("versions", {})
@@ -248,7 +289,8 @@ def markdown_report(frames: Frames, *, timing: bool = True) -> str:
         out += ["## Summary" if not several else "### Summary", ""]
         out += summary_lines(frames, machine.key, timing) + [""]
         out += ["## Environment" if not several else "### Environment", ""]
-        out += _environment(machine) + _precision(frames, machine.key) + [""]
+        out += _environment(machine) + _precision(frames, machine.key)
+        out += _block_rows(frames, machine) + [""]
         level = "###" if several else "##"
         out += _machine_sections(frames, machine.key, level, timing)
     return "\n".join(out).rstrip() + "\n"
@@ -534,9 +576,10 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
             *_copy_lines(copies, part),
             "",
             "Every variant here reads X twice per epoch (Xw, then Xᵀr), 2·N·D·itemsize "
-            "bytes; the cells give the bytes per second that implies and its fraction of "
-            "the best copy bandwidth of the row's device. Above 100% the data is served "
-            "from cache.",
+            "bytes, except the single-pass `*-blocked` variants, which read it once "
+            "(N·D·itemsize); the cells give the bytes per second that implies and its "
+            "fraction of the best copy bandwidth of the row's device. Above 100% the data "
+            "is served from cache.",
             "",
         ]
         cells = row_cells(
@@ -585,7 +628,8 @@ def _floor(reads: pd.DataFrame, part: pd.DataFrame, level: str, suffix: str) -> 
         "Each cell: the floor over the run's per-epoch cost (100% = at the floor). A "
         "two-pass variant at full memory speed reaches 50%; above that, X is served "
         "(partly) from a cache that holds it; small problems are dispatch-bound, far "
-        "from it.",
+        "from it. The `*-blocked` variants make that one pass (blocks of rows used twice "
+        "while in cache) and can reach 100%.",
         "",
         markdown_table(pivot(part, cells), "problem"),
         "",

@@ -74,6 +74,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "(tensor cores of Ampere+ GPUs; judged with a looser stated tolerance)",
     )
     p.add_argument(
+        "--block-rows",
+        help="rows per block of the single-pass variants (*-blocked) (default: the most "
+        "whose block of X fits in a quarter of the L2 cache, a power of two)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="small sizes, few rounds, no cost model (about a minute)",

@@ -42,7 +42,7 @@ EPOCH_TEMPORARIES = 6
 # without listing them again.
 OPTIONS = (
     "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
-    "threads", "seed", "matmul_precision",
+    "threads", "seed", "matmul_precision", "block_rows",
 )  # fmt: skip
 
 
@@ -75,6 +75,8 @@ class RunConfig:
             default) or ``"tf32"`` (tensor cores of Ampere and later GPUs; the CPU
             computes full float32 either way). Convergence is judged with the tolerance
             of the precision asked for (``suites.convergence.tolerance``).
+        block_rows: rows per block of the single-pass variants (``*-blocked``); None
+            chooses it per problem from the machine's L2 cache (``backends/blocking.py``).
     """
 
     problems: tuple[str, ...] = PROBLEM_CHOICES
@@ -89,6 +91,7 @@ class RunConfig:
     threads: int = field(default_factory=lambda: len(usable_cores()))
     seed: int = 0
     matmul_precision: str = "float32"
+    block_rows: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -351,6 +354,7 @@ def parse(
     threads: str | None = None,
     seed: str | None = None,
     matmul_precision: str | None = None,
+    block_rows: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
 ) -> RunConfig:
@@ -402,4 +406,6 @@ def parse(
                 f"{', '.join(MATMUL_PRECISIONS)}"
             )
         kw["matmul_precision"] = matmul_precision
+    if block_rows is not None:
+        kw["block_rows"] = positive_int("--block-rows", block_rows)
     return RunConfig(**kw)  # type: ignore[arg-type]

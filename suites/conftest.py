@@ -26,6 +26,7 @@ import pytest
 
 from backends import (
     BackendUnavailable,
+    block_rows_of,
     devices_of,
     effective_precision,
     framework_of,
@@ -181,6 +182,7 @@ class Case:
         self.run: RunConfig = config.stash[CONFIG]
         self.variant, self.device, self.problem = variant, device, problem
         self.memory: dict[str, int | None] = {}
+        self.asked_block_rows: int | None = self.run.block_rows  # set by backend()
         # TF32 on CUDA only: what this case computes with, and is judged by
         self.matmul_precision = effective_precision(self.run.matmul_precision, device)
 
@@ -192,9 +194,12 @@ class Case:
         machinery) is charged to no case's peak memory or compile time.
         """
         try:
-            backend = get_backend(self.variant, self.device, self.run.matmul_precision)
+            backend = get_backend(
+                self.variant, self.device, self.run.matmul_precision, self.run.block_rows
+            )
         except BackendUnavailable as err:
             pytest.skip(str(err))
+        self.asked_block_rows = getattr(backend, "block_rows", None)
         harness.apply_threads(backend.framework, self.run.threads)
         warmed = self.config.stash.setdefault(WARMED, set())
         if (self.variant, self.device) not in warmed:
@@ -239,6 +244,11 @@ class Case:
         # what the framework really uses, read back from it (tests/test_workers.py)
         rec["framework_threads"] = harness.framework_threads(framework_of(self.variant))
         rec["matmul_precision"] = self.matmul_precision
+        # rows per block of a single-pass variant (None for the others), as the backend
+        # was built (--block-rows, or None: chosen from the L2 cache)
+        rec["block_rows"] = block_rows_of(
+            self.variant, self.problem.n_features, self.problem.dtype, self.asked_block_rows
+        )
         rec["pid"] = os.getpid()
         rec["worker"] = self.config.getoption("--gdb-worker")
         rec["data_bytes"] = int(self.problem.X.nbytes + self.problem.y.nbytes)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from backends import Backend, BackendInfo, TrainResult, framework_of
+from backends.blocking import machine_cache
 from suites.convergence import Verdict, compare
 from suites.problems import Problem
 
@@ -373,6 +374,8 @@ def machine_fields(threads: int) -> dict[str, Any]:
             "pytest-benchmark": _version("pytest-benchmark"),
         },
         "gpu": gpu_info(),
+        # what the single-pass variants' block size is chosen from (backends/blocking.py)
+        "l2_cache": machine_cache().as_dict(),
     }
     return info
 

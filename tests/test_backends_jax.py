@@ -13,7 +13,7 @@ from tests.conftest import backend_or_skip
 
 jax = pytest.importorskip("jax", reason="jax is not installed")
 
-JAX_VARIANTS = ("jax-grad", "jax-manual", "jax-scan")
+JAX_VARIANTS = ("jax-grad", "jax-manual", "jax-scan", "jax-blocked")
 
 
 @pytest.mark.parametrize("record", [False, True])
@@ -81,7 +81,7 @@ def test_jax_traces_every_matmul_at_the_asked_precision(precision, hlo) -> None:
             session.d = jax_backend._Loaded(session.d.p, session.d.device, False, "tf32")
         d = session.d
         with d.precision():
-            if variant == "jax-scan":
+            if variant in ("jax-scan", "jax-blocked"):  # the whole loop compiled once
                 text = session._fit.lower(d.params0, d.X, d.y, epochs=3).as_text()
             else:
                 losses, hist, e = session._fresh()

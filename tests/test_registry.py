@@ -7,18 +7,22 @@ from backends import DEVICES, VARIANTS, BackendUnavailable, get_backend, list_ba
 
 def test_the_public_variants_are_registered_in_order() -> None:
     assert VARIANTS == (
-        "numpy-manual", "torch-autograd", "torch-nn", "torch-manual", "torch-compile",
-        "torch-cudagraph", "jax-grad", "jax-manual", "jax-scan",
+        "numpy-manual", "numpy-blocked", "torch-autograd", "torch-nn", "torch-manual",
+        "torch-compile", "torch-cudagraph", "torch-blocked", "jax-grad", "jax-manual",
+        "jax-scan", "jax-blocked",
     )  # fmt: skip
 
 
 def test_listing_covers_every_variant_and_device_with_a_reason_when_unavailable() -> None:
     rows = list_backends()
     keys = {(r.variant, r.device) for r in rows}
-    cpu_and_cuda = {v for v in VARIANTS if v not in ("numpy-manual", "torch-cudagraph")}
-    expected = {("numpy-manual", "cpu"), ("torch-cudagraph", "cuda")} | {
-        (v, d) for v in cpu_and_cuda for d in DEVICES
-    }
+    cpu_only = ("numpy-manual", "numpy-blocked")
+    cpu_and_cuda = {v for v in VARIANTS if v not in (*cpu_only, "torch-cudagraph")}
+    expected = (
+        {(v, "cpu") for v in cpu_only}
+        | {("torch-cudagraph", "cuda")}
+        | {(v, d) for v in cpu_and_cuda for d in DEVICES}
+    )
     assert keys == expected
     for row in rows:
         assert row.available == (row.reason == "")
@@ -47,7 +51,7 @@ def test_the_cuda_graph_variant_has_no_cpu_form() -> None:
         get_backend("torch-cudagraph", "cpu")
 
 
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "numpy-manual"])
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if not v.startswith("numpy-")])
 def test_a_missing_gpu_makes_the_cuda_variant_unavailable_not_an_error(variant: str) -> None:
     try:
         backend = get_backend(variant, "cuda")

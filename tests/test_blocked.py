@@ -1,0 +1,218 @@
+"""The single-pass variants (``*-blocked``, issue 13): the same trajectory whatever the
+block size, a ragged last block handled exactly, the block size chosen from the L2
+cache the OS reports, and ``--block-rows`` checked and carried to the workers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from backends import VARIANTS, block_rows_of, get_backend
+from backends.base import BackendUnavailable
+from backends.blocking import (
+    FALLBACK_L2_BYTES,
+    CacheInfo,
+    block_bounds,
+    choose_block_rows,
+    parse_size,
+    read_cache,
+)
+from suites.convergence import compare, tolerance
+from suites.problems import Problem, stability_limit
+
+BLOCKED = tuple(v for v in VARIANTS if v.endswith("-blocked"))
+
+
+def blocked_or_skip(variant: str, block_rows: int | None):
+    try:
+        return get_backend(variant, "cpu", block_rows=block_rows)
+    except BackendUnavailable as err:
+        pytest.skip(str(err))
+
+
+def problem(n: int = 1000, d: int = 4, epochs: int = 60, dtype: str = "float32") -> Problem:
+    """A problem whose optimum depends on every row: y is not linear in X, and the last
+    rows (the ragged block of most block sizes here) are shifted, so a block that is
+    lost or weighted wrongly moves the trajectory and the final parameters far beyond
+    the float32 tolerance. Non-zero initial parameters."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((n, d)).astype(np.float32).astype(np.float64)
+    y = X @ rng.uniform(-2, 2, d) + 0.5 + rng.standard_normal(n)
+    y[-n // 8 :] += 3.0
+    lr = 0.5 * stability_limit(X, bias=True)
+    w0 = np.linspace(0.5, -0.5, d)
+    return Problem(f"blocked-{n}x{d}", X, y, bias=True, lr=lr, epochs=epochs, dtype=dtype,
+                   w0=w0, b0=-0.25).precompute()  # fmt: skip
+
+
+def train(variant: str, block_rows: int, p: Problem):
+    session = blocked_or_skip(variant, block_rows).prepare(p, record_params=True)
+    assert session.block_rows == block_rows
+    session.warmup()
+    return session.train()
+
+
+def assert_same_trajectory(a, b, p: Problem) -> None:
+    """Two runs agree within the float32 tolerance of the convergence check, at every
+    epoch (losses) and in the parameters after every epoch."""
+    tol = tolerance(p.dtype)
+    scale = np.maximum(np.abs(b.losses), tol.floor * abs(b.losses[0]))
+    assert np.max(np.abs(a.losses - b.losses) / scale) <= tol.rtol
+    for x, y in ((a.w_history, b.w_history), (a.b_history, b.b_history)):
+        assert np.max(np.abs(x - y)) / max(1.0, np.max(np.abs(y))) <= tol.ptol
+
+
+@pytest.mark.parametrize("variant", BLOCKED)
+def test_a_block_size_that_does_not_divide_n_follows_the_same_trajectory(variant) -> None:
+    p = problem()  # 1000 rows: 125 divides them (8 blocks), 128 leaves a ragged 104
+    assert block_bounds(1000, 128)[-1] == (896, 1000)
+    dividing, ragged = train(variant, 125, p), train(variant, 128, p)
+    for result in (dividing, ragged):
+        verdict = compare(p, result)
+        assert verdict.ok, verdict.message
+        assert verdict.param_dev <= tolerance("float32").ptol
+    assert_same_trajectory(ragged, dividing, p)
+
+
+@pytest.mark.parametrize("variant", BLOCKED)
+@pytest.mark.parametrize("block_rows", [1, 203, 204, 10_000])
+def test_blocks_of_one_row_and_of_all_rows_at_once(variant, block_rows) -> None:
+    # 1: every row a block (203 iterations, no remainder); N and more: no full block at
+    # all, the whole of X is the remainder (jax's loop is then not traced at all).
+    p = problem(n=203, d=3, epochs=30)
+    result = train(variant, block_rows, p)
+    verdict = compare(p, result)
+    assert verdict.ok, verdict.message
+    assert_same_trajectory(result, train(variant, 64, p), p)
+
+
+@pytest.mark.parametrize("variant", BLOCKED)
+def test_float64_blocks_follow_the_float64_reference(variant) -> None:
+    p = problem(n=500, d=3, epochs=40, dtype="float64")
+    verdict = compare(p, train(variant, 96, p))  # 5 full blocks and a ragged 20
+    assert verdict.ok and verdict.max_loss_dev < 1e-12, verdict.message
+
+
+@pytest.mark.parametrize("variant", BLOCKED)
+def test_the_default_block_size_is_the_one_recorded(variant) -> None:
+    p = problem(n=100, d=16, epochs=3)
+    try:
+        session = get_backend(variant, "cpu").prepare(p)
+    except BackendUnavailable as err:
+        pytest.skip(str(err))
+    assert session.block_rows == block_rows_of(variant, 16, "float32")
+    assert session.block_rows == choose_block_rows(16, 4)
+
+
+def test_only_the_blocked_variants_have_a_block_size() -> None:
+    assert BLOCKED == ("numpy-blocked", "torch-blocked", "jax-blocked")
+    assert block_rows_of("numpy-manual", 16, "float32", 512) is None
+    assert block_rows_of("jax-blocked", 16, "float32", 512) == 512
+
+
+def test_blocks_cover_every_row_once_without_padding() -> None:
+    assert block_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert block_bounds(8, 4) == [(0, 4), (4, 8)]
+    assert block_bounds(3, 8) == [(0, 3)]
+    assert block_bounds(3, 1) == [(0, 1), (1, 2), (2, 3)]
+
+
+# --- the block size from the cache sizes the OS reports --------------------------------
+
+
+def fake_cache(root, entries: list[tuple[str, str, str]]):
+    """A /sys/devices/system/cpu/cpu0/cache look-alike: (level, type, size) per index."""
+    for k, (level, kind, size) in enumerate(entries):
+        index = root / f"index{k}"
+        index.mkdir(parents=True)
+        (index / "level").write_text(level + "\n")
+        (index / "type").write_text(kind + "\n")
+        (index / "size").write_text(size + "\n")
+    return root
+
+
+def test_the_l2_is_read_from_the_os_cache_files(tmp_path) -> None:
+    # this project's VM: 48K L1d, 32K L1i, 2048K L2, 260 MiB L3
+    levels = [("1", "Data", "48K"), ("1", "Instruction", "32K"), ("2", "Unified", "2048K"),
+              ("3", "Unified", "266240K")]  # fmt: skip
+    root = fake_cache(tmp_path, levels)
+    cache = read_cache(root)
+    assert cache == CacheInfo(2 * 2**20, str(root / "index2" / "size"))
+    # a quarter of 2 MiB is 512 KiB: 8192 rows of 16 float32 (64 B), the issue's size
+    assert choose_block_rows(16, 4, cache) == 8192
+    assert choose_block_rows(16, 8, cache) == 4096
+    assert choose_block_rows(1, 4, cache) == 131072
+    assert choose_block_rows(3, 4, cache) == 32768  # 43690 rows fit: a power of two below
+    assert choose_block_rows(10**7, 8, cache) == 1  # a row larger than the budget
+
+
+def test_an_instruction_or_unreadable_l2_is_skipped(tmp_path) -> None:
+    root = fake_cache(tmp_path, [("2", "Instruction", "64K"), ("2", "Data", "junk"),
+                                 ("2", "Data", "1M")])  # fmt: skip
+    assert read_cache(root).l2_bytes == 2**20
+
+
+def test_without_cache_files_the_fallback_is_assumed_and_said(tmp_path) -> None:
+    for root in (tmp_path / "absent", fake_cache(tmp_path / "l1", [("1", "Data", "32K")])):
+        cache = read_cache(root)
+        assert cache.l2_bytes == FALLBACK_L2_BYTES
+        assert cache.source.startswith("assumed 512 KiB: no level-2 data cache readable")
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("2048K", 2**21), ("1M", 2**20), ("32768", 32768), ("512 KiB", 2**19)]
+)
+def test_cache_sizes_in_every_unit(text, size) -> None:
+    assert parse_size(text) == size
+
+
+# --- --block-rows: checked, and carried to the workers ----------------------------------
+
+
+@pytest.mark.harness
+@pytest.mark.parametrize("value", ["0", "-8", "abc", "1.5", ""])
+def test_a_bad_block_size_is_one_line_and_exit_2(value, tmp_path, capsys) -> None:
+    from suites.cli import main
+
+    rc = main(["check", "--backends", "numpy-blocked", "--problems", "toy",
+               f"--block-rows={value}", "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err == [f"gdbench: error: --block-rows must be a positive integer, got '{value}'"]
+    assert not (tmp_path / "run" / "records.jsonl").exists()
+
+
+@pytest.mark.harness
+def test_block_rows_reaches_the_workers_and_the_report(tmp_path) -> None:
+    from suites.cli import main
+
+    out = tmp_path / "run"
+    rc = main(["check", "--backends", "numpy-manual,numpy-blocked", "--problems", "toy-20",
+               "--block-rows", "7", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    cases = {r["variant"]: r for r in records if r.get("kind") == "convergence"}
+    assert cases["numpy-blocked"]["block_rows"] == 7 and cases["numpy-blocked"]["status"] == "agree"
+    assert cases["numpy-manual"]["block_rows"] is None
+    log = next((out / "workers").glob("*numpy-blocked*.log")).read_text()
+    assert "--gdb-block-rows 7" in log.splitlines()[0] or "--gdb-block-rows 7" in log
+    report = (out / "report.md").read_text()
+    assert "7 rows at 1 float32 feature (28 B of X) (set by --block-rows)" in report
+
+
+@pytest.mark.harness
+def test_a_single_pass_row_counts_one_pass_of_x() -> None:
+    from reports import frame
+
+    machine = frame.Machine("m (cpu)", "m", "cpu")
+    info = {"variant": "numpy-blocked", "device": "cpu", "dtype": "float32", "problem": "p",
+            "n_samples": 1000, "n_features": 16, "epochs": 10}  # fmt: skip
+    stats = {"median": 0.01, "iqr": 0.0, "min": 0.01, "mean": 0.01, "rounds": 5}
+    two = frame._row(info, stats, machine)
+    one = frame._row(info | {"block_rows": 256}, stats, machine)
+    assert two["bytes_per_epoch"] == 2 * 1000 * 16 * 4 and two["block_rows"] is None
+    assert one["bytes_per_epoch"] == one["one_pass_bytes"] == 1000 * 16 * 4
+    assert one["block_rows"] == 256
+    assert "block_rows" in frame.RESULT_COLUMNS
