@@ -2,20 +2,27 @@
 
 An epoch needs X twice: for r = Xw + b − y and for Xᵀr. Since r_i depends only on row
 i, the blocked variants walk X in blocks of rows and use each block twice while it is
-still in cache, so X is read from memory once per epoch. A block must therefore fit in
-the cache that is private to a core, with room to spare:
+still in cache, so X is read from memory once per epoch. The block size trades two
+costs: every block pays a fixed cost (numpy's and torch's calls, a loop iteration in
+jax), so blocks should be large; the block must still be in cache for its second use,
+so they must not be too large.
 
-- the rule: the largest power of two of rows whose block of X takes at most a quarter
-  of the L2 cache (``L2_SHARE``). The rest holds the block's residual and targets, the
-  next block the hardware prefetcher is already fetching, and the w, g and code of the
-  loop; and a block split between two threads by the BLAS lands half in each core's L2.
-  On this project's 2-core VM (2 MiB of L2 per core) that is 8192 rows of 16 float32
-  features (512 KiB), the size the issue measured as good: a half-L2 block (16384) was
-  no faster there, and blocks of a full L2 and more fall out of it (docs/performance.md);
-- the L2 size is read from the OS (Linux: ``/sys/devices/system/cpu/cpu0/cache/index*/
+- The rule: the largest power of two of rows whose block of X takes at most half of
+  the L2 cache of each core it is split across (``L2_SHARE``), i.e. ``threads × L2 / 2``
+  bytes: the BLAS products of numpy and torch split a block's rows between the
+  threads, each thread's share then stays in its own core's L2, and the other half of
+  the L2 holds the block's residual and targets and the rows the prefetcher is already
+  fetching. ``threads`` is the number of cores this process may run on (a gdbench
+  worker is pinned to ``--threads`` cores before any framework starts). On this
+  project's 2-core VM (2 MiB of L2 per core) that is 32768 rows of 16 float32 features
+  (2 MiB); measured there in alternating rounds, 8192 and 16384 rows were slower in
+  every framework (more blocks, each paying its fixed cost), and 65536 no worse, since
+  its 260 MiB L3 serves the second read of a block that left the L2
+  (docs/performance.md).
+- The L2 size is read from the OS (Linux: ``/sys/devices/system/cpu/cpu0/cache/index*/
   {level,type,size}``, the level-2 data or unified cache of the first CPU); where it
   cannot be read (another OS, a container hiding /sys) ``FALLBACK_L2_BYTES`` is assumed
-  and the source says so;
+  and the source says so.
 - ``--block-rows N`` overrides the rule for every blocked variant of a run.
 
 Nothing here imports a framework.
@@ -24,6 +31,7 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +41,7 @@ CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
 # more per core or cluster share): assumed where the OS does not say. Smaller than the
 # real one only costs a few more (shorter) blocks; larger could spill every block.
 FALLBACK_L2_BYTES = 512 * 2**10
-L2_SHARE = 4  # a block of X takes at most 1/L2_SHARE of the L2
+L2_SHARE = 2  # a thread's share of a block takes at most 1/L2_SHARE of its core's L2
 
 
 @dataclass(frozen=True)
@@ -87,11 +95,24 @@ def machine_cache() -> CacheInfo:
     return read_cache()
 
 
-def choose_block_rows(n_features: int, itemsize: int, cache: CacheInfo | None = None) -> int:
+def threads_here() -> int:
+    """The cores this process may run on (its CPU affinity; a gdbench worker is pinned
+    to ``--threads`` of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def choose_block_rows(
+    n_features: int, itemsize: int, cache: CacheInfo | None = None, threads: int | None = None
+) -> int:
     """Rows per block: the largest power of two whose block of X (rows × n_features ×
-    itemsize bytes) fits in a quarter of the L2; at least 1."""
+    itemsize bytes) fits in half the L2 of each of the ``threads`` cores it is split
+    across (default: the cores this process may run on); at least 1."""
     cache = machine_cache() if cache is None else cache
-    budget = cache.l2_bytes // L2_SHARE
+    threads = threads_here() if threads is None else max(1, threads)
+    budget = threads * cache.l2_bytes // L2_SHARE
     rows = max(1, budget // max(1, n_features * itemsize))
     return 1 << (rows.bit_length() - 1)
 

@@ -270,11 +270,14 @@ class _ManualSession(_Session):
 class _BlockedSession(_Session):
     """torch-manual's arithmetic in one pass over X: for each block of rows (full blocks,
     then the ragged remainder as its own block; views, nothing padded), while the block
-    is in cache, r_blk = X_blk·w + b − y_blk, then X_blkᵀ·r_blk, Σ r_blk and Σ r_blk²,
-    each written into the block's own slot of a buffer (``out=``: one call each, no
-    accumulate-in-place call per block), summed once per epoch and scaled by 2/N (1/N
-    for the loss). Eager torch: every call is one dispatch, so a block costs six calls
-    (five without a bias) of per-op overhead on top of its arithmetic."""
+    is in cache, r_blk = X_blk·w + b − y_blk, then X_blkᵀ·r_blk and (Σ r_blk², Σ r_blk),
+    each written into the block's own slot of a buffer (``out=``: no accumulate call per
+    block), summed once per epoch and scaled by 2/N (1/N for the loss).
+
+    Eager torch pays its dispatch per call, so a block is four calls (three without a
+    bias): both sums come from one matrix–vector product, [r_blk; 1]·r_blk, whose first
+    row is the residual buffer itself and whose second is ones (made once).
+    """
 
     def __init__(self, data: _Loaded, block_rows: int) -> None:
         self.d = data
@@ -282,16 +285,15 @@ class _BlockedSession(_Session):
         n, dim = data.X.shape
         dev, dt = data.device, data.dtype
         bounds = block_bounds(n, block_rows)
-        self.r = torch.empty(n, dtype=dt, device=dev)
         self.partial_g = torch.empty(len(bounds), dim, dtype=dt, device=dev)
-        self.partial_sum = torch.empty(len(bounds), dtype=dt, device=dev)
-        self.partial_sq = torch.empty(len(bounds), dtype=dt, device=dev)
-        # every view made once: slicing per block per epoch would be more dispatch
-        self.blocks = [
-            (data.X[s:e], data.X[s:e].T, data.y[s:e], self.r[s:e], self.partial_g[k],
-             self.partial_sum[k], self.partial_sq[k])
-            for k, (s, e) in enumerate(bounds)
-        ]  # fmt: skip
+        # per block: (Σ r², Σ r)
+        self.partial_sums = torch.empty(len(bounds), 2, dtype=dt, device=dev)
+        self.blocks = []
+        for k, (s, e) in enumerate(bounds):
+            r_and_ones = torch.ones(2, e - s, dtype=dt, device=dev)  # row 0: r_blk
+            # every view made once: slicing per block per epoch would be more dispatch
+            self.blocks.append((data.X[s:e], data.X[s:e].T, data.y[s:e], r_and_ones[0],
+                                r_and_ones, self.partial_g[k], self.partial_sums[k]))  # fmt: skip
 
     def _fit(self, epochs: int) -> TrainResult:
         d, p = self.d, self.d.p
@@ -301,17 +303,17 @@ class _BlockedSession(_Session):
         losses, hist = [], d.history()
         with torch.no_grad():
             for _ in range(epochs):
-                for x_blk, xt_blk, y_blk, r_blk, g_blk, sum_blk, sq_blk in self.blocks:
+                for x_blk, xt_blk, y_blk, r_blk, r_and_ones, g_blk, sums_blk in self.blocks:
                     torch.addmv(y_blk, x_blk, w, beta=-1, out=r_blk)  # X_blk·w − y_blk
                     if p.bias:
                         r_blk.add_(b)
                     torch.mv(xt_blk, r_blk, out=g_blk)  # the same rows, still in cache
-                    torch.sum(r_blk, 0, out=sum_blk)
-                    torch.dot(r_blk, r_blk, out=sq_blk)
-                losses.append(self.partial_sq.sum() / n)
+                    torch.mv(r_and_ones, r_blk, out=sums_blk)  # (Σ r², Σ r)
+                sums = self.partial_sums.sum(0)
+                losses.append(sums[0] / n)
                 w.sub_(self.partial_g.sum(0), alpha=step)
                 if p.bias:
-                    b.sub_(self.partial_sum.sum(), alpha=step)
+                    b.sub_(sums[1], alpha=step)
                 hist.keep(w, b)
         return d.result(losses, w, b if p.bias else None, hist)
 

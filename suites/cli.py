@@ -75,8 +75,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--block-rows",
-        help="rows per block of the single-pass variants (*-blocked) (default: the most "
-        "whose block of X fits in a quarter of the L2 cache, a power of two)",
+        help="rows per block of the single-pass variants (*-blocked) (default: the most, "
+        "a power of two, whose block of X fits in half the L2 cache of each thread)",
     )
     p.add_argument(
         "--quick",
