@@ -14,7 +14,7 @@ ARGS   ?=
 TOX_PY    := py$(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
 TEST_ENVS := lint,type,$(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax
 
-.PHONY: bench test test-envs test-all unit perf venv clean
+.PHONY: bench test test-envs test-all unit perf mutation venv clean
 
 $(BIN)/gdbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,28 @@ unit: venv
 ## Measure this machine and regenerate docs/performance.md (a few minutes; run it alone).
 perf: venv
 	$(BIN)/python -m suites.perf
+
+## The mutation score of the numerical core and the report frame (docs/mutation.md): mutmut
+## 3 runs each mutant against the fast unit tests that call the mutated function. Long (see
+## the doc); not part of `make test`. MUTATION_JOBS mutants at a time (default 1: the tests
+## themselves use every core); results are kept in mutants/, so a second run only retests
+## what changed.
+MUTATION_JOBS ?= 1
+MUTATION_MIN  ?= 85
+
+## The score per module and in total: killed (a timeout counts as killed) over killed and
+## not killed (survived, no tests, suspicious, not checked); exit 1 below MUTATION_MIN percent.
+mutation: venv
+	$(PIP) -e ".[mutation]"
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS)
+	$(BIN)/mutmut results --all true | awk -F': ' -v min=$(MUTATION_MIN) ' \
+	  /__mutmut_/ { m = $$1; sub(/^ +/, "", m); sub(/\.[^.]*$$/, "", m); \
+	    if ($$2 == "skipped") next; \
+	    k = ($$2 == "killed" || $$2 == "timeout"); killed[m] += k; n[m]++; K += k; N++ } \
+	  END { for (m in n) printf "%-28s %5d / %5d killed  %5.1f%%\n", m, killed[m], n[m], \
+	          100 * killed[m] / n[m] | "sort"; close("sort"); \
+	        printf "%-28s %5d / %5d killed  %5.1f%%\n", "total", K, N, N ? 100 * K / N : 0; \
+	        exit (N == 0 || 100 * K / N < min) }'
 
 clean:
 	rm -rf $(VENV) .tox .pytest_cache .benchmarks build *.egg-info
