@@ -367,3 +367,22 @@ def test_one_partial_input_makes_the_whole_report_partial(tmp_path) -> None:
     assert frame.load([cut, done]).partial is True
     assert frame.load([done, cut]).partial is True
     assert frame.load([done, done]).partial is False
+
+
+def test_cases_after_an_untimed_one_are_still_pooled() -> None:
+    records = [
+        bench("torch-nn", pid=1, data=None, status="failed"),
+        bench("jax-scan", pid=2, data=(1.0,)),
+        bench("numpy-manual", pid=3, data=(2.0,)),
+    ]
+    cases = frame.pooled_cases(records)
+    assert [info["variant"] for info, _ in cases] == ["torch-nn", "jax-scan", "numpy-manual"]
+    assert [stats.get("median") for _, stats in cases] == [None, 1.0, 2.0]
+    benchmarks = frame.pooled_benchmarks(records)
+    assert [b["param"] for b in benchmarks] == ["jax-scan@cpu-toy", "numpy-manual@cpu-toy"]
+
+
+def test_a_record_without_a_status_counts_as_agreeing() -> None:
+    records = [bench(pid=1, status="agree", message="first"), bench(pid=2, message="second")]
+    ((info, _),) = frame.pooled_cases(records)
+    assert info["message"] == "first" and info["status"] == "agree"

@@ -171,6 +171,20 @@ def test_own_data_is_a_fresh_copy_that_keeps_the_computed_references() -> None:
     assert q.optimum is p.optimum
 
 
+def test_own_data_never_recomputes_what_was_computed(monkeypatch) -> None:
+    p = make(dtype="float64").precompute()
+    q = p.with_own_data()
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("recomputed")
+
+    for name in ("reference_trajectory", "stability_limit", "least_squares"):
+        monkeypatch.setattr(f"suites.problems.{name}", forbidden)
+    assert q.lr_limit == pytest.approx(2 / ((17 + np.sqrt(269)) / 2), rel=1e-12)
+    assert q.reference.losses[0] == pytest.approx(30.0, rel=1e-15)  # mean((2x)²)
+    assert q.optimum[0][0] == pytest.approx(2.0, abs=1e-12)
+
+
 def test_own_data_of_a_fresh_problem_computes_nothing() -> None:
     q = make().with_own_data()
     assert not {"reference", "lr_limit", "optimum"} & set(q.__dict__)
