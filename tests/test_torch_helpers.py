@@ -1,0 +1,69 @@
+"""backends/torch_backend.py's small helpers: the device check, the compilers
+torch.compile needs, and the CUDA graph's preallocated history (on CPU tensors)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed")
+
+from backends import BackendUnavailable, torch_backend  # noqa: E402
+
+
+def test_a_device_torch_has_no_name_for_is_unavailable() -> None:
+    with pytest.raises(BackendUnavailable, match=r"^torch has no device 'tpu'$"):
+        torch_backend._device("tpu")
+    assert torch_backend._device("cpu") == torch.device("cpu")
+
+
+def test_cuda_without_a_gpu_is_unavailable(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(BackendUnavailable, match=r"^CUDA is not available: torch.cuda"):
+        torch_backend._device("cuda")
+
+
+@pytest.mark.parametrize("found", ["g++", "c++", "clang++"])
+def test_any_cxx_compiler_serves_torch_compile_on_the_cpu(monkeypatch, found) -> None:
+    monkeypatch.setattr(torch_backend.shutil, "which", lambda name: name if name == found else None)
+    assert torch_backend._compiler_missing() is None
+
+
+def test_without_a_cxx_compiler_torch_compile_is_unavailable(monkeypatch) -> None:
+    monkeypatch.setattr(torch_backend.shutil, "which", lambda name: None)
+    reason = "torch.compile on the CPU needs a C++ compiler (g++ or clang++) on PATH"
+    assert torch_backend._compiler_missing() == reason
+    with pytest.raises(BackendUnavailable, match=r"needs a C\+\+ compiler"):
+        torch_backend.TorchCompile("cpu")
+
+
+def test_triton_takes_the_c_compiler_named_by_cc(monkeypatch, tmp_path) -> None:
+    # only $CC exists: neither gcc nor clang
+    include = tmp_path / "include"
+    include.mkdir()
+    (include / "Python.h").write_text("")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    monkeypatch.setattr(torch_backend.importlib.util, "find_spec", lambda name, *a: object())
+    monkeypatch.setattr(
+        torch_backend.shutil, "which", lambda name: "/opt/cc/bin/mycc" if name == "mycc" else None
+    )
+    monkeypatch.setattr(
+        torch_backend.sysconfig, "get_paths", lambda scheme=None: {"include": str(include)}
+    )
+    monkeypatch.setattr(torch_backend.ctypes.util, "find_library", lambda name: "libcuda.so.1")
+    monkeypatch.setenv("CC", "mycc")
+    assert torch_backend._triton_missing() is None
+    monkeypatch.delenv("CC")
+    assert "a C compiler ($CC, gcc or clang)" in torch_backend._triton_missing()
+
+
+def test_the_static_history_is_fetched_as_numpy() -> None:
+    w = torch.arange(6, dtype=torch.float64).reshape(3, 2)
+    b = torch.tensor([0.5, 1.5, 2.5], dtype=torch.float64)
+    w_hist, b_hist = torch_backend._StaticHistory(w, b).stacked()
+    np.testing.assert_array_equal(w_hist, [[0, 1], [2, 3], [4, 5]])
+    np.testing.assert_array_equal(b_hist, [0.5, 1.5, 2.5])
+    assert w_hist.dtype == b_hist.dtype == np.float64
+    assert torch_backend._StaticHistory(None, None).stacked() == (None, None)
+    w_only, none = torch_backend._StaticHistory(w, None).stacked()
+    assert none is None and w_only.shape == (3, 2)
