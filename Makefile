@@ -54,15 +54,19 @@ perf: venv
 ## the doc); not part of `make test`. MUTATION_JOBS mutants at a time (default 1: the tests
 ## themselves use every core); results are kept in mutants/, so a second run only retests
 ## what changed.
+## MUTANTS=FILE runs and scores only the mutants named in FILE, one a line (a sample:
+## docs/mutation.md).
 MUTATION_JOBS ?= 1
 MUTATION_MIN  ?= 85
+MUTANTS       ?=
 
 ## The score per module and in total: killed (a timeout counts as killed) over killed and
 ## not killed (survived, no tests, suspicious, not checked); exit 1 below MUTATION_MIN percent.
 mutation: venv
 	$(PIP) -e ".[mutation]"
-	$(BIN)/mutmut run --max-children $(MUTATION_JOBS)
-	$(BIN)/mutmut results --all true | awk -F': ' -v min=$(MUTATION_MIN) ' \
+	$(BIN)/mutmut run --max-children $(MUTATION_JOBS) $(if $(MUTANTS),$$(cat $(MUTANTS)))
+	$(BIN)/mutmut results --all true | $(if $(MUTANTS),grep -F -w -f $(MUTANTS) |) \
+	  awk -F': ' -v min=$(MUTATION_MIN) ' \
 	  /__mutmut_/ { m = $$1; sub(/^ +/, "", m); sub(/\.[^.]*$$/, "", m); \
 	    if ($$2 == "skipped") next; \
 	    k = ($$2 == "killed" || $$2 == "timeout"); killed[m] += k; n[m]++; K += k; N++ } \
