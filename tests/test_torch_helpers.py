@@ -67,3 +67,36 @@ def test_the_static_history_is_fetched_as_numpy() -> None:
     assert torch_backend._StaticHistory(None, None).stacked() == (None, None)
     w_only, none = torch_backend._StaticHistory(w, None).stacked()
     assert none is None and w_only.shape == (3, 2)
+
+
+def test_the_cuda_graph_epoch_body_on_cpu_tensors() -> None:
+    # The epoch torch-cudagraph captures, run eagerly on CPU tensors (no CUDA call in
+    # it): losses, parameters and the recorded history against the float64 loop by hand.
+    from suites.problems import Problem
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    y = 2 * x
+    p = Problem("tb", x[:, None], y, bias=True, lr=0.02, epochs=5, dtype="float64",
+                w0=[0.5], b0=-1.0)  # fmt: skip
+    data = torch_backend._Loaded(p, torch.device("cpu"), True, "float32")
+    session = torch_backend._CudaGraphSession(data)
+    session._reset()
+    for _ in range(5):
+        session._epoch()
+    w, b, losses, ws, bs = 0.5, -1.0, [], [], []
+    for _ in range(5):
+        r = w * x + b - y
+        losses.append(np.mean(r**2))
+        w, b = w - 0.02 * np.mean(2 * r * x), b - 0.02 * np.mean(2 * r)
+        ws.append(w)
+        bs.append(b)
+    np.testing.assert_allclose(session.losses.numpy(), losses, rtol=1e-13)
+    w_hist, b_hist = session.hist.stacked()
+    assert w_hist.dtype == np.float64 and b_hist.dtype == np.float64
+    np.testing.assert_allclose(w_hist[:, 0], ws, rtol=1e-13)
+    np.testing.assert_allclose(b_hist, bs, rtol=1e-13)
+    assert session.w.item() == pytest.approx(ws[-1], rel=1e-13)
+    assert session.b.item() == pytest.approx(bs[-1], rel=1e-13)
+    assert int(session.index) == 5
+    session._reset()  # a round starts again from the initial parameters
+    assert (session.w.item(), session.b.item(), int(session.index)) == (0.5, -1.0, 0)
