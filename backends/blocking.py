@@ -5,20 +5,16 @@ i, the blocked variants walk X in blocks of rows and use each block twice while 
 still in cache, so X is read from memory once per epoch. The block size trades two
 costs: every block pays a fixed cost (numpy's and torch's calls, a loop iteration in
 jax), so blocks should be large; the block must still be in cache for its second use,
-so they must not be too large.
+and small enough that one core handles it, so they must not be too large.
 
 - The rule: the largest power of two of rows whose block of X takes at most half of
-  the L2 cache of each core it is split across (``L2_SHARE``), i.e. ``threads × L2 / 2``
-  bytes: the BLAS products of numpy and torch split a block's rows between the
-  threads, each thread's share then stays in its own core's L2, and the other half of
-  the L2 holds the block's residual and targets and the rows the prefetcher is already
-  fetching. ``threads`` is the number of cores this process may run on (a gdbench
-  worker is pinned to ``--threads`` cores before any framework starts). On this
-  project's 2-core VM (2 MiB of L2 per core) that is 32768 rows of 16 float32 features
-  (2 MiB); measured there in alternating rounds, 8192 and 16384 rows were slower in
-  every framework (more blocks, each paying its fixed cost), and 65536 no worse, since
-  its 260 MiB L3 serves the second read of a block that left the L2
-  (docs/performance.md).
+  one core's L2 cache (``L2_SHARE``): the other half holds the block's residual and
+  targets and the rows the prefetcher is already fetching. On this project's 2-core VM
+  (2 MiB of L2 per core) that is 16384 rows of 16 float32 features (1 MiB). Measured
+  there in alternating rounds (docs/performance.md): 8192 rows pay more per-block calls;
+  32768 and more make NumPy's BLAS split every product between the two threads, and on
+  the shared VM, where other processes hold the cores, each split call waits for both:
+  numpy-blocked was 5× slower with them. A block for one core is the size that holds up.
 - The L2 size is read from the OS (Linux: ``/sys/devices/system/cpu/cpu0/cache/index*/
   {level,type,size}``, the level-2 data or unified cache of the first CPU); where it
   cannot be read (another OS, a container hiding /sys) ``FALLBACK_L2_BYTES`` is assumed
@@ -31,7 +27,6 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +36,7 @@ CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
 # more per core or cluster share): assumed where the OS does not say. Smaller than the
 # real one only costs a few more (shorter) blocks; larger could spill every block.
 FALLBACK_L2_BYTES = 512 * 2**10
-L2_SHARE = 2  # a thread's share of a block takes at most 1/L2_SHARE of its core's L2
+L2_SHARE = 2  # a block of X takes at most 1/L2_SHARE of one core's L2
 
 
 @dataclass(frozen=True)
@@ -95,24 +90,11 @@ def machine_cache() -> CacheInfo:
     return read_cache()
 
 
-def threads_here() -> int:
-    """The cores this process may run on (its CPU affinity; a gdbench worker is pinned
-    to ``--threads`` of them)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def choose_block_rows(
-    n_features: int, itemsize: int, cache: CacheInfo | None = None, threads: int | None = None
-) -> int:
+def choose_block_rows(n_features: int, itemsize: int, cache: CacheInfo | None = None) -> int:
     """Rows per block: the largest power of two whose block of X (rows × n_features ×
-    itemsize bytes) fits in half the L2 of each of the ``threads`` cores it is split
-    across (default: the cores this process may run on); at least 1."""
+    itemsize bytes) fits in half of one core's L2; at least 1."""
     cache = machine_cache() if cache is None else cache
-    threads = threads_here() if threads is None else max(1, threads)
-    budget = threads * cache.l2_bytes // L2_SHARE
+    budget = cache.l2_bytes // L2_SHARE
     rows = max(1, budget // max(1, n_features * itemsize))
     return 1 << (rows.bit_length() - 1)
 

@@ -159,12 +159,11 @@ def _block_rows(frames: Frames, machine: Machine) -> list[str]:
         return []
     cache = machine.info.get("l2_cache") or {}
     l2 = cache.get("l2_bytes")
-    threads = int(machine.info.get("threads") or 1)
 
     def text(r: pd.Series) -> str:
         rows, d = int(r["block_rows"]), int(r["n_features"])
         item = 8 if r["dtype"] == "float64" else 4
-        chosen = l2 and rows == choose_block_rows(d, item, CacheInfo(int(l2), ""), threads)
+        chosen = l2 and rows == choose_block_rows(d, item, CacheInfo(int(l2), ""))
         how = "" if chosen or not l2 else " (set by --block-rows)"
         return (f"{rows:,} rows at {d} {r['dtype']} feature{'s' if d != 1 else ''} "
                 f"({_kib(rows * d * item)} of X){how}")  # fmt: skip
@@ -172,8 +171,7 @@ def _block_rows(frames: Frames, machine: Machine) -> list[str]:
     sizes = "; ".join(text(r) for _, r in rows.sort_values(["dtype", "n_features"]).iterrows())
     rule = (
         f"chosen as the most rows (a power of two) whose block of X fits in half the "
-        f"{_kib(int(l2))} L2 cache ({cache.get('source', '?')}) of each of the {threads} "
-        f"cores it is split across"
+        f"{_kib(int(l2))} L2 cache of a core ({cache.get('source', '?')})"
         if l2
         else "the L2 cache was not recorded"
     )

@@ -76,7 +76,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--block-rows",
         help="rows per block of the single-pass variants (*-blocked) (default: the most, "
-        "a power of two, whose block of X fits in half the L2 cache of each thread)",
+        "a power of two, whose block of X fits in half a core's L2 cache)",
     )
     p.add_argument(
         "--quick",

@@ -534,14 +534,17 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         f"all alike; medians; {info['threads']} threads per framework. Read bandwidth in "
         f"the same rounds: {reads}; the floor, one pass over X at the best of them: "
         f"{write.human_time(floor_s)} per epoch. Blocks of {rows:,} rows (X block "
-        f"{rows * 64 // 1024} KiB: half of each core's L2 for each of the "
-        f"{info['threads']} threads, `backends/blocking.py`), {blocks} per epoch. "
+        f"{rows * 64 // 1024} KiB: half of one core's L2, `backends/blocking.py`), "
+        f"{blocks} per epoch. "
         "Load average (1, 5, 15 min) before the rounds: "
         f"{_load_text(info['load'][0])}; after: {_load_text(info['load'][1])} — the VM "
         "is shared with other sessions running tests on its 2 cores, so the absolute "
         "times are slower and noisier than on an idle machine; the alternation keeps the "
         "comparison fair, not the load away. Cells: per-epoch median (fraction of the "
-        "floor).",
+        "floor). This section is its own measurement: the run at the end of this page "
+        "timed every "
+        "variant in a worker process of its own at other moments, so its figures for the "
+        "same variants differ by the load of those moments.",
         "",
         pd.DataFrame(per_framework).to_markdown(index=False),
         "",
@@ -564,10 +567,10 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         "",
         "```python",
         "for x_blk, y_blk, r_blk, g_blk in blocks:",
-        "    np.matmul(x_blk, w, out=r_blk)      # r = X·w + b − y, the block read from memory",
+        "    np.matmul(x_blk, w, out=r_blk)  # r = X·w + b − y, the block read from memory",
         "    r_blk += b",
         "    r_blk -= y_blk",
-        "    np.matmul(r_blk, x_blk, out=g_blk)  # Xᵀr: the same rows, from L2",
+        "    np.matmul(r_blk, x_blk, out=g_blk)  # Xᵀr: the same rows, from the cache",
         "    sum_r += r_blk.sum()",
         "    loss += r_blk @ r_blk",
         "```",
@@ -575,23 +578,24 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         "Six NumPy calls and two scalar additions per block, each a few hundred "
         "nanoseconds to a microsecond of interpreter and dispatch: the per-block cost above, "
         "paid once per block whatever its size. The two products are BLAS `sgemv` calls "
-        "that split a block between the threads; the elementwise calls and the sums run on "
-        "one core. X itself is read once: the first product streams the block from memory, "
-        "the second finds it in the L2 it was just loaded into.",
+        "(OpenBLAS decides by size whether to split one between the threads); the "
+        "elementwise calls and the two sums are NumPy loops on one core. X itself is read "
+        "once: the first product streams the block from memory, the second finds it in "
+        "the cache it was just loaded into.",
         "",
         "**torch-blocked** — " + line("torch") + ". The same loop in eager torch "
         "(`backends/torch_backend.py`, `_BlockedSession`), every view made once:",
         "",
         "```python",
-        "for x_blk, xt_blk, y_blk, r_blk, g_blk, sum_blk, sq_blk in blocks:",
-        "    torch.addmv(y_blk, x_blk, w, beta=-1, out=r_blk)   # X·w − y",
+        "for x_blk, xt_blk, y_blk, r_blk, r_and_ones, g_blk, sums_blk in blocks:",
+        "    torch.addmv(y_blk, x_blk, w, beta=-1, out=r_blk)  # X·w − y",
         "    r_blk.add_(b)",
-        "    torch.mv(xt_blk, r_blk, out=g_blk)                 # Xᵀr, block in cache",
-        "    torch.sum(r_blk, 0, out=sum_blk)",
-        "    torch.dot(r_blk, r_blk, out=sq_blk)",
+        "    torch.mv(xt_blk, r_blk, out=g_blk)  # Xᵀr, block in cache",
+        "    torch.mv(r_and_ones, r_blk, out=sums_blk)  # (Σr², Σr): rows r and 1",
         "```",
         "",
-        "Five operator calls per block. Each goes through torch's dispatcher (argument "
+        "Four operator calls per block (both sums from one product with the residual "
+        "buffer and a row of ones beside it). Each goes through torch's dispatcher (argument "
         "parsing, dtype and device checks, the `out=` resize check) before any "
         "arithmetic, and the matrix–vector products open a parallel region for the "
         "intra-op threads: on a block of 8,192 rows that fixed cost is of the order of "
@@ -611,8 +615,10 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         "    y_blk = lax.dynamic_slice_in_dim(y, k * block_rows, block_rows)",
         "    r = x_blk @ w - y_blk + b",
         "    return add(acc, (r @ x_blk, jnp.sum(r), jnp.sum(r * r)))",
+        "",
+        "",
         "acc = lax.fori_loop(0, n // block_rows, body, zeros)",
-        "acc = add(acc, sums(X[full * block_rows:], y[full * block_rows:]))  # remainder",
+        "acc = add(acc, sums(X[full * block_rows :], y[full * block_rows :]))  # remainder",
         "```",
         "",
         "Fused because the per-epoch alternative (jit of one epoch, as jax-grad) would add "
@@ -622,21 +628,24 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         "of one iteration): the `dynamic-slice` of X becomes a copy fusion of the block "
         "into a buffer (the one read of X from memory, split between the threads), "
         "followed by a `dot` for X·w, a fusion for r and its two sums, and a `dot` for "
-        "rᵀX reading the copied block from L2; the while loop runs these as separate "
-        "thunks, so each block pays a handful of thunk launches (the per-block cost "
-        "above) and the dots of one block run on one thread.",
+        "rᵀX reading the copied block from cache; the while loop runs these as separate "
+        "thunks, one after the other. The loop itself costs little (the per-block cost "
+        "above is nanoseconds): what keeps jax-blocked from the floor is the block's "
+        "work, the extra copy of every block and XLA:CPU's matrix–vector `dot`s on "
+        "blocks, not dispatch.",
         "",
         "**On a GPU** (untested: no GPU in this project's sessions) the idea is different: "
         "a GPU has no per-core cache to block for, and one pass over X is what a single "
         "fused kernel does, each thread block reading its rows once and reducing Xᵀr and "
         "the sums across blocks. torch-blocked on `cuda` runs the same eager loop, one "
-        "kernel launch per call and block (about 600 launches per epoch at 1 000 000 "
-        "rows): launch-bound, expected to be slower than torch-manual's two large "
-        "kernels. jax-blocked on `cuda` compiles the same fused loop; XLA:GPU runs the "
-        "while loop's body as a few kernels per iteration, so it too pays per block what "
-        "a fused kernel would not. The block size is chosen from the host CPU's L2 in "
-        "both cases, which means nothing to a GPU. The GPU's own one-pass floor is "
-        "reported (torch-cuda-read, jax-cuda-read) in a run on `cuda`.",
+        f"kernel launch per call and block ({4 * blocks} launches per epoch at "
+        f"{n:,} rows): small kernels, launch-bound where torch-manual launches two large "
+        "ones, so expected to be slower. jax-blocked on `cuda` compiles the same fused "
+        "loop; XLA:GPU runs the while loop's body as a few kernels per iteration, so it "
+        "too pays per block what a fused kernel would not. The block size is chosen "
+        "from the host CPU's L2 in both cases, which means nothing to a GPU. The GPU's "
+        "own one-pass floor is reported (torch-cuda-read, jax-cuda-read) in a run on "
+        "`cuda`.",
         "",
         BLOCKED_END,
     ]

@@ -18,7 +18,6 @@ from backends.blocking import (
     choose_block_rows,
     parse_size,
     read_cache,
-    threads_here,
 )
 from suites.convergence import compare, tolerance
 from suites.problems import Problem, stability_limit
@@ -104,7 +103,7 @@ def test_the_default_block_size_is_the_one_recorded(variant) -> None:
     except BackendUnavailable as err:
         pytest.skip(str(err))
     assert session.block_rows == block_rows_of(variant, 16, "float32")
-    assert session.block_rows == choose_block_rows(16, 4, threads=threads_here())
+    assert session.block_rows == choose_block_rows(16, 4)
 
 
 def test_only_the_blocked_variants_have_a_block_size() -> None:
@@ -141,14 +140,12 @@ def test_the_l2_is_read_from_the_os_cache_files(tmp_path) -> None:
     root = fake_cache(tmp_path, levels)
     cache = read_cache(root)
     assert cache == CacheInfo(2 * 2**20, str(root / "index2" / "size"))
-    # half of 2 MiB per thread: 1 MiB, 16384 rows of 16 float32 (64 B) on one thread,
-    # 32768 on two (each core's L2 holds its half of the block)
-    assert choose_block_rows(16, 4, cache, threads=1) == 16384
-    assert choose_block_rows(16, 4, cache, threads=2) == 32768
-    assert choose_block_rows(16, 8, cache, threads=2) == 16384
-    assert choose_block_rows(1, 4, cache, threads=1) == 262144
-    assert choose_block_rows(3, 4, cache, threads=1) == 65536  # 87381 fit: a power of two
-    assert choose_block_rows(10**7, 8, cache, threads=1) == 1  # a row larger than the budget
+    # half of 2 MiB: 1 MiB, 16384 rows of 16 float32 (64 B)
+    assert choose_block_rows(16, 4, cache) == 16384
+    assert choose_block_rows(16, 8, cache) == 8192
+    assert choose_block_rows(1, 4, cache) == 262144
+    assert choose_block_rows(3, 4, cache) == 65536  # 87381 fit: a power of two below
+    assert choose_block_rows(10**7, 8, cache) == 1  # a row larger than the budget
 
 
 def test_an_instruction_or_unreadable_l2_is_skipped(tmp_path) -> None:
