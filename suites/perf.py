@@ -406,12 +406,12 @@ def blocked_comparison(
     trains: dict[str, object] = {}
     sweep: dict[str, tuple[str, int]] = {}  # name -> (variant, block rows), not the rule's
     for framework, two_pass in TWO_PASS.items():
-        blocked = f"{framework}-blocked"
-        other_sizes = [(f"{blocked}:{r}", r) for r in BLOCK_SWEEP if r != chosen]
-        for name, rows in [*((v, None) for v in (*two_pass, blocked)), *other_sizes]:
+        single = f"{framework}-blocked"
+        other_sizes = [(f"{single}:{r}", r) for r in BLOCK_SWEEP if r != chosen]
+        for name, size in [*((v, None) for v in (*two_pass, single)), *other_sizes]:
             variant = name.split(":")[0]
             try:
-                backend = get_backend(variant, block_rows=rows)
+                backend = get_backend(variant, block_rows=size)
             except BackendUnavailable:
                 continue
             harness.apply_threads(backend.framework, threads)
@@ -420,8 +420,8 @@ def blocked_comparison(
             if not compare(problem, session.train()).ok:
                 raise RuntimeError(f"{name} at {n}×16 does not agree with the reference")
             trains[name] = session.train
-            if rows is not None:
-                sweep[name] = (variant, rows)
+            if size is not None:
+                sweep[name] = (variant, size)
     reads: dict[str, object] = {}
     for method in ("numpy-read", "torch-read"):
         try:
@@ -441,7 +441,7 @@ def blocked_comparison(
     load_after = os.getloadavg()
     read_gbps = {m: COPY_BYTES["timed"] / statistics.median(samples[m]) / 1e9 for m in reads}
     floor_s = n * 16 * 4 / (max(read_gbps.values()) * 1e9)
-    rows = []
+    rows: list[dict[str, object]] = []
     for variant in [v for v in trains if v not in sweep]:
         per_epoch = statistics.median(samples[variant]) / epochs
         rows.append({
@@ -660,7 +660,7 @@ def _block_size_table(sizes: list[dict], chosen: int) -> str:
         for t, r in zip(table["per_epoch_s"], table["block_rows"], strict=True)
     ]
     wide = table.pivot(index="variant", columns="block_rows", values="cell")
-    wide.columns = [f"{c:,} rows" for c in wide.columns]
+    wide.columns = pd.Index([f"{c:,} rows" for c in wide.columns])
     return wide.reset_index().to_markdown(index=False)
 
 
