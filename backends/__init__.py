@@ -34,6 +34,7 @@ __all__ = [
     "Backend",
     "BackendInfo",
     "BackendUnavailable",
+    "case_label",
     "ProblemSpec",
     "Session",
     "TrainResult",
@@ -43,6 +44,7 @@ __all__ = [
     "effective_precision",
     "framework_of",
     "get_backend",
+    "is_parallel",
     "list_backends",
     "precision_settings",
 ]
@@ -57,6 +59,7 @@ class _Entry:
     framework: str
     devices: tuple[str, ...]
     blocked: bool = False  # a single-pass variant: takes block_rows
+    parallel: bool = False  # data-parallel over K workers (``--workers``)
 
 
 # Public variant names -> where they live. Order is the order of every table.
@@ -73,6 +76,10 @@ _REGISTRY: dict[str, _Entry] = {
     "jax-manual": _Entry("jax_backend", "JaxManual", "jax", DEVICES),
     "jax-scan": _Entry("jax_backend", "JaxScan", "jax", DEVICES),
     "jax-blocked": _Entry("jax_backend", "JaxBlocked", "jax", DEVICES, blocked=True),
+    "torch-ddp": _Entry("torch_parallel", "TorchDDP", "torch", DEVICES, parallel=True),
+    "torch-allreduce": _Entry("torch_parallel", "TorchAllreduce", "torch", DEVICES, parallel=True),
+    "jax-sharded": _Entry("jax_parallel", "JaxSharded", "jax", DEVICES, parallel=True),
+    "jax-shardmap": _Entry("jax_parallel", "JaxShardmap", "jax", DEVICES, parallel=True),
 }
 VARIANTS: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -116,6 +123,9 @@ def get_backend(
     device: str = "cpu",
     matmul_precision: str = "float32",
     block_rows: int | None = None,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
 ) -> Backend:
     """Build the backend ``variant`` on ``device``.
 
@@ -127,6 +137,9 @@ def get_backend(
         block_rows: rows per block of the single-pass variants (``*-blocked``;
             ``--block-rows``); ``None`` chooses it from the machine's L2 cache
             (``backends/blocking.py``). Ignored by the other variants.
+        workers: K, the devices or ranks of a data-parallel variant (ignored by the
+            others).
+        threads: the threads the K ranks share (data-parallel torch variants).
 
     Returns:
         A ready backend.
@@ -161,6 +174,8 @@ def get_backend(
         kwargs["matmul_precision"] = matmul_precision
     if entry.blocked:
         kwargs["block_rows"] = block_rows
+    if entry.parallel:
+        kwargs |= {"workers": workers, "threads": threads}
     backend: Backend = cls(device, **kwargs)
     return backend
 
@@ -205,6 +220,17 @@ def block_rows_of(
     if not _entry(variant).blocked:
         return None
     return block_rows_for(n_features, dtype, requested)
+
+
+def is_parallel(variant: str) -> bool:
+    """Whether ``variant`` is data-parallel over K workers (``--workers``)."""
+    return _entry(variant).parallel
+
+
+def case_label(variant: str, workers: int) -> str:
+    """The name of a case's variant in records and reports: ``torch-ddp-x2`` for a
+    data-parallel variant on K = 2 workers, the variant itself otherwise."""
+    return f"{variant}-x{workers}" if is_parallel(variant) else variant
 
 
 def framework_of(variant: str) -> str:

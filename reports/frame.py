@@ -41,6 +41,8 @@ RESULT_COLUMNS = [
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
+    "parallel_variant", "workers", "rank_max_epoch_s", "rank_min_epoch_s",
+    "collective_epoch_s",
     "matmul_precision", "numpy_version", "torch_version", "jax_version", "message",
 ]  # fmt: skip
 
@@ -240,6 +242,18 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         "torch_version": versions.get("torch"),
         "jax_version": versions.get("jax"),
         "message": info.get("message", ""),
+        # data-parallel variants: K, and the last round's slowest and fastest rank and
+        # longest time in the collective, per epoch (the rank's own clock)
+        "parallel_variant": info.get("parallel_variant"),
+        "workers": info.get("workers"),
+        **{
+            column: info[key] / epochs if valid and info.get(key) is not None else np.nan
+            for column, key in (
+                ("rank_max_epoch_s", "rank_time_max_s"),
+                ("rank_min_epoch_s", "rank_time_min_s"),
+                ("collective_epoch_s", "collective_max_s"),
+            )
+        },
         # What the variant reads per epoch: X twice (Xw, then Xᵀr), or once (blocked).
         "bytes_per_epoch": bytes_per_epoch,
         # The floor: r_i = x_i·w + b − y_i needs only row i, so one pass over the rows
@@ -708,3 +722,45 @@ def speedups(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(
         baseline / frame["per_epoch_median_s"].to_numpy(dtype=float), index=frame.index
     )
+
+
+SCALING_COLUMNS = [
+    "machine", "problem", "n_samples", "n_features", "dtype", "device", "variant", "workers",
+    "per_epoch_median_s", "speedup", "speedup_ci_low", "speedup_ci_high", "efficiency",
+    "rank_max_epoch_s", "rank_min_epoch_s", "collective_epoch_s", "collective_share",
+]  # fmt: skip
+
+
+def scaling(frames: Frames) -> pd.DataFrame:
+    """Each data-parallel case against the same variant at K = 1 (same machine, problem,
+    dtype, device): speedup T(1)/T(K) with its 95% interval, efficiency T(1)/(K·T(K)),
+    and the share of an epoch the slowest rank spent in the collective (where measured).
+    Empty without data-parallel rows."""
+    results = frames.results
+    if "parallel_variant" not in results or results["parallel_variant"].isna().all():
+        return pd.DataFrame(columns=SCALING_COLUMNS)
+    rows = []
+    keys = ["machine", "problem", "dtype", "device", "parallel_variant"]
+    for _, group in results[results["parallel_variant"].notna()].groupby(keys, sort=False):
+        base = group[group["workers"] == 1]
+        t1 = base["per_epoch_median_s"].iloc[0] if len(base) else np.nan
+        for i, row in group.sort_values("workers").iterrows():
+            k, tk = int(row["workers"]), row["per_epoch_median_s"]
+            low = high = np.nan
+            if len(base) and np.isfinite(t1) and np.isfinite(tk):
+                rounds_1, rounds_k = frames.rounds.get(base.index[0]), frames.rounds.get(i)
+                if rounds_1 and rounds_k:
+                    low, high = ratio_interval(rounds_1, rounds_k)
+            speedup = t1 / tk if np.isfinite(tk) and tk > 0 else np.nan
+            rows.append({
+                **{c: row[c] for c in ("machine", "problem", "n_samples", "n_features",
+                                       "dtype", "device")},
+                "variant": row["parallel_variant"], "workers": k,
+                "per_epoch_median_s": tk, "speedup": speedup,
+                "speedup_ci_low": low, "speedup_ci_high": high, "efficiency": speedup / k,
+                "rank_max_epoch_s": row["rank_max_epoch_s"],
+                "rank_min_epoch_s": row["rank_min_epoch_s"],
+                "collective_epoch_s": row["collective_epoch_s"],
+                "collective_share": row["collective_epoch_s"] / row["rank_max_epoch_s"],
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=SCALING_COLUMNS)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from backends.blocking import CacheInfo, choose_block_rows
-from reports.frame import BASELINE, Frames, Machine
+from reports.frame import BASELINE, Frames, Machine, scaling
 
 PER_EPOCH = "per_epoch_median_s"
 
@@ -443,8 +443,60 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
         out += _process_spread(part, level, suffix)
         out += _memory(part, level, suffix)
         out += _limits(frames, key, part, level, suffix)
+        out += _scaling(frames, key, dtype, level, suffix)
         out += _timing_method(part, level, suffix)
     return out
+
+
+def _scaling(frames: Frames, key: str, dtype: str, level: str, suffix: str) -> list[str]:
+    """The data-parallel variants against themselves at K = 1 (scaling.png plots it)."""
+    table = scaling(frames)
+    table = table[(table["machine"] == key) & (table["dtype"] == dtype)]
+    if table.empty:
+        return []
+    shown = _ordered(table).assign(
+        problem=lambda f: [
+            case_label(p, n, d)
+            for p, n, d in zip(f["problem"], f["n_samples"], f["n_features"], strict=True)
+        ],
+        backend=lambda f: f["variant"] + "@" + f["device"],
+        K=lambda f: f["workers"],
+        per_epoch=lambda f: f["per_epoch_median_s"].map(human_time),
+        speedup=lambda f: [
+            f"{s:.2f}× {_ci_pair(lo, hi)}" if math.isfinite(s) else "–"
+            for s, lo, hi in zip(
+                f["speedup"], f["speedup_ci_low"], f["speedup_ci_high"], strict=True
+            )
+        ],  # fmt: skip
+        efficiency=lambda f: f["efficiency"].map(lambda e: f"{e:.0%}" if math.isfinite(e) else "–"),
+        slowest_rank=lambda f: f["rank_max_epoch_s"].map(human_time),
+        fastest_rank=lambda f: f["rank_min_epoch_s"].map(human_time),
+        in_allreduce=lambda f: [
+            f"{human_time(c)} ({share:.0%})" if math.isfinite(c) else "not measured"
+            for c, share in zip(f["collective_epoch_s"], f["collective_share"], strict=True)
+        ],
+    )
+    cols = ["problem", "backend", "K", "per_epoch", "speedup", "efficiency", "slowest_rank",
+            "fastest_rank", "in_allreduce"]  # fmt: skip
+    return [
+        f"{level} Scaling of the data-parallel variants{suffix}: K workers against K = 1",
+        "",
+        shown[cols].to_markdown(index=False),
+        "",
+        "`per_epoch`: the median round on rank 0 between the start and the closing "
+        "all-reduce, which waits for every rank, so it is the slowest rank's time. "
+        "`speedup`: T(1)/T(K) [95% interval]; `efficiency`: T(1)/(K·T(K)). "
+        "`slowest_rank`/`fastest_rank`: each rank's own loop in the last round, per "
+        "epoch. `in_allreduce`: the longest a rank spent in `dist.all_reduce` per epoch "
+        "(torch-allreduce only: DDP overlaps its all-reduce with the backward pass, and "
+        "jax's collective is inside one compiled program). K = 1 is the same code on one "
+        "rank or device.",
+        "",
+    ]
+
+
+def _ci_pair(low: float, high: float) -> str:
+    return f"[{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
 
 
 def _cost_model(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
@@ -748,6 +800,42 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_scaling(table: pd.DataFrame, path: Path) -> None:
+    """Per problem: per-epoch cost against K (left) and efficiency T(1)/(K·T(K)) (right),
+    one line per data-parallel variant@device (and machine)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = list(dict.fromkeys(table["problem"]))
+    fig, axes = plt.subplots(len(problems), 2, figsize=(10, 3.5 * len(problems)), squeeze=False)
+    several = table["machine"].nunique() > 1
+    for row, problem in enumerate(problems):
+        part = table[table["problem"] == problem]
+        for (variant, device, machine, dtype), line in part.groupby(
+            ["variant", "device", "machine", "dtype"], sort=False
+        ):
+            line = line.sort_values("workers")
+            label = f"{variant}@{device} {dtype}" + (f" — {machine}" if several else "")
+            axes[row][0].plot(line["workers"], line["per_epoch_median_s"], marker="o", label=label)
+            axes[row][1].plot(line["workers"], line["efficiency"], marker="o", label=label)
+        ks = sorted(part["workers"].unique())
+        for ax, what in ((axes[row][0], "time per epoch (s)"), (axes[row][1], "efficiency")):
+            ax.set_xticks(ks)
+            ax.set_xlabel("K (workers)")
+            ax.set_ylabel(what)
+            ax.set_title(problem)
+            ax.grid(True, alpha=0.3)
+        axes[row][0].set_yscale("log")
+        axes[row][1].axhline(1.0, color="grey", linewidth=0.8)
+        axes[row][0].legend(fontsize=7)
+    fig.suptitle("Data-parallel scaling: per-epoch cost and T(1)/(K·T(K))")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_convergence(frames: Frames, path: Path) -> None:
     """Per problem: loss against epoch (log y) for every backend and the float64 reference,
     and below it each backend's relative deviation from the reference, so a disagreement
@@ -825,6 +913,11 @@ def write_all(frames: Frames, out: Path, *, timing: bool = True) -> list[Path]:
         frames.results.to_csv(out / "results.csv", index=False)
         plot_epoch_cost(frames, out / "epoch_cost.png")
         written += [out / "results.csv", out / "epoch_cost.png"]
+        table = scaling(frames)
+        if not table.empty:
+            table.to_csv(out / "scaling.csv", index=False)
+            plot_scaling(table, out / "scaling.png")
+            written += [out / "scaling.csv", out / "scaling.png"]
     trajectories_csv(frames).to_csv(out / "trajectories.csv", index=False)
     (out / "report.md").write_text(markdown_report(frames, timing=timing), encoding="utf-8")
     plot_convergence(frames, out / "convergence.png")

@@ -29,6 +29,7 @@ from suites.config import (
     ConfigError,
     RunConfig,
     check_memory,
+    check_workers,
     parse,
     positive_int,
     positive_number,
@@ -79,6 +80,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "a power of two, whose block of X fits in half a core's L2 cache)",
     )
     p.add_argument(
+        "--workers",
+        help="comma list of K for the data-parallel variants (torch-ddp, torch-allreduce, "
+        "jax-sharded, jax-shardmap): each K a case (default: 1,2 on 2+ cores, else 1)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="small sizes, few rounds, no cost model (about a minute)",
@@ -99,7 +105,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gdbench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(
-        dest="command", metavar="{run,check,report,compare,list}", parser_class=_Parser
+        dest="command", metavar="{run,check,report,compare,list,rank}", parser_class=_Parser
     )
     run = sub.add_parser("run", help="convergence check + per-epoch cost, then the report")
     _add_run_options(run)
@@ -144,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the output)",
     )
     compare.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown to FILE")
+    rank = sub.add_parser(
+        "rank",
+        help="serve as rank RANK of a data-parallel run whose rank 0 is another host's "
+        "`gdbench run` (torchrun's MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE)",
+    )
+    rank.add_argument("--device", default="cpu", help="cpu (gloo, default) or cuda (NCCL)")
     listing = sub.add_parser("list", help="every variant and device, available or not, and why")
     listing.add_argument(
         "--require",
@@ -249,6 +261,7 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
         )
     try:
         check_memory(cfg, timing=timing, isolate=isolate)
+        check_workers(cfg)
     except ConfigError as err:
         raise UsageError(str(err)) from None
     out = _out_folder(args.out)
@@ -433,6 +446,17 @@ def _list(require: str | None) -> int:
     return EXIT_FAILED if missing else EXIT_OK
 
 
+def _rank(device: str) -> int:
+    """A peer rank on another host (README, "Several hosts"): serves rank 0's sessions
+    until none comes within the rendezvous timeout."""
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device: unknown value '{device}'; choose from: cpu, cuda")
+    os.environ["GDBENCH_RANK_DEVICE"] = device
+    from backends import ranks
+
+    return ranks.main(["torch"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -446,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "rank":
+            return _rank(args.device)
         return _run_suites(args, timing=args.command == "run")
     except UsageError as err:
         print(f"gdbench: error: {err}", file=sys.stderr)

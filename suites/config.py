@@ -10,9 +10,19 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import subprocess
 from dataclasses import asdict, dataclass, field
 
-from backends import DEVICES, DTYPES, MATMUL_PRECISIONS, VARIANTS, closest, devices_of, framework_of
+from backends import (
+    DEVICES,
+    DTYPES,
+    MATMUL_PRECISIONS,
+    VARIANTS,
+    closest,
+    devices_of,
+    framework_of,
+    is_parallel,
+)
 from suites import harness
 from suites.harness import usable_cores
 from suites.problems import PRESETS, Problem, preset, synthetic
@@ -42,7 +52,7 @@ EPOCH_TEMPORARIES = 6
 # without listing them again.
 OPTIONS = (
     "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
-    "threads", "seed", "matmul_precision", "block_rows",
+    "threads", "seed", "matmul_precision", "block_rows", "workers",
 )  # fmt: skip
 
 
@@ -77,6 +87,8 @@ class RunConfig:
             of the precision asked for (``suites.convergence.tolerance``).
         block_rows: rows per block of the single-pass variants (``*-blocked``); None
             chooses it per problem from the machine's L2 cache (``backends/blocking.py``).
+        workers: the K of every data-parallel variant (devices or ranks), each a case
+            of its own: 1 and 2 where the machine has 2 cores or more.
     """
 
     problems: tuple[str, ...] = PROBLEM_CHOICES
@@ -92,6 +104,7 @@ class RunConfig:
     seed: int = 0
     matmul_precision: str = "float32"
     block_rows: int | None = None
+    workers: tuple[int, ...] = field(default_factory=lambda: default_workers())
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -248,6 +261,58 @@ def available_memory() -> int | None:
         return None
 
 
+def default_workers() -> tuple[int, ...]:
+    """K = 1 and 2 where this process may use 2 cores or more, else 1."""
+    return (1, 2) if len(usable_cores()) >= 2 else (1,)
+
+
+def gpu_count() -> int:
+    """GPUs visible to CUDA here: ``CUDA_VISIBLE_DEVICES``'s entries when set, else the
+    ones ``nvidia-smi`` lists (0 without a driver)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    try:
+        proc = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=harness.NVIDIA_SMI_TIMEOUT_S, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return len(proc.stdout.split()) if proc.returncode == 0 else 0
+
+
+def check_workers(run: RunConfig, cores: int | None = None, gpus: int | None = None) -> None:
+    """Refuse K larger than what can hold K workers: the usable cores on the CPU (one
+    each), the visible GPUs on cuda, or the rows of a problem (one each).
+
+    Raises:
+        ConfigError: naming K, what is available and how to choose.
+    """
+    if not any(is_parallel(v) for v in run.backends):
+        return
+    k = max(run.workers)
+    cores = len(usable_cores()) if cores is None else cores
+    if "cpu" in run.devices and k > cores:
+        raise ConfigError(
+            f"--workers {k} needs {k} cores (one per data-parallel worker); this process "
+            f"may use {cores}: choose --workers up to {cores}"
+        )
+    if "cuda" in run.devices:
+        gpus = gpu_count() if gpus is None else gpus
+        if k > gpus:
+            raise ConfigError(
+                f"--workers {k} on cuda needs {k} GPUs; {gpus} visible: choose --workers "
+                f"up to {max(gpus, 1)}"
+            )
+    smallest = min((n, name) for name, n, _, _ in run.problem_shapes())
+    if k > smallest[0]:
+        raise ConfigError(
+            f"--workers {k} splits the rows of {smallest[1]} ({smallest[0]} rows) into {k} "
+            f"shards: choose --workers up to {smallest[0]} or larger problems"
+        )
+
+
 def free_gpu_memory() -> int | None:
     """Free bytes on the GPU the CUDA variants will use (the first visible one), from
     ``nvidia-smi`` so that no framework is started for it; None without a GPU."""
@@ -355,6 +420,7 @@ def parse(
     seed: str | None = None,
     matmul_precision: str | None = None,
     block_rows: str | None = None,
+    workers: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
 ) -> RunConfig:
@@ -408,4 +474,9 @@ def parse(
         kw["matmul_precision"] = matmul_precision
     if block_rows is not None:
         kw["block_rows"] = positive_int("--block-rows", block_rows)
+    if workers is not None:
+        items = [w.strip() for w in workers.split(",") if w.strip()]
+        if not items:
+            raise ConfigError(f"--workers needs at least one positive integer, got '{workers}'")
+        kw["workers"] = tuple(sorted(dict.fromkeys(positive_int("--workers", w) for w in items)))
     return RunConfig(**kw)  # type: ignore[arg-type]

@@ -27,10 +27,12 @@ import pytest
 from backends import (
     BackendUnavailable,
     block_rows_of,
+    case_label,
     devices_of,
     effective_precision,
     framework_of,
     get_backend,
+    is_parallel,
     list_backends,
     precision_settings,
 )
@@ -164,11 +166,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases = []
     for problem, *_ in run.problem_shapes():
         for variant in run.backends:
+            # a data-parallel variant is one case per K of --workers
+            ks = run.workers if is_parallel(variant) else (1,)
             for device in run.devices:
-                if device in devices_of(variant):
+                if device not in devices_of(variant):
+                    continue
+                for k in ks:
+                    label = case_label(variant, k)
                     cases.append(
                         pytest.param(
-                            (variant, device, problem), id=harness.case_id(variant, device, problem)
+                            (variant, device, problem, k),
+                            id=harness.case_id(label, device, problem),
                         )
                     )
     metafunc.parametrize("case", cases, indirect=True)
@@ -177,10 +185,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class Case:
     """The backend and problem of one test, with the means to record its outcome."""
 
-    def __init__(self, config: pytest.Config, variant: str, device: str, problem: Problem) -> None:
+    def __init__(
+        self, config: pytest.Config, variant: str, device: str, problem: Problem, workers: int = 1
+    ) -> None:
         self.config = config
         self.run: RunConfig = config.stash[CONFIG]
         self.variant, self.device, self.problem = variant, device, problem
+        self.workers = workers  # K of a data-parallel variant
+        self.label = case_label(variant, workers)  # its name in records: torch-ddp-x2
         self.memory: dict[str, int | None] = {}
         self.asked_block_rows: int | None = self.run.block_rows  # set by backend()
         # TF32 on CUDA only: what this case computes with, and is judged by
@@ -195,7 +207,12 @@ class Case:
         """
         try:
             backend = get_backend(
-                self.variant, self.device, self.run.matmul_precision, self.run.block_rows
+                self.variant,
+                self.device,
+                self.run.matmul_precision,
+                self.run.block_rows,
+                workers=self.workers,
+                threads=self.run.threads,
             )
         except BackendUnavailable as err:
             pytest.skip(str(err))
@@ -204,7 +221,9 @@ class Case:
         warmed = self.config.stash.setdefault(WARMED, set())
         if (self.variant, self.device) not in warmed:
             warmed.add((self.variant, self.device))
-            backend.prepare(preset("toy-20", self.run.dtype).replace(name="warm-up")).warmup()
+            warm = backend.prepare(preset("toy-20", self.run.dtype).replace(name="warm-up"))
+            warm.warmup()
+            harness.close_session(warm)
         return backend
 
     def first_sizing(self) -> tuple[int, int] | None:
@@ -214,7 +233,7 @@ class Case:
         out = self.config.getoption("--gdb-out")
         if not out or not self.config.getoption("--gdb-worker"):
             return None
-        key = (self.variant, self.device, self.problem.dtype, self.problem.name)
+        key = (self.label, self.device, self.problem.dtype, self.problem.name)
         for rec in harness.read_records(Path(out) / harness.RECORDS_FILE):
             if (
                 rec["kind"] == "benchmark"
@@ -240,6 +259,12 @@ class Case:
     def identity(self, kind: str) -> dict[str, Any]:
         """The fields that identify this case in a record or a benchmark's extra_info."""
         rec = harness.base_record(kind, self.variant, self.device, self.problem)
+        if is_parallel(self.variant):
+            rec |= {
+                "variant": self.label,
+                "parallel_variant": self.variant,
+                "workers": self.workers,
+            }
         rec["threads"] = self.run.threads
         # what the framework really uses, read back from it (tests/test_workers.py)
         rec["framework_threads"] = harness.framework_threads(framework_of(self.variant))
@@ -277,8 +302,8 @@ def record_log(request: pytest.FixtureRequest) -> harness.RecordLog:
 
 @pytest.fixture
 def case(request: pytest.FixtureRequest) -> Case:
-    variant, device, name = request.param
-    return Case(request.config, variant, device, _problem(request.config, name))
+    variant, device, name, workers = request.param
+    return Case(request.config, variant, device, _problem(request.config, name), workers)
 
 
 # --- progress -------------------------------------------------------------------------

@@ -186,8 +186,19 @@ def run_convergence(
 ) -> tuple[TrainResult, Verdict]:
     """Train once with parameters recorded, and judge the run against the reference."""
     session = backend.prepare(problem, record_params=True)
-    result = session.train()
+    try:
+        result = session.train()
+    finally:
+        close_session(session)
     return result, compare(problem, result, matmul_precision)
+
+
+def close_session(session: object) -> None:
+    """End a session that holds processes or a process group (the data-parallel ones
+    have ``close``); the others are freed as any object is."""
+    close = getattr(session, "close", None)
+    if close is not None:
+        close()
 
 
 def first_line(err: BaseException) -> str:

@@ -192,9 +192,12 @@ def test_epoch_cost(case, benchmark) -> None:
             if sizing := case.first_sizing():  # a later process of --processes K
                 rounds, iterations = sizing
             result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
+            # data-parallel: the last round's slowest and fastest rank, the collective
+            ranks = session.rank_stats() if hasattr(session, "rank_stats") else {}
             cost = {}
             if not benchmark.disabled and not case.run.quick:
                 cost = cost_model(session.train, problem.epochs, overhead_s)
+            harness.close_session(session)
             del session, own
     except Exception as err:  # one backend failing must not hide the others' results
         benchmark.extra_info.update(status="failed", message=harness.first_line(err))
@@ -209,6 +212,7 @@ def test_epoch_cost(case, benchmark) -> None:
         "epochs_per_round": iterations * problem.epochs,
         "harness_overhead_s": overhead_s,
         **cost,
+        **ranks,
     }
     benchmark.extra_info.update(fields, **extra, **case.memory)
     case.record("benchmark", **fields, **extra, timing=_timing(benchmark))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from backends import devices_of, framework_of
+from backends import case_label, devices_of, framework_of, is_parallel
 from suites import harness
 from suites.config import RunConfig, flag
 
@@ -84,7 +84,9 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     for variant, device in pairs:
         if isolate == "none":
             key = "all"
-        elif isolate == "variant" and installed(framework_of(variant)):
+        elif (isolate == "variant" or is_parallel(variant)) and installed(framework_of(variant)):
+            # a data-parallel variant always has a worker of its own: jax's device count
+            # is fixed when it starts, torch's ranks are processes of their own
             key = f"{variant}@{device}"
         else:  # per framework, or a framework that is not installed: one worker says why
             key = f"{framework_of(variant)}@{device}"
@@ -93,10 +95,11 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
 
     def job(label: str, members: list[tuple[str, str]], kinds: tuple[str, ...]) -> Job:
         cases = [
-            (kind, v, d, problem)
+            (kind, case_label(v, k), d, problem)
             for kind in kinds
             for problem in names
             for v, d in members
+            for k in (cfg.workers if is_parallel(v) else (1,))
         ]  # fmt: skip
         tests = tuple({"convergence": CONVERGENCE, "benchmark": COST}[k] for k in kinds)
         variants = tuple(dict.fromkeys(v for v, _ in members))
@@ -130,7 +133,7 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     return jobs
 
 
-def worker_env(job: Job, threads: int) -> dict[str, str]:
+def worker_env(job: Job, threads: int, workers: int = 1) -> dict[str, str]:
     """The environment a worker starts with: threads, and what it may see of the GPU.
 
     A worker with no CUDA case cannot touch a GPU (``JAX_PLATFORMS=cpu``, no visible
@@ -142,6 +145,10 @@ def worker_env(job: Job, threads: int) -> dict[str, str]:
     free memory was checked is the one the variants use. A user's own settings win.
     """
     env = {**harness.thread_env(threads), "PYTHONUNBUFFERED": "1"}
+    if workers > 1 and any(is_parallel(v) and framework_of(v) == "jax" for v in job.backends):
+        # K host devices for jax's data-parallel variants, fixed before jax starts
+        flags = env.get("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+        env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={workers}".strip()
     if "cuda" not in job.devices:
         env |= {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
         return env
@@ -307,7 +314,7 @@ class Manager:
         slug = re.sub(r"[^A-Za-z0-9@.-]+", "-", job.label).strip("-")
         log_path = folder / f"{number:02d}-{slug}.log"
         command = worker_command(job, self.cfg, self.out, self.timing, done, total)
-        env = worker_env(job, self.cfg.threads)
+        env = worker_env(job, self.cfg.threads, max(self.cfg.workers))
         started = time.monotonic()
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(_shell_line(command, env) + "\n\n")

@@ -1,0 +1,272 @@
+"""Data-parallel variants: the rows split exactly, the global mean kept on uneven shards,
+a planted averaging bug caught, faults contained, two hosts simulated on 127.0.0.1, and
+the scaling report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from backends import VARIANTS, case_label, framework_of, is_parallel
+from backends.ranks import rank_cores, shard_bounds
+from suites.config import ConfigError, RunConfig, check_workers
+from suites.workers import installed
+
+ROOT = Path(__file__).parents[1]
+PARALLEL = [v for v in VARIANTS if is_parallel(v)]
+HERE = [v for v in PARALLEL if installed(framework_of(v))]
+FAULTS = "-p tests.worker_faults"
+# gdbench's own machinery with both frameworks: runs in the all-frameworks environment
+# (and, skipping, the numpy-only one), not again in each single-framework one.
+pytestmark = pytest.mark.harness
+TWO_CORES = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+
+
+def gdbench(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "suites.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
+def cases(out: Path, kind: str = "convergence") -> dict[str, dict]:
+    return {r["variant"]: r for r in records(out) if r["kind"] == kind and "status" in r}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text()
+
+
+def rank_processes() -> list[str]:
+    """Command lines of peer ranks still running anywhere on this machine."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmd = stat.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "backends.ranks" in cmd or "tests.rank_faults" in cmd:
+            out.append(cmd)
+    return out
+
+
+# --- splitting -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "k"), [(1001, 2), (1000, 2), (10, 3), (7, 7), (5, 1)])
+def test_shards_cover_every_row_once_and_differ_by_at_most_one(n, k) -> None:
+    bounds = shard_bounds(n, k)
+    assert len(bounds) == k and bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    sizes = [stop - start for start, stop in bounds]
+    assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1 and sum(sizes) == n
+
+
+def test_more_ranks_than_rows_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot split 3 rows over 4 ranks"):
+        shard_bounds(3, 4)
+
+
+def test_ranks_get_disjoint_equal_shares_of_the_cores() -> None:
+    assert [rank_cores(r, 2, [0, 1, 2, 3]) for r in range(2)] == [[0, 1], [2, 3]]
+    assert [rank_cores(r, 3, [4, 5, 6]) for r in range(3)] == [[4], [5], [6]]
+    assert rank_cores(1, 4, [0, 1]) == [0, 1]  # more ranks than cores: all of them
+
+
+def test_case_labels_name_k() -> None:
+    assert case_label("torch-ddp", 2) == "torch-ddp-x2"
+    assert case_label("numpy-manual", 2) == "numpy-manual"
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+def test_k_above_the_cores_or_the_rows_is_refused_with_the_numbers() -> None:
+    run = RunConfig(backends=("torch-ddp",), problems=("toy",), workers=(1, 3))
+    with pytest.raises(ConfigError, match=r"--workers 3 needs 3 cores .* may use 2"):
+        check_workers(run, cores=2)
+    with pytest.raises(ConfigError, match=r"--workers 3 on cuda needs 3 GPUs; 1 visible"):
+        check_workers(RunConfig(backends=("jax-sharded",), devices=("cuda",), problems=("toy",),
+                                workers=(3,)), cores=8, gpus=1)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"rows of toy \(4 rows\) into 5 shards"):
+        check_workers(RunConfig(backends=("torch-ddp",), problems=("toy",), workers=(5,)), cores=8)
+    # not a data-parallel run: K is not checked at all
+    check_workers(RunConfig(backends=("numpy-manual",), workers=(64,)), cores=2)
+
+
+def test_the_cli_refuses_more_workers_than_cores_in_one_line(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    proc = gdbench("check", "--backends", "torch-ddp", "--problems", "toy-20",
+                   "--workers", str(cores + 1), "--out", str(tmp_path / "run"))  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert f"--workers {cores + 1} needs {cores + 1} cores" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+# --- equal convergence -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The issue's command: 1001 rows over 2 workers (shards of 501 and 500)."""
+    if not HERE:
+        pytest.skip("neither torch nor jax is installed")
+    out = tmp_path_factory.mktemp("uneven") / "run"
+    proc = gdbench("check", "--backends", ",".join(PARALLEL), "--workers", "2",
+                   "--problems", "sweep", "--sizes", "1001", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+@TWO_CORES
+@pytest.mark.parametrize("variant", PARALLEL)
+def test_uneven_shards_follow_the_float64_reference(uneven: Path, variant: str) -> None:
+    if variant not in HERE:
+        pytest.skip(f"{framework_of(variant)} is not installed")
+    case = cases(uneven)[f"{variant}-x2"]
+    assert case["status"] == "agree", case["message"]
+    assert case["workers"] == 2 and case["parallel_variant"] == variant
+    assert case["n_samples"] == 1001
+
+
+@TWO_CORES
+@pytest.mark.parametrize(
+    ("dtype", "size", "features"),
+    [("float64", "1001", "16"), ("float32", "11", "2")],
+    ids=["float64-501-500", "float32-6-5"],
+)
+def test_averaging_the_ranks_local_means_is_caught(tmp_path: Path, dtype, size, features) -> None:
+    # On 1001 rows the bias is 1/1001 of a row's weight: beyond float64's tolerance,
+    # within float32's (2.6e-4 < 1e-3, measured); 6 + 5 rows make it 2% in float32.
+    if not HERE:
+        pytest.skip("neither torch nor jax is installed")
+    proc = gdbench("check", "--backends", ",".join(HERE), "--workers", "2", "--problems",
+                   "sweep", "--sizes", size, "--features", features, "--dtype", dtype,
+                   "--out", str(tmp_path), PYTEST_ADDOPTS=FAULTS,
+                   GDBENCH_TEST_FAULT="local-mean:")  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    found = cases(tmp_path)
+    for variant in HERE:
+        case = found[f"{variant}-x2"]
+        assert case["status"] == "disagree", (variant, case["message"])
+        assert case["epoch"] == 1  # the first loss is already the wrong mean
+
+
+# --- faults ------------------------------------------------------------------------------
+
+
+@TWO_CORES
+@pytest.mark.parametrize("how", ["die", "hang"])
+def test_a_rank_that_dies_or_hangs_fails_its_case_and_leaves_no_process(
+    tmp_path: Path, how: str
+) -> None:
+    pytest.importorskip("torch", reason="torch is not installed")
+    pidfile = tmp_path / "rank.pid"
+    out = tmp_path / "run"
+    started = time.monotonic()
+    proc = gdbench("check", "--backends", "torch-allreduce,numpy-manual", "--workers", "2",
+                   "--problems", "toy-20", "--out", str(out), timeout=300,
+                   GDBENCH_RANK_MODULE="tests.rank_faults", GDBENCH_TEST_RANK_FAULT=how,
+                   GDBENCH_TEST_RANK_PIDFILE=str(pidfile), GDBENCH_RANK_TIMEOUT="5")  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    found = cases(out)
+    assert found["torch-allreduce-x2"]["status"] == "failed"
+    assert found["torch-allreduce-x2"]["message"]  # the collective's error, in one line
+    assert found["numpy-manual"]["status"] == "agree"  # the others' results are kept
+    assert time.monotonic() - started < 240  # bounded by the rank timeout, not the worker's
+    assert not pid_alive(int(pidfile.read_text()))
+    assert rank_processes() == []
+
+
+@TWO_CORES
+def test_two_process_groups_on_localhost_run_as_two_hosts(tmp_path: Path) -> None:
+    # "host B" serves rank 1 with torchrun's variables; "host A" runs gdbench as rank 0.
+    pytest.importorskip("torch", reason="torch is not installed")
+    from backends.ranks import free_port
+
+    launch = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2"}
+    host_b = subprocess.Popen(
+        [sys.executable, "-m", "suites.cli", "rank"],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **launch, "RANK": "1",
+             "GDBENCH_RANK_TIMEOUT": "10"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        out = tmp_path / "run"
+        proc = gdbench("check", "--backends", "torch-ddp", "--workers", "2", "--problems",
+                       "sweep", "--sizes", "1001", "--out", str(out), **launch,
+                       RANK="0")  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert cases(out)["torch-ddp-x2"]["status"] == "agree"
+        # host B served the sessions and leaves once no rank 0 comes back
+        assert host_b.wait(timeout=120) == 0
+    finally:
+        if host_b.poll() is None:
+            host_b.send_signal(signal.SIGKILL)
+            host_b.wait()
+
+
+def test_gdbench_rank_without_the_launch_variables_is_a_one_line_error() -> None:
+    env = {k: "" for k in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")}
+    proc = gdbench("rank", timeout=60, **env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "gdbench rank: set MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE (torchrun's variables)"
+    )
+
+
+# --- timing and the scaling report -------------------------------------------------------
+
+
+@TWO_CORES
+def test_a_timed_run_reports_scaling_for_k_1_and_2(tmp_path: Path) -> None:
+    if not HERE:
+        pytest.skip("neither torch nor jax is installed")
+    out = tmp_path / "run"
+    proc = gdbench("run", "--quick", "--backends", ",".join(HERE), "--problems", "sweep",
+                   "--sizes", "2000", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = pd.read_csv(out / "results.csv").set_index("variant")
+    table = pd.read_csv(out / "scaling.csv")
+    assert sorted(table["variant"].unique()) == sorted(HERE)
+    for variant in HERE:
+        t1 = results.loc[f"{variant}-x1", "per_epoch_median_s"]
+        t2 = results.loc[f"{variant}-x2", "per_epoch_median_s"]
+        rows = table[table["variant"] == variant].set_index("workers")
+        # independent arithmetic from results.csv: T(1)/T(K) and T(1)/(K·T(K))
+        assert rows.loc[2, "speedup"] == pytest.approx(t1 / t2)
+        assert rows.loc[2, "efficiency"] == pytest.approx(t1 / (2 * t2))
+        assert rows.loc[1, "speedup"] == pytest.approx(1.0)
+        low, high = rows.loc[2, ["speedup_ci_low", "speedup_ci_high"]]
+        assert low <= t1 / t2 <= high
+    if "torch-allreduce" in HERE:
+        rows = table[table["variant"] == "torch-allreduce"].set_index("workers")
+        # each rank's own loop, its all-reduce calls a part of it
+        assert 0 < rows.loc[2, "collective_epoch_s"] <= rows.loc[2, "rank_max_epoch_s"]
+        assert rows.loc[2, "rank_min_epoch_s"] <= rows.loc[2, "rank_max_epoch_s"]
+    report = (out / "report.md").read_text()
+    assert "Scaling of the data-parallel variants (float32)" in report
+    assert re.search(r"\| synthetic 2,000×16 \| \S+@cpu\s+\|\s+2 \|", report)
+    assert (out / "scaling.png").stat().st_size > 0
