@@ -141,7 +141,8 @@ class _Rank:
                 r = r + b
             loss = (r * r).sum() * self.scale
             loss.backward()
-            grads = torch.cat([w.grad, b.grad.reshape(1)]) if self.bias else w.grad
+            assert w.grad is not None and (b.grad is not None or not self.bias)
+            grads = torch.cat([w.grad, b.grad.reshape(1)]) if b.grad is not None else w.grad
             t0 = time.perf_counter()
             dist.all_reduce(grads)  # the sum of the ranks' shares: the global gradient
             collective += time.perf_counter() - t0
@@ -348,7 +349,7 @@ class _Session:
                 _command(_CLOSE)
             # DDP's reducer holds the group too: released first, so that the group ends
             # in _destroy (after every tensor of its threads is safe to release)
-            self.rank = None
+            self.rank = None  # type: ignore[assignment]
             _destroy()
         self._finalizer()
         if self in _current:

@@ -443,7 +443,7 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
         out += _process_spread(part, level, suffix)
         out += _memory(part, level, suffix)
         out += _limits(frames, key, part, level, suffix)
-        out += _scaling(frames, key, dtype, level, suffix)
+        out += _scaling(frames, key, str(dtype), level, suffix)
         out += _timing_method(part, level, suffix)
     return out
 
