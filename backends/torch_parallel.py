@@ -258,7 +258,7 @@ class _Session:
     ) -> None:  # fmt: skip
         for old in _current:  # one process group per process: the older session ends
             old.close()
-        self.p, self.record, self.world = problem, record, world
+        self.p, self.record, self.world, self.variant = problem, record, world, variant
         self.dev = torch.device("cuda:0" if device == "cuda" else "cpu")
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
         self._threads = torch.get_num_threads()
@@ -301,7 +301,16 @@ class _Session:
             self._group.broken = True
         self.close()
 
+    def _live(self) -> _Rank:
+        if self.rank is None:
+            raise RuntimeError(
+                f"this {self.variant} session was closed: a process holds one data-parallel "
+                "torch session at a time (one default process group), and a newer one started"
+            )
+        return self.rank
+
     def warmup(self) -> None:
+        self._live()
         try:
             _command(_WARMUP, WARMUP_EPOCHS)
             self.rank.fit(WARMUP_EPOCHS)
@@ -315,6 +324,7 @@ class _Session:
 
     def train(self, epochs: int | None = None) -> TrainResult:
         epochs = epochs or self.p.epochs
+        self._live()
         try:
             _command(_TRAIN, epochs)
             losses, w, b, hist = self.rank.fit(epochs, self.record)

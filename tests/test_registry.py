@@ -9,7 +9,8 @@ def test_the_public_variants_are_registered_in_order() -> None:
     assert VARIANTS == (
         "numpy-manual", "numpy-blocked", "torch-autograd", "torch-nn", "torch-manual",
         "torch-compile", "torch-cudagraph", "torch-blocked", "jax-grad", "jax-manual",
-        "jax-scan", "jax-blocked",
+        "jax-scan", "jax-blocked", "torch-ddp", "torch-allreduce", "jax-sharded",
+        "jax-shardmap",
     )  # fmt: skip
 
 

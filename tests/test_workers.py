@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends import list_backends
+from backends import case_label, is_parallel, list_backends
 from reports.frame import pooled_stats
 from suites import harness, workers
 from suites.config import RunConfig
@@ -377,15 +377,19 @@ def million(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_variant_needs_at_least_its_data_and_a_copy_of_x_shows(million: Path) -> None:
     results = pd.read_csv(million / "results.csv")
     x_bytes = 1_000_000 * 16 * 4
-    assert set(results["variant"]) == set(AVAILABLE)
+    labels = {case_label(v, k) for v in AVAILABLE for k in ((1, 2) if is_parallel(v) else (1,))}
+    assert set(results["variant"]) == labels
     assert (results["data_bytes"] == x_bytes + 1_000_000 * 4).all()
     assert (results["peak_host_bytes"] >= x_bytes).all(), results[["variant", "peak_host_bytes"]]
     by_variant = results.set_index("variant")["peak_host_bytes"]
-    # numpy-manual trains on the case's arrays as they are; every torch variant on the
-    # CPU copies X into a tensor of its own (backends/torch_backend.py: _copy).
+    # numpy-manual trains on the case's arrays as they are; every single-device torch
+    # variant on the CPU copies X into a tensor of its own (torch_backend.py: _copy). A
+    # data-parallel rank 0 copies only its shard (half of X at K = 2).
     assert by_variant["numpy-manual"] < 1.5 * x_bytes
-    for variant in (v for v in by_variant.index if v.startswith("torch-")):
+    for variant in (v for v in AVAILABLE if v.startswith("torch-") and not is_parallel(v)):
         assert by_variant[variant] >= 2 * x_bytes, variant
+    for variant in (v for v in AVAILABLE if v.startswith("torch-") and is_parallel(v)):
+        assert by_variant[f"{variant}-x2"] >= 1.5 * x_bytes, variant
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores to pin to fewer")
