@@ -60,3 +60,24 @@ def test_precision_settings_come_from_the_loaded_framework_modules(monkeypatch) 
     monkeypatch.delitem(sys.modules, "backends.torch_backend")
     monkeypatch.delitem(sys.modules, "backends.jax_backend")
     assert backends.precision_settings() == {}
+
+
+@pytest.mark.parametrize(
+    ("missing", "unavailable"),
+    [("torch", True), ("torch.nn", True), (None, True), ("yaml", False), ("torchvision", False)],
+)
+def test_only_a_missing_framework_makes_a_variant_unavailable(monkeypatch, missing, unavailable):
+    # what `import backends.torch_backend` raises where torch (or something else) is absent
+    def broken(name, *args):
+        raise ImportError(f"No module named '{missing}'", name=missing)
+
+    monkeypatch.setattr(backends.importlib, "import_module", broken)
+    if unavailable:
+        with pytest.raises(backends.BackendUnavailable) as info:
+            backends.get_backend("torch-nn", "cpu")
+        assert str(info.value) == (
+            "torch is not installed: pip install 'gdbench[torch]' -c constraints.txt"
+        )
+    else:  # a broken install of something else is not hidden
+        with pytest.raises(ImportError, match=f"'{missing}'"):
+            backends.get_backend("torch-nn", "cpu")
