@@ -47,6 +47,7 @@ __all__ = [
     "is_parallel",
     "list_backends",
     "precision_settings",
+    "variant_of",
 ]
 
 DEVICES = ("cpu", "cuda")
@@ -231,6 +232,15 @@ def case_label(variant: str, workers: int) -> str:
     """The name of a case's variant in records and reports: ``torch-ddp-x2`` for a
     data-parallel variant on K = 2 workers, the variant itself otherwise."""
     return f"{variant}-x{workers}" if is_parallel(variant) else variant
+
+
+def variant_of(label: str) -> str:
+    """The registered variant of a case's name: ``torch-ddp-x2`` -> ``torch-ddp``; any
+    other name is returned as it is."""
+    base, sep, k = label.rpartition("-x")
+    if sep and k.isdigit() and base in _REGISTRY and _REGISTRY[base].parallel:
+        return base
+    return label
 
 
 def framework_of(variant: str) -> str:

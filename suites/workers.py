@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from backends import case_label, devices_of, framework_of, is_parallel
+from backends import case_label, devices_of, framework_of, is_parallel, variant_of
 from suites import harness
 from suites.config import RunConfig, flag
 
@@ -383,13 +383,14 @@ class Manager:
         shapes = {name: (n, d, e) for name, n, d, e in self.cfg.problem_shapes()}
         missing = 0
         for kind, variant, device, problem in job.cases:
-            if (kind, variant, device, problem) in finished or (variant, device) in unavailable:
+            registered = variant_of(variant)  # torch-ddp-x2 is a case of torch-ddp
+            if (kind, variant, device, problem) in finished or (registered, device) in unavailable:
                 continue
             missing += 1
             n, d, epochs = shapes[problem]
             self.log.append({
                 "schema": harness.SCHEMA, "kind": kind, "variant": variant,
-                "framework": framework_of(variant), "device": device, "dtype": self.cfg.dtype,
+                "framework": framework_of(registered), "device": device, "dtype": self.cfg.dtype,
                 "problem": problem, "n_samples": n, "n_features": d, "epochs": epochs,
                 "threads": self.cfg.threads, "pid": outcome.pid, "worker": job.label,
                 "status": "failed", "message": why,

@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from backends import VARIANTS, case_label, framework_of, is_parallel
+from backends import VARIANTS, case_label, framework_of, is_parallel, variant_of
 from backends.ranks import rank_cores, shard_bounds
+from suites import harness, workers
 from suites.config import ConfigError, RunConfig, check_workers
 from suites.workers import installed
 
@@ -93,9 +94,35 @@ def test_ranks_get_disjoint_equal_shares_of_the_cores() -> None:
     assert rank_cores(1, 4, [0, 1]) == [0, 1]  # more ranks than cores: all of them
 
 
-def test_case_labels_name_k() -> None:
+def test_case_labels_name_k_and_lead_back_to_the_variant() -> None:
     assert case_label("torch-ddp", 2) == "torch-ddp-x2"
     assert case_label("numpy-manual", 2) == "numpy-manual"
+    assert variant_of("torch-ddp-x2") == "torch-ddp"
+    assert variant_of("jax-shardmap-x16") == "jax-shardmap"
+    assert variant_of("numpy-manual") == "numpy-manual"
+    assert variant_of("torch-ddp-xx") == "torch-ddp-xx"  # not a label: left as it is
+
+
+def test_cases_of_a_data_parallel_variant_that_cannot_run_here_are_not_failures(
+    tmp_path: Path,
+) -> None:
+    # a worker for torch-ddp that recorded only why it cannot run (torch not installed)
+    cfg = RunConfig(problems=("toy",), backends=("torch-ddp",), devices=("cpu",), workers=(1, 2))
+    (job,) = workers.plan(cfg, "variant", 1, timing=False)
+    assert [c[1] for c in job.cases] == ["torch-ddp-x1", "torch-ddp-x2"]
+    (tmp_path / "records.jsonl").write_text(json.dumps({"kind": "worker", "worker": job.label,
+        "unavailable": [{"variant": "torch-ddp", "framework": "torch", "device": "cpu",
+                         "reason": "torch is not installed"}]}) + "\n")  # fmt: skip
+    manager = workers.Manager(cfg, tmp_path, timing=False, timeout=60, isolate="variant",
+                              processes=1)  # fmt: skip
+    outcome = workers.Outcome(job, 4242, 0, None, 1.0, tmp_path / "w.log")
+    assert manager._fail_unfinished(outcome) == 0
+    # where it could run and did not record, both cases fail, named by their labels
+    (tmp_path / "records.jsonl").write_text("")
+    assert manager._fail_unfinished(outcome) == 2
+    failed = [r for r in harness.read_records(tmp_path / "records.jsonl") if r.get("status")]
+    assert [(r["variant"], r["framework"]) for r in failed] == [
+        ("torch-ddp-x1", "torch"), ("torch-ddp-x2", "torch")]  # fmt: skip
 
 
 # --- refusals ----------------------------------------------------------------------------
