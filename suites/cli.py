@@ -87,7 +87,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes, few rounds, no cost model (about a minute)",
+        help="small sizes, few rounds, no cost model (a few minutes on 2 cores)",
     )
     p.add_argument("--out", type=Path, help="output folder (default: a new results/<UTC time>/)")
     p.add_argument(
