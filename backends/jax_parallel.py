@@ -25,10 +25,10 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from backends import ranks
 from backends.base import BackendUnavailable, ProblemSpec, TrainResult, effective_precision
 from backends.jax_backend import _PRECISION, _device_error, _traced_with
 
-WEIGHTINGS = ("global", "local-mean")
 AXIS = "rows"
 
 
@@ -244,10 +244,7 @@ class _JaxParallel:
         self, device: str = "cpu", matmul_precision: str = "float32", workers: int = 1,
         threads: int | None = None, weighting: str = "global",
     ) -> None:  # fmt: skip
-        if weighting not in WEIGHTINGS:
-            raise ValueError(
-                f"unknown weighting '{weighting}'; choose from: {', '.join(WEIGHTINGS)}"
-            )
+        ranks.check_weighting(weighting)
         self.device, self.workers, self.weighting = device, workers, weighting
         self.mesh = mesh_of(device, workers)
         self.matmul_precision = effective_precision(matmul_precision, device)

@@ -25,6 +25,17 @@ from dataclasses import dataclass
 # outer bound).
 RANK_TIMEOUT_S = float(os.environ.get("GDBENCH_RANK_TIMEOUT", "60"))
 LAUNCH_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")
+# How the ranks' shares of the loss are weighed: "global" (each rank's sum of squares
+# over the global N: exact) or "local-mean" (each rank's own mean, averaged: the bug the
+# tests plant).
+WEIGHTINGS = ("global", "local-mean")
+
+
+def check_weighting(weighting: str) -> str:
+    """``weighting`` if it is one of WEIGHTINGS, else a ValueError naming them."""
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting '{weighting}'; choose from: {', '.join(WEIGHTINGS)}")
+    return weighting
 
 
 def shard_bounds(n: int, world: int) -> list[tuple[int, int]]:

@@ -45,7 +45,6 @@ from backends.torch_backend import WARMUP_EPOCHS, apply_matmul_precision
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _TRAIN, _WARMUP, _CLOSE = 1, 2, 0
-WEIGHTINGS = ("global", "local-mean")
 _current: list[Any] = []  # the one live session of this process (one process group)
 
 
@@ -442,10 +441,7 @@ class _TorchParallel:
         self, device: str = "cpu", matmul_precision: str = "float32", workers: int = 1,
         threads: int | None = None, weighting: str = "global",
     ) -> None:  # fmt: skip
-        if weighting not in WEIGHTINGS:
-            raise ValueError(
-                f"unknown weighting '{weighting}'; choose from: {', '.join(WEIGHTINGS)}"
-            )
+        ranks.check_weighting(weighting)
         _check_device(device, workers)
         self.device, self.workers, self.weighting = device, workers, weighting
         self.threads = threads or torch.get_num_threads()
