@@ -8,6 +8,7 @@ proves it).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import sys
@@ -45,9 +46,11 @@ __all__ = [
     "framework_of",
     "get_backend",
     "is_parallel",
+    "join_world",
     "list_backends",
     "precision_settings",
     "variant_of",
+    "world_per_process",
 ]
 
 DEVICES = ("cpu", "cuda")
@@ -61,6 +64,9 @@ class _Entry:
     devices: tuple[str, ...]
     blocked: bool = False  # a single-pass variant: takes block_rows
     parallel: bool = False  # data-parallel over K workers (``--workers``)
+    # K processes that form one world for life (jax.distributed.initialize runs once per
+    # process): every K needs a worker process of its own
+    processes: bool = False
 
 
 # Public variant names -> where they live. Order is the order of every table.
@@ -81,6 +87,12 @@ _REGISTRY: dict[str, _Entry] = {
     "torch-allreduce": _Entry("torch_parallel", "TorchAllreduce", "torch", DEVICES, parallel=True),
     "jax-sharded": _Entry("jax_parallel", "JaxSharded", "jax", DEVICES, parallel=True),
     "jax-shardmap": _Entry("jax_parallel", "JaxShardmap", "jax", DEVICES, parallel=True),
+    "jax-sharded-procs": _Entry(
+        "jax_parallel", "JaxShardedProcs", "jax", DEVICES, parallel=True, processes=True
+    ),
+    "jax-shardmap-procs": _Entry(
+        "jax_parallel", "JaxShardmapProcs", "jax", DEVICES, parallel=True, processes=True
+    ),
 }
 VARIANTS: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -226,6 +238,30 @@ def block_rows_of(
 def is_parallel(variant: str) -> bool:
     """Whether ``variant`` is data-parallel over K workers (``--workers``)."""
     return _entry(variant).parallel
+
+
+def join_world(variant: str, device: str, workers: int, threads: int | None = None) -> None:
+    """Before anything else asks the framework a question in this process: make it rank 0
+    of ``variant``'s world of ``workers`` processes (a K-process jax variant:
+    ``jax.distributed.initialize`` must come before jax's first computation). Nothing
+    for the other variants, for K = 1, or where the framework is not installed (its
+    cases then say so). A failure is kept and raised again by the backend, so its cases
+    fail with the reason."""
+    entry = _entry(variant)
+    if not entry.processes or workers < 2:
+        return
+    try:
+        module = importlib.import_module(f"backends.{entry.module}")
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):  # kept by the module: the backend raises it
+        module.join_world(workers, device, threads)
+
+
+def world_per_process(variant: str) -> bool:
+    """Whether each K of ``variant`` needs a process of its own (its K processes form
+    one jax.distributed world for that process's life)."""
+    return _entry(variant).processes
 
 
 def case_label(variant: str, workers: int) -> str:

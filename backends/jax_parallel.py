@@ -12,10 +12,31 @@ adds nothing to the loss or the gradient: the global mean is exact.
 The whole training loop is one ``lax.scan`` under ``jax.jit``, as in ``jax-scan``: the
 per-epoch cost then compares the collective and the sharded arithmetic, not Python
 dispatch, and K = 1 is the same program on a mesh of one device.
+
+**K processes** (``jax-sharded-procs``, ``jax-shardmap-procs``): the same two programs
+on a mesh of one device in each of K processes, joined by ``jax.distributed.initialize``
+(CPU collectives over gloo; NCCL on GPUs). jax runs one program on every process
+(SPMD), so the K−1 peer processes (``python -m backends.ranks jax``) mirror every step
+of rank 0's sessions: rank 0 sends each step as a small ``broadcast_one_to_all`` (a
+collective, so also a barrier), and a new session's problem as bytes the same way; the
+peers then build the same arrays and call the same compiled programs. ``initialize``
+runs once per process, before jax's first computation, so a process belongs to one
+world of K processes for life: ``gdbench run`` gives every K of these variants a worker
+of its own (``suites/workers.py``).
 """
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -269,3 +290,352 @@ class JaxShardmap(_JaxParallel):
 
     variant = "jax-shardmap"
     _step = staticmethod(_shardmap_step)
+
+
+# --- K processes: jax.distributed -------------------------------------------------------
+
+_EXIT, _SESSION, _WARMUP, _TRAIN, _CLOSE = 0, 1, 2, 3, 4
+
+
+@dataclass
+class _World:
+    """This process's place in a world of K jax processes (one per process, for life)."""
+
+    launch: ranks.Launch
+    procs: list[subprocess.Popen]  # the local peers (none when the others are hosts)
+    sessions: Iterator[int] = field(default_factory=itertools.count)
+    broken: str = ""  # why no collective can run any more (a process died or hung)
+    stuck: str = ""  # set by the watchdog when a step outlived the rank timeout
+
+    def watchdog(self) -> threading.Timer:
+        """A timer for one step: past the rank timeout, a process hangs (jax's gloo
+        collectives wait without end), so the local peers are killed, which ends rank
+        0's wait with an error. Another host's processes cannot be killed from here:
+        there the worker's own --timeout is the bound."""
+
+        def fire() -> None:
+            self.stuck = (
+                f"a step of the jax world took over {ranks.RANK_TIMEOUT_S:g} s "
+                "(GDBENCH_RANK_TIMEOUT): a process hangs"
+                + ("; its local peers were killed" if self.procs else "")
+            )
+            ranks.stop_peers(self.procs, timeout=0)
+
+        timer = threading.Timer(ranks.RANK_TIMEOUT_S, fire)
+        timer.daemon = True
+        return timer
+
+
+_WORLD: list[_World] = []
+_JOIN_ERROR: list[Exception] = []  # why this process could not form its world
+
+
+def _initialize(launch: ranks.Launch, device: str) -> None:
+    """``jax.distributed.initialize`` for ``launch`` (CPU collectives over gloo). On one
+    host the coordinator listens on 127.0.0.1 only; every wait is bounded by the rank
+    timeout (a missing process fails the run, it does not hang it)."""
+    timeout = max(1, int(ranks.RANK_TIMEOUT_S))
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    address = f"{launch.addr}:{launch.port}"
+    jax.distributed.initialize(
+        coordinator_address=address,
+        num_processes=launch.world,
+        process_id=launch.rank,
+        local_device_ids=[launch.rank] if device == "cuda" and not launch.remote else None,
+        cluster_detection_method="deactivate",
+        initialization_timeout=timeout,
+        heartbeat_timeout_seconds=timeout,
+        shutdown_timeout_seconds=timeout,
+        coordinator_bind_address=None if launch.remote else address,
+    )
+
+
+def _backends_started() -> bool:
+    from jax._src import xla_bridge  # no public way to ask; initialize() asks the same
+
+    return bool(xla_bridge.backends_are_initialized())
+
+
+def join_world(workers: int, device: str, threads: int | None) -> _World:
+    """Make this process rank 0 of a world of ``workers`` jax processes: start the local
+    peers (each pinned to its share of the cores) and initialize. Once per process;
+    later calls for the same K return the same world, and after a failure raise it
+    again."""
+    if _JOIN_ERROR:
+        raise _JOIN_ERROR[0]
+    if _WORLD:
+        world = _WORLD[0]
+        if world.launch.world != workers:
+            raise BackendUnavailable(
+                f"this process is rank 0 of a jax world of {world.launch.world} processes; "
+                f"{workers} processes need a process of their own (gdbench run gives each K "
+                "a worker)"
+            )
+        return world
+    if jax.distributed.is_initialized() or _backends_started():
+        raise BackendUnavailable(
+            f"{workers} jax processes need jax.distributed.initialize before jax's first "
+            "computation, and jax already ran in this process: run it in a worker of its "
+            "own (gdbench run does, except with --isolate none)"
+        )
+    launch = ranks.launch_for(workers, "jax")
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    per_rank = max(1, min(threads or len(cores), len(cores)) // workers)
+    if not launch.remote and hasattr(os, "sched_setaffinity"):
+        # XLA sizes its thread pool from the affinity when its client starts (below)
+        os.sched_setaffinity(0, ranks.rank_cores(0, workers, cores))
+    procs = ranks.start_peers(launch, "jax", per_rank, cores, device)
+    try:
+        _initialize(launch, device)
+    except Exception as err:
+        ranks.stop_peers(procs, timeout=0)
+        _JOIN_ERROR.append(err)
+        raise
+    world = _World(launch, procs)
+    _WORLD.append(world)
+    atexit.register(_leave, world)
+    return world
+
+
+def _leave(world: _World) -> None:
+    """At exit: tell the peers to leave and shut the world down together; a broken world
+    cannot shut down (its barrier would wait for a dead process, then abort), so the
+    process ends here instead, its records long written."""
+    if not world.broken:
+        try:
+            _command(_EXIT)
+            jax.distributed.shutdown()
+        except Exception as err:  # noqa: BLE001
+            world.broken = f"at exit: {err}".splitlines()[0]
+    if world.broken:
+        ranks.stop_peers(world.procs, timeout=0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+    ranks.stop_peers(world.procs)
+
+
+def _command(code: int, session: int = 0, value: int = 0) -> tuple[int, int, int]:
+    """Rank 0 sends (and a peer receives) one step: a collective every process joins."""
+    from jax.experimental import multihost_utils
+
+    msg = np.array([code, session, value], dtype=np.int32)
+    out = multihost_utils.broadcast_one_to_all(msg)
+    return int(out[0]), int(out[1]), int(out[2])
+
+
+def _send_bytes(data: bytes | None, size: int) -> bytes:
+    """Rank 0's ``data`` (``size`` bytes) on every process, as int32 words (exact)."""
+    from jax.experimental import multihost_utils
+
+    words = -(-size // 4)
+    buf = np.zeros(words * 4, dtype=np.uint8)
+    if data is not None:
+        buf[:size] = np.frombuffer(data, dtype=np.uint8)
+    out = multihost_utils.broadcast_one_to_all(buf.view(np.int32))
+    return np.asarray(out, dtype=np.int32).tobytes()[:size]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A problem as a peer rebuilds it from rank 0's bytes (a ProblemSpec)."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    bias: bool
+    lr: float
+    epochs: int
+    dtype: str
+    w0: np.ndarray
+    b0: float
+
+
+def _share_problem(blob: bytes | None, size: int, problem: ProblemSpec | None) -> tuple:
+    """A session's settings (``size`` pickled bytes) and data, sent by rank 0 (``blob``
+    and ``problem`` given) after its _SESSION step; every process returns (meta, the
+    problem as a ``_Spec``)."""
+    meta = pickle.loads(_send_bytes(blob, size))
+    n, d, dt = meta["n"], meta["d"], np.dtype(meta["dtype"])
+
+    def data(name: str) -> bytes | None:
+        return (
+            None if problem is None else np.ascontiguousarray(getattr(problem, name), dt).tobytes()
+        )
+
+    X = np.frombuffer(_send_bytes(data("X"), n * d * dt.itemsize), dt)
+    y = np.frombuffer(_send_bytes(data("y"), n * dt.itemsize), dt)
+    spec = _Spec(meta["name"], X.reshape(n, d), y, meta["bias"], meta["lr"], meta["epochs"],
+                 meta["dtype"], np.asarray(meta["w0"], dt), meta["b0"])  # fmt: skip
+    return meta, spec
+
+
+def _build(meta: dict[str, Any], spec: ProblemSpec, mesh: Mesh) -> _Session:
+    """The same session on every process: data, program and executables."""
+    data = _Sharded(spec, mesh, meta["record"], meta["precision"])
+    steps = {"jax-sharded-procs": _sharded_step, "jax-shardmap-procs": _shardmap_step}
+    step = steps[meta["variant"]](data.n, spec.lr, mesh, meta["weighting"])
+    return _Session(data, step)
+
+
+def _timed_train(session: _Session, epochs: int) -> tuple[TrainResult, dict[str, float]]:
+    """Every process trains and times its own call; the slowest and fastest are shared
+    (one small all-gather after the program, outside nothing: rank 0's round includes
+    it, as it includes the step's broadcast)."""
+    from jax.experimental import multihost_utils
+
+    start = time.perf_counter()
+    result = session.train(epochs)
+    mine = time.perf_counter() - start
+    spans = np.asarray(multihost_utils.process_allgather(np.array([mine], np.float32)))
+    return result, {"rank_time_max_s": float(spans.max()), "rank_time_min_s": float(spans.min())}
+
+
+class _WorldSession:
+    """Rank 0 of a session over K processes: every step is sent to the peers first."""
+
+    def __init__(self, world: _World, meta: dict[str, Any], problem: ProblemSpec) -> None:
+        self.world, self.p = world, problem
+        self.sid = -1
+        self.stats: dict[str, float] = {}
+        self._run(lambda: None)  # a broken world refuses at once
+        self.sid = next(world.sessions)
+        meta = meta | {"sid": self.sid}
+
+        def start() -> None:
+            blob = pickle.dumps(meta)
+            _command(_SESSION, self.sid, len(blob))
+            _, spec = _share_problem(blob, len(blob), problem)
+            self.inner = _build(meta, spec, mesh_of(meta["device"], world.launch.world))
+
+        self._run(start)
+
+    def _run(self, step: Any) -> Any:
+        """Run one step of the session; a failed step breaks the world (a process is
+        gone or stuck: no later collective can be trusted)."""
+        world = self.world
+        if world.broken:
+            raise RuntimeError(f"the jax world of this worker broke earlier: {world.broken}")
+        timer = world.watchdog()
+        timer.start()
+        try:
+            return step()
+        except Exception as err:
+            world.broken = world.stuck or f"{type(err).__name__}: {err}".splitlines()[0]
+            if world.stuck:
+                raise RuntimeError(world.stuck) from err
+            raise
+        finally:
+            timer.cancel()
+
+    def warmup(self) -> None:
+        self._run(lambda: (_command(_WARMUP, self.sid), self.inner.warmup()))
+
+    def sync(self) -> None:
+        """Nothing is left running: train returns with the results on the host (a sync
+        on the global mesh would be a program every process must run)."""
+
+    def train(self, epochs: int | None = None) -> TrainResult:
+        epochs = epochs or self.p.epochs
+
+        def step() -> TrainResult:
+            _command(_TRAIN, self.sid, epochs)
+            result, self.stats = _timed_train(self.inner, epochs)
+            return result
+
+        return self._run(step)
+
+    def rank_stats(self) -> dict[str, float]:
+        """The last round's slowest and fastest process (seconds of its own call)."""
+        return dict(self.stats)
+
+    def close(self) -> None:
+        if self.sid >= 0 and not self.world.broken:
+            self._run(lambda: _command(_CLOSE, self.sid))
+            self.sid = -1
+
+
+def serve() -> int:
+    """A peer of one jax world (``python -m backends.ranks jax``): join rank 0's
+    coordinator, then mirror its sessions until it says exit. Returns
+    ``ranks.NO_RANK0`` when no rank 0 came within the rendezvous timeout."""
+    address = os.environ["JAX_COORDINATOR_ADDRESS"]
+    host, _, port = address.rpartition(":")
+    local = bool(os.environ.get("GDBENCH_RANK_LOCAL"))
+    launch = ranks.Launch(host, int(port), int(os.environ["JAX_PROCESS_ID"]),
+                          int(os.environ["JAX_NUM_PROCESSES"]), not local)  # fmt: skip
+    device = os.environ.get("GDBENCH_RANK_DEVICE", "cpu")
+    # jax's client ends the process (not an exception) when no coordinator answers, so
+    # the coordinator's port is awaited first, within the rendezvous timeout
+    if not ranks.wait_for_listener(host, int(port), ranks.RANK_TIMEOUT_S):
+        print(f"gdbench rank {launch.rank}: no jax rank 0 at {address} for "
+              f"{ranks.RANK_TIMEOUT_S:g} s; leaving", flush=True)  # fmt: skip
+        return ranks.NO_RANK0
+    _initialize(launch, device)
+    mesh = mesh_of(device, launch.world)
+    sessions: dict[int, _Session] = {}
+    try:
+        while True:
+            code, sid, value = _command(_EXIT)
+            if code == _EXIT:
+                break
+            if code == _SESSION:
+                meta, spec = _share_problem(None, value, None)
+                sessions[sid] = _build(meta, spec, mesh)
+            elif code == _WARMUP:
+                sessions[sid].warmup()
+            elif code == _TRAIN:
+                _timed_train(sessions[sid], value)
+            elif code == _CLOSE:
+                sessions.pop(sid, None)
+        jax.distributed.shutdown()
+    except Exception as err:  # noqa: BLE001  # rank 0 went away: this world is over
+        print(f"gdbench rank {launch.rank}: world ended: {err}".splitlines()[0], flush=True)
+        os._exit(1)  # a broken world cannot shut down cleanly (jax would abort)
+    return 0
+
+
+class _JaxProcesses:
+    """A data-parallel jax variant over K processes (K = 1: one process, no world)."""
+
+    variant = ""
+    framework = "jax"
+
+    def __init__(
+        self, device: str = "cpu", matmul_precision: str = "float32", workers: int = 1,
+        threads: int | None = None, weighting: str = "global",
+    ) -> None:  # fmt: skip
+        ranks.check_weighting(weighting)
+        if device not in ("cpu", "cuda"):
+            raise BackendUnavailable(f"jax has no device '{device}'")
+        self.device, self.workers, self.weighting = device, workers, weighting
+        self.world = join_world(workers, device, threads) if workers > 1 else None
+        self.mesh = mesh_of(device, workers)
+        self.matmul_precision = effective_precision(matmul_precision, device)
+
+    def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> Any:
+        meta = {
+            "variant": self.variant, "device": self.device, "weighting": self.weighting,
+            "record": record_params, "precision": self.matmul_precision,
+            "name": problem.name, "n": int(problem.X.shape[0]), "d": int(problem.X.shape[1]),
+            "dtype": problem.dtype, "bias": bool(problem.bias), "lr": float(problem.lr),
+            "epochs": int(problem.epochs), "w0": np.asarray(problem.w0).tolist(),
+            "b0": float(problem.b0),
+        }  # fmt: skip
+        if self.world is None:
+            return _build(meta, problem, self.mesh)
+        return _WorldSession(self.world, meta, problem)
+
+
+class JaxShardedProcs(_JaxProcesses):
+    """``jax-sharded-procs``: jax-sharded's program over K processes
+    (``jax.distributed``), one device each."""
+
+    variant = "jax-sharded-procs"
+
+
+class JaxShardmapProcs(_JaxProcesses):
+    """``jax-shardmap-procs``: jax-shardmap's program over K processes
+    (``jax.distributed``), one device each."""
+
+    variant = "jax-shardmap-procs"

@@ -1,13 +1,15 @@
 """Data-parallel ranks: how the rows are split, which cores each rank gets, and the
 processes that hold the other shards.
 
-Framework-free. A data-parallel session (``torch_parallel``) runs rank 0 in the
-calling process and starts the other K−1 ranks as child processes of it, each running
-``python -m backends.ranks``; they join rank 0's process group on 127.0.0.1 and a free
-port, and serve its commands until it closes the session. Across hosts the frameworks'
-own launch convention is used instead (``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``,
-``WORLD_SIZE``, as torchrun sets them): rank 0 starts no peers, and each other host
-runs ``gdbench rank`` (README, "Several hosts").
+Framework-free. A data-parallel session (``torch_parallel``, and ``jax_parallel``'s
+K-process form) runs rank 0 in the calling process and starts the other K−1 ranks as
+child processes of it, each running ``python -m backends.ranks FRAMEWORK``; they join
+rank 0 on 127.0.0.1 and a free port, and serve its commands until it ends. Across
+hosts the frameworks' own launch conventions are used instead: torchrun's
+(``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``) for torch, jax's
+coordinator (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``)
+for jax: rank 0 starts no peers, and each other host runs ``gdbench rank`` (README,
+"Several hosts").
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 # Seconds a collective or a rendezvous may wait for a rank before it fails: a rank that
@@ -25,6 +28,13 @@ from dataclasses import dataclass
 # outer bound).
 RANK_TIMEOUT_S = float(os.environ.get("GDBENCH_RANK_TIMEOUT", "60"))
 LAUNCH_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")
+# jax's own: jax.distributed.initialize reads the address itself; the count and the id
+# are passed on from these (gdbench's names, in jax's style)
+JAX_LAUNCH_VARS = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+FRAMEWORKS = ("torch", "jax")
+# A jax peer's exit status when no rank 0 came within RANK_TIMEOUT_S: `gdbench rank`
+# then stops waiting for more (any other status: it serves the next rank 0)
+NO_RANK0 = 3
 # How the ranks' shares of the loss are weighed: "global" (each rank's sum of squares
 # over the global N: exact) or "local-mean" (each rank's own mean, averaged: the bug the
 # tests plant).
@@ -68,6 +78,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_listener(host: str, port: int, timeout: float) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` within ``timeout``
+    seconds (polled; each try bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+
+
 @dataclass(frozen=True)
 class Launch:
     """Where rank 0's process group listens, and this process's place in it."""
@@ -79,10 +103,12 @@ class Launch:
     remote: bool  # set by the user's environment (other hosts): start no local peers
 
 
-def launch_for(world: int) -> Launch:
-    """Rank 0's rendezvous for a session of ``world`` ranks: the user's torchrun-style
-    environment when it names this world size (several hosts), else 127.0.0.1 and a
-    free port with local peers."""
+def launch_for(world: int, framework: str = "torch") -> Launch:
+    """Rank 0's rendezvous for a session of ``world`` ranks: the user's launch
+    environment when it names this world size (several hosts: torchrun's for torch,
+    jax's coordinator for jax), else 127.0.0.1 and a free port with local peers."""
+    if framework == "jax":
+        return _jax_launch_for(world)
     env = {k: os.environ.get(k) for k in LAUNCH_VARS}
     if all(env.values()) and world > 1:
         size = int(env["WORLD_SIZE"] or 0)
@@ -93,15 +119,33 @@ def launch_for(world: int) -> Launch:
     return Launch("127.0.0.1", free_port(), 0, world, False)
 
 
+def _jax_launch_for(world: int) -> Launch:
+    env = {k: os.environ.get(k) for k in JAX_LAUNCH_VARS}
+    if env["JAX_COORDINATOR_ADDRESS"] and env["JAX_NUM_PROCESSES"] and world > 1:
+        if int(env["JAX_PROCESS_ID"] or 0) != 0:
+            raise ValueError("gdbench runs process 0; the other hosts run `gdbench rank jax`")
+        if int(env["JAX_NUM_PROCESSES"]) == world:
+            host, _, port = str(env["JAX_COORDINATOR_ADDRESS"]).rpartition(":")
+            return Launch(host, int(port), 0, world, True)
+    return Launch("127.0.0.1", free_port(), 0, world, False)
+
+
 def peer_env(
-    launch: Launch, rank: int, threads: int, cores: list[int], device: str
-) -> dict[str, str]:
-    """The environment of local peer ``rank``: the launch variables, its cores, thread
-    count and device, and that it is local (it dies with this process)."""
+    launch: Launch, rank: int, threads: int, cores: list[int], device: str,
+    framework: str = "torch",
+) -> dict[str, str]:  # fmt: skip
+    """The environment of local peer ``rank``: the launch variables of ``framework``,
+    its cores, thread count and device, and that it is local (it dies with this
+    process)."""
     env = dict(os.environ)
-    env.update(MASTER_ADDR=launch.addr, MASTER_PORT=str(launch.port), RANK=str(rank),
-               WORLD_SIZE=str(launch.world), GDBENCH_RANK_CORES=",".join(map(str, cores)),
-               GDBENCH_RANK_DEVICE=device, GDBENCH_RANK_LOCAL="1")  # fmt: skip
+    if framework == "jax":
+        env.update(JAX_COORDINATOR_ADDRESS=f"{launch.addr}:{launch.port}",
+                   JAX_NUM_PROCESSES=str(launch.world), JAX_PROCESS_ID=str(rank))  # fmt: skip
+    else:
+        env.update(MASTER_ADDR=launch.addr, MASTER_PORT=str(launch.port), RANK=str(rank),
+                   WORLD_SIZE=str(launch.world))  # fmt: skip
+    env.update(GDBENCH_RANK_CORES=",".join(map(str, cores)), GDBENCH_RANK_DEVICE=device,
+               GDBENCH_RANK_LOCAL="1")  # fmt: skip
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(threads)
     return env
@@ -118,7 +162,7 @@ def start_peers(
     procs = []
     for rank in range(1, launch.world):
         mine = rank_cores(rank, launch.world, cores)
-        env = peer_env(launch, rank, threads, mine, device)
+        env = peer_env(launch, rank, threads, mine, device, framework)
         # GDBENCH_RANK_MODULE: tests start peers that fail on purpose (tests/rank_faults.py)
         module = os.environ.get("GDBENCH_RANK_MODULE", "backends.ranks")
         procs.append(subprocess.Popen([sys.executable, "-m", module, framework], env=env))
@@ -144,24 +188,63 @@ def _die_with_parent() -> None:
         pass
 
 
+def missing_launch_vars(framework: str) -> str | None:
+    """The one-line error for a peer started without its framework's launch variables
+    (or for an unknown framework), else None."""
+    if framework not in FRAMEWORKS:
+        return f"unknown framework '{framework}'; choose from: {', '.join(FRAMEWORKS)}"
+    names, whose = (
+        (JAX_LAUNCH_VARS, "jax's coordinator") if framework == "jax"
+        else (LAUNCH_VARS, "torchrun's variables")
+    )  # fmt: skip
+    missing = [k for k in names if not os.environ.get(k)]
+    return f"set {', '.join(missing)} ({whose})" if missing else None
+
+
 def main(argv: list[str]) -> int:
-    """A peer rank (``python -m backends.ranks torch``; ``gdbench rank`` on other hosts)."""
+    """A peer rank (``python -m backends.ranks torch|jax``): torch's serves every session
+    of one rank 0; jax's serves one world (one rank-0 process) and returns."""
     if os.environ.get("GDBENCH_RANK_LOCAL"):
         _die_with_parent()
     cores = os.environ.get("GDBENCH_RANK_CORES")
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, [int(c) for c in cores.split(",")])
-    missing = [k for k in LAUNCH_VARS if not os.environ.get(k)]
-    if missing:
-        print(f"gdbench rank: set {', '.join(missing)} (torchrun's variables)", file=sys.stderr)
-        return 2
     framework = argv[0] if argv else "torch"
-    if framework != "torch":
-        print(f"gdbench rank: unknown framework '{framework}'; choose from: torch", file=sys.stderr)
+    if error := missing_launch_vars(framework):
+        print(f"gdbench rank: {error}", file=sys.stderr)
         return 2
+    if framework == "jax":
+        from backends import jax_parallel
+
+        return jax_parallel.serve()
     from backends import torch_parallel
 
     return torch_parallel.serve()
+
+
+def serve_worlds(framework: str) -> int:
+    """``gdbench rank`` on another host. torch: one process serves every rank 0 in turn.
+    jax: ``jax.distributed.initialize`` runs once per process, and every K of every jax
+    variant is a rank-0 process of its own (a world), so each world is served by a
+    fresh child process, until none comes within the rendezvous timeout."""
+    if error := missing_launch_vars(framework):
+        print(f"gdbench rank: {error}", file=sys.stderr)
+        return 2
+    if framework != "jax":
+        return main([framework])
+    module = os.environ.get("GDBENCH_RANK_MODULE", "backends.ranks")
+    failures = 0
+    while True:
+        status = subprocess.run([sys.executable, "-m", module, "jax"], check=False).returncode
+        if status in (NO_RANK0, 2):  # done waiting, or a usage error the child named
+            return 0 if status == NO_RANK0 else 2
+        # 0: its rank 0 ended the world; else the world broke (rank 0 died): serve the
+        # next one, unless the children keep failing (then something here is wrong)
+        failures = 0 if status == 0 else failures + 1
+        if failures == 3:
+            print(f"gdbench rank: 3 jax worlds in a row ended with status {status}; stopping",
+                  file=sys.stderr)  # fmt: skip
+            return 1
 
 
 if __name__ == "__main__":

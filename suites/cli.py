@@ -152,9 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, metavar="FILE", help="also write the Markdown to FILE")
     rank = sub.add_parser(
         "rank",
-        help="serve as rank RANK of a data-parallel run whose rank 0 is another host's "
-        "`gdbench run` (torchrun's MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE)",
+        help="serve as a rank of a data-parallel run whose rank 0 is another host's "
+        "`gdbench run` (torch: torchrun's MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE; jax: "
+        "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID)",
     )
+    rank.add_argument("--framework", default="torch",
+                      help="torch (torch-ddp, torch-allreduce; default) or jax "
+                      "(jax-sharded-procs, jax-shardmap-procs)")  # fmt: skip
     rank.add_argument("--device", default="cpu", help="cpu (gloo, default) or cuda (NCCL)")
     listing = sub.add_parser("list", help="every variant and device, available or not, and why")
     listing.add_argument(
@@ -446,15 +450,19 @@ def _list(require: str | None) -> int:
     return EXIT_FAILED if missing else EXIT_OK
 
 
-def _rank(device: str) -> int:
+def _rank(framework: str, device: str) -> int:
     """A peer rank on another host (README, "Several hosts"): serves rank 0's sessions
     until none comes within the rendezvous timeout."""
+    from backends import ranks
+
+    if framework not in ranks.FRAMEWORKS:
+        hint = closest(framework, ranks.FRAMEWORKS)
+        raise UsageError(f"--framework: unknown value '{framework}'{hint}; "
+                         f"choose from: {', '.join(ranks.FRAMEWORKS)}")  # fmt: skip
     if device not in ("cpu", "cuda"):
         raise UsageError(f"--device: unknown value '{device}'; choose from: cpu, cuda")
     os.environ["GDBENCH_RANK_DEVICE"] = device
-    from backends import ranks
-
-    return ranks.main(["torch"])
+    return ranks.serve_worlds(framework)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             return _compare(args)
         if args.command == "rank":
-            return _rank(args.device)
+            return _rank(args.framework, args.device)
         return _run_suites(args, timing=args.command == "run")
     except UsageError as err:
         print(f"gdbench: error: {err}", file=sys.stderr)

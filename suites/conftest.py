@@ -33,6 +33,7 @@ from backends import (
     framework_of,
     get_backend,
     is_parallel,
+    join_world,
     list_backends,
     precision_settings,
 )
@@ -136,6 +137,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CONFIG] = run
     # Before any framework starts its threads: jax sizes its pool from the affinity.
     harness.pin_cores(run.threads)
+    if len(run.workers) == 1:  # a worker of one K: a K-process variant forms its world
+        for variant in run.backends:  # before the header below asks jax anything
+            for device in run.devices:
+                join_world(variant, device, run.workers[0], run.threads)
     out = config.getoption("--gdb-out")
     log = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
     config.stash[LOG] = log

@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from backends import case_label, devices_of, framework_of, is_parallel, variant_of
+from backends import (
+    case_label,
+    devices_of,
+    framework_of,
+    is_parallel,
+    variant_of,
+    world_per_process,
+)
 from suites import harness
 from suites.config import RunConfig, flag
 
@@ -67,6 +74,7 @@ class Job:
     tests: tuple[str, ...]
     cases: tuple[CaseKey, ...]
     items: int
+    workers: tuple[int, ...] | None = None  # its own K (a jax world per process), or all
 
 
 def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job]:
@@ -81,6 +89,7 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     """
     pairs = [(v, d) for v in cfg.backends for d in cfg.devices if d in devices_of(v)]
     groups: dict[str, list[tuple[str, str]]] = {}
+    own_k: dict[str, tuple[int, ...]] = {}  # the groups that run one K only
     for variant, device in pairs:
         if isolate == "none":
             key = "all"
@@ -88,32 +97,39 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
             # a data-parallel variant always has a worker of its own: jax's device count
             # is fixed when it starts, torch's ranks are processes of their own
             key = f"{variant}@{device}"
+            if world_per_process(variant):  # and a jax world is one per process: per K
+                for k in cfg.workers:
+                    groups.setdefault(f"{key}-x{k}", []).append((variant, device))
+                    own_k[f"{key}-x{k}"] = (k,)
+                continue
         else:  # per framework, or a framework that is not installed: one worker says why
             key = f"{framework_of(variant)}@{device}"
         groups.setdefault(key, []).append((variant, device))
     names = [name for name, *_ in cfg.problem_shapes()]
 
-    def job(label: str, members: list[tuple[str, str]], kinds: tuple[str, ...]) -> Job:
+    def job(label: str, members: list[tuple[str, str]], kinds: tuple[str, ...],
+            ks: tuple[int, ...] | None) -> Job:  # fmt: skip
         cases = [
             (kind, case_label(v, k), d, problem)
             for kind in kinds
             for problem in names
             for v, d in members
-            for k in (cfg.workers if is_parallel(v) else (1,))
+            for k in ((ks or cfg.workers) if is_parallel(v) else (1,))
         ]  # fmt: skip
         tests = tuple({"convergence": CONVERGENCE, "benchmark": COST}[k] for k in kinds)
         variants = tuple(dict.fromkeys(v for v, _ in members))
         devices = tuple(dict.fromkeys(d for _, d in members))
         # a group holds every pair of its variants and devices that has a form, which is
         # what pytest parametrizes over: one progress line per case
-        return Job(label, variants, devices, tests, tuple(cases), len(cases))
+        return Job(label, variants, devices, tests, tuple(cases), len(cases), ks)
 
     jobs = []
     first: tuple[str, ...] = ("convergence", "benchmark") if timing else ("convergence",)
     for k in range(1, processes + 1 if timing else 2):
         for key, members in groups.items():
             label = key if processes == 1 or not timing else f"{key} #{k}"
-            jobs.append(job(label, members, first if k == 1 else ("benchmark",)))
+            kinds = first if k == 1 else ("benchmark",)
+            jobs.append(job(label, members, kinds, own_k.get(key)))
     if timing:
         # the host's copy bandwidth, and the GPU's in a run on cuda: only then may the
         # worker see the GPU
@@ -145,8 +161,12 @@ def worker_env(job: Job, threads: int, workers: int = 1) -> dict[str, str]:
     free memory was checked is the one the variants use. A user's own settings win.
     """
     env = {**harness.thread_env(threads), "PYTHONUNBUFFERED": "1"}
-    if workers > 1 and any(is_parallel(v) and framework_of(v) == "jax" for v in job.backends):
-        # K host devices for jax's data-parallel variants, fixed before jax starts
+    if workers > 1 and any(
+        is_parallel(v) and not world_per_process(v) and framework_of(v) == "jax"
+        for v in job.backends
+    ):
+        # K host devices for jax's one-process data-parallel variants, fixed before jax
+        # starts (the K-process ones have one device in each process)
         flags = env.get("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
         env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={workers}".strip()
     if "cuda" not in job.devices:
@@ -172,6 +192,8 @@ def worker_command(
              "--gdb-count", f"{start}/{total}"]  # fmt: skip
     options = cfg.to_options() | {"backends": ",".join(job.backends),
                                   "devices": ",".join(job.devices)}  # fmt: skip
+    if job.workers is not None:  # a worker of one K (a jax world per process)
+        options["workers"] = ",".join(map(str, job.workers))
     for name, value in options.items():
         args += [f"--gdb-{flag(name)}", value]
     if cfg.quick:
@@ -403,6 +425,9 @@ class Manager:
                 "log": str(o.log.relative_to(self.out))}  # fmt: skip
 
 
+_PROGRESS = re.compile(r"\[\s*\d+/\d+\] ")
+
+
 def _forward(stream: TextIO, log: TextIO) -> None:
     """Copy a worker's output into its log; show its progress lines and its failures.
     Reads to the end whatever happens, so that the worker never blocks on a full pipe."""
@@ -410,7 +435,8 @@ def _forward(stream: TextIO, log: TextIO) -> None:
         try:
             log.write(line)
             log.flush()
-            if line.startswith("[") or "Fatal Python error" in line:
+            # a progress line ("[  2/14] passed ..."), not a library's "[Gloo] ..."
+            if _PROGRESS.match(line) or "Fatal Python error" in line:
                 sys.stdout.write(line)
                 sys.stdout.flush()
         except (OSError, ValueError):  # the log closed, the terminal went away

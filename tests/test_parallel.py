@@ -16,7 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from backends import VARIANTS, case_label, framework_of, is_parallel, variant_of
+from backends import (
+    VARIANTS,
+    case_label,
+    framework_of,
+    is_parallel,
+    variant_of,
+    world_per_process,
+)
 from backends.ranks import rank_cores, shard_bounds
 from suites import harness, workers
 from suites.config import ConfigError, RunConfig, check_workers
@@ -125,6 +132,42 @@ def test_cases_of_a_data_parallel_variant_that_cannot_run_here_are_not_failures(
         ("torch-ddp-x1", "torch"), ("torch-ddp-x2", "torch")]  # fmt: skip
 
 
+def test_every_k_of_a_k_process_variant_gets_a_worker_of_its_own(tmp_path: Path) -> None:
+    # jax.distributed.initialize runs once per process: K = 1 and K = 2 cannot share one
+    assert world_per_process("jax-sharded-procs") and not world_per_process("jax-sharded")
+    cfg = RunConfig(problems=("toy",), backends=("jax-sharded", "jax-sharded-procs"),
+                    devices=("cpu",), workers=(1, 2))  # fmt: skip
+    jobs = {job.label: job for job in workers.plan(cfg, "variant", 1, timing=False)}
+    assert sorted(jobs) == ["jax-sharded-procs@cpu-x1", "jax-sharded-procs@cpu-x2",
+                            "jax-sharded@cpu"]  # fmt: skip
+    two = jobs["jax-sharded-procs@cpu-x2"]
+    assert [c[1] for c in two.cases] == ["jax-sharded-procs-x2"]
+    command = workers.worker_command(two, cfg, tmp_path, False, 1, 4)
+    assert command[command.index("--gdb-workers") + 1] == "2"
+    # one device per process there; K host devices in the one-process variant's worker
+    assert "device_count" not in workers.worker_env(two, 2, 2).get("XLA_FLAGS", "")
+    one_process = workers.worker_env(jobs["jax-sharded@cpu"], 2, 2)
+    assert "--xla_force_host_platform_device_count=2" in one_process["XLA_FLAGS"]
+
+
+def test_a_k_process_variant_after_jax_ran_is_unavailable_with_the_reason() -> None:
+    pytest.importorskip("jax", reason="jax is not installed")
+    code = (
+        "import jax; jax.devices()\n"
+        "from backends import BackendUnavailable, get_backend\n"
+        "try:\n    get_backend('jax-sharded-procs', workers=2)\n"
+        "except BackendUnavailable as err:\n    print(err)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert proc.stdout.strip() == (
+        "2 jax processes need jax.distributed.initialize before jax's first computation, and "
+        "jax already ran in this process: run it in a worker of its own (gdbench run does, "
+        "except with --isolate none)"
+    ), proc.stderr
+    assert rank_processes() == []  # no peer was started for a world that cannot form
+
+
 # --- refusals ----------------------------------------------------------------------------
 
 
@@ -205,23 +248,33 @@ def test_averaging_the_ranks_local_means_is_caught(tmp_path: Path, dtype, size, 
 
 @TWO_CORES
 @pytest.mark.parametrize("how", ["die", "hang"])
+@pytest.mark.parametrize("variant", ["torch-allreduce", "jax-sharded-procs"])
 def test_a_rank_that_dies_or_hangs_fails_its_case_and_leaves_no_process(
-    tmp_path: Path, how: str
+    tmp_path: Path, how: str, variant: str
 ) -> None:
-    pytest.importorskip("torch", reason="torch is not installed")
+    framework = framework_of(variant)
+    pytest.importorskip(framework, reason=f"{framework} is not installed")
     pidfile = tmp_path / "rank.pid"
     out = tmp_path / "run"
     started = time.monotonic()
-    proc = gdbench("check", "--backends", "torch-allreduce,numpy-manual", "--workers", "2",
-                   "--problems", "toy-20", "--out", str(out), timeout=300,
+    proc = gdbench("check", "--backends", f"{variant},numpy-manual", "--workers", "2",
+                   "--problems", "toy-20,toy", "--out", str(out), timeout=300,
                    GDBENCH_RANK_MODULE="tests.rank_faults", GDBENCH_TEST_RANK_FAULT=how,
                    GDBENCH_TEST_RANK_PIDFILE=str(pidfile), GDBENCH_RANK_TIMEOUT="5")  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
-    found = cases(out)
-    assert found["torch-allreduce-x2"]["status"] == "failed"
-    assert found["torch-allreduce-x2"]["message"]  # the collective's error, in one line
-    assert found["numpy-manual"]["status"] == "agree"  # the others' results are kept
+    found = {(r["variant"], r["problem"]): r for r in records(out)
+             if r["kind"] == "convergence" and "status" in r}  # fmt: skip
+    failed = found[(f"{variant}-x2", "toy-20")]
+    assert failed["status"] == "failed"
+    assert failed["message"] and "\n" not in failed["message"]  # the reason, in one line
+    if how == "hang" and framework == "jax":  # jax's collectives wait without end
+        assert "took over 5 s (GDBENCH_RANK_TIMEOUT): a process hangs" in failed["message"]
+    if framework == "jax":  # one world per process: the worker's next case says why
+        later = found[(f"{variant}-x2", "toy")]
+        assert later["status"] == "failed"
+        assert later["message"].startswith("RuntimeError: the jax world of this worker broke")
+    assert found[("numpy-manual", "toy-20")]["status"] == "agree"  # the others' are kept
     assert time.monotonic() - started < 240  # bounded by the rank timeout, not the worker's
     assert not pid_alive(int(pidfile.read_text()))
     assert rank_processes() == []
@@ -253,6 +306,57 @@ def test_two_process_groups_on_localhost_run_as_two_hosts(tmp_path: Path) -> Non
         if host_b.poll() is None:
             host_b.send_signal(signal.SIGKILL)
             host_b.wait()
+
+
+@TWO_CORES
+def test_two_jax_processes_on_localhost_run_as_two_hosts(tmp_path: Path) -> None:
+    # "host B" serves process 1 with jax's coordinator variables, a world per rank-0
+    # process (two variants: two worlds); "host A" runs gdbench as process 0.
+    pytest.importorskip("jax", reason="jax is not installed")
+    from backends.ranks import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    launch = {"JAX_COORDINATOR_ADDRESS": address, "JAX_NUM_PROCESSES": "2",
+              "JAX_COORDINATOR_BIND_ADDRESS": address, "GDBENCH_RANK_TIMEOUT": "10"}  # fmt: skip
+    host_b = subprocess.Popen(
+        [sys.executable, "-m", "suites.cli", "rank", "--framework", "jax"],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **launch, "JAX_PROCESS_ID": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out = tmp_path / "run"
+        proc = gdbench("check", "--backends", "jax-sharded-procs,jax-shardmap-procs",
+                       "--workers", "2", "--problems", "sweep", "--sizes", "1001",
+                       "--out", str(out), **launch, JAX_PROCESS_ID="0")  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        found = cases(out)
+        assert found["jax-sharded-procs-x2"]["status"] == "agree"
+        assert found["jax-shardmap-procs-x2"]["status"] == "agree"
+        # host B served both worlds and leaves once no rank 0 comes back
+        stdout, stderr = host_b.communicate(timeout=120)
+        assert host_b.returncode == 0, stdout + stderr
+        assert (stdout + stderr).count("Rank 1 is connected") == 2  # gloo: one per world
+        assert "no jax rank 0 at" in stdout
+    finally:
+        if host_b.poll() is None:
+            os.killpg(host_b.pid, signal.SIGKILL)
+            host_b.wait()
+    assert rank_processes() == []
+
+
+def test_gdbench_rank_for_jax_without_the_coordinator_variables_is_a_one_line_error() -> None:
+    env = {k: "" for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")}
+    proc = gdbench("rank", "--framework", "jax", timeout=60, **env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "gdbench rank: set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID "
+        "(jax's coordinator)"
+    )
+    proc = gdbench("rank", "--framework", "mxnet", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "gdbench: error: --framework: unknown value 'mxnet'; choose from: torch, jax"
+    )
 
 
 def test_gdbench_rank_without_the_launch_variables_is_a_one_line_error() -> None:

@@ -10,7 +10,7 @@ def test_the_public_variants_are_registered_in_order() -> None:
         "numpy-manual", "numpy-blocked", "torch-autograd", "torch-nn", "torch-manual",
         "torch-compile", "torch-cudagraph", "torch-blocked", "jax-grad", "jax-manual",
         "jax-scan", "jax-blocked", "torch-ddp", "torch-allreduce", "jax-sharded",
-        "jax-shardmap",
+        "jax-shardmap", "jax-sharded-procs", "jax-shardmap-procs",
     )  # fmt: skip
 
 

@@ -62,7 +62,9 @@ class _Shortcut:
 
 
 def _plant_local_mean() -> None:
-    for module, base in (("torch_parallel", "_TorchParallel"), ("jax_parallel", "_JaxParallel")):
+    bases = (("torch_parallel", "_TorchParallel"), ("jax_parallel", "_JaxParallel"),
+             ("jax_parallel", "_JaxProcesses"))  # fmt: skip
+    for module, base in bases:
         try:
             cls = getattr(importlib.import_module(f"backends.{module}"), base)
         except ImportError:  # that framework is not installed here
