@@ -341,13 +341,40 @@ def _initialize(launch: ranks.Launch, device: str) -> None:
         coordinator_address=address,
         num_processes=launch.world,
         process_id=launch.rank,
-        local_device_ids=[launch.rank] if device == "cuda" and not launch.remote else None,
+        local_device_ids=_local_devices(launch, device),
         cluster_detection_method="deactivate",
         initialization_timeout=timeout,
         heartbeat_timeout_seconds=timeout,
         shutdown_timeout_seconds=timeout,
         coordinator_bind_address=None if launch.remote else address,
     )
+
+
+def _local_devices(launch: ranks.Launch, device: str) -> list[int] | None:
+    """The GPU this process takes: one per process (its rank's on one host, the first
+    on each host of several), unless the user's JAX_LOCAL_DEVICE_IDS says; on the CPU,
+    jax's one host device."""
+    if device != "cuda" or os.environ.get("JAX_LOCAL_DEVICE_IDS"):
+        return None
+    return [0] if launch.remote else [launch.rank]
+
+
+def world_mesh(device: str, workers: int) -> Mesh:
+    """A 1-D mesh over one device of each of the ``workers`` processes (the first of
+    each, should a process see more: the rows are split between processes)."""
+    platform = {"cpu": "cpu", "cuda": "gpu"}[device]
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError as err:
+        raise BackendUnavailable(_device_error(platform, err)) from None
+    first: dict[int, Any] = {}
+    for dev in devices:
+        first.setdefault(dev.process_index, dev)
+    if len(first) != workers:
+        raise BackendUnavailable(
+            f"{workers} jax processes asked; the world has {len(first)} with {platform} devices"
+        )
+    return Mesh(np.array([first[i] for i in sorted(first)]), (AXIS,))
 
 
 def _backends_started() -> bool:
@@ -506,7 +533,7 @@ class _WorldSession:
             blob = pickle.dumps(meta)
             _command(_SESSION, self.sid, len(blob))
             _, spec = _share_problem(blob, len(blob), problem)
-            self.inner = _build(meta, spec, mesh_of(meta["device"], world.launch.world))
+            self.inner = _build(meta, spec, world_mesh(meta["device"], world.launch.world))
 
         self._run(start)
 
@@ -529,7 +556,11 @@ class _WorldSession:
             timer.cancel()
 
     def warmup(self) -> None:
-        self._run(lambda: (_command(_WARMUP, self.sid), self.inner.warmup()))
+        def step() -> None:
+            _command(_WARMUP, self.sid)
+            self.inner.warmup()
+
+        self._run(step)
 
     def sync(self) -> None:
         """Nothing is left running: train returns with the results on the host (a sync
@@ -572,7 +603,7 @@ def serve() -> int:
               f"{ranks.RANK_TIMEOUT_S:g} s; leaving", flush=True)  # fmt: skip
         return ranks.NO_RANK0
     _initialize(launch, device)
-    mesh = mesh_of(device, launch.world)
+    mesh = world_mesh(device, launch.world)
     sessions: dict[int, _Session] = {}
     try:
         while True:
@@ -610,7 +641,7 @@ class _JaxProcesses:
             raise BackendUnavailable(f"jax has no device '{device}'")
         self.device, self.workers, self.weighting = device, workers, weighting
         self.world = join_world(workers, device, threads) if workers > 1 else None
-        self.mesh = mesh_of(device, workers)
+        self.mesh = world_mesh(device, workers) if self.world else mesh_of(device, 1)
         self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> Any:

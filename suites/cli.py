@@ -82,7 +82,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         help="comma list of K for the data-parallel variants (torch-ddp, torch-allreduce, "
-        "jax-sharded, jax-shardmap): each K a case (default: 1,2 on 2+ cores, else 1)",
+        "jax-sharded, jax-shardmap, jax-sharded-procs, jax-shardmap-procs): each K a case "
+        "(default: 1,2 on 2+ cores, else 1)",
     )
     p.add_argument(
         "--quick",
