@@ -14,10 +14,12 @@ from backends.base import BackendUnavailable
 from backends.blocking import (
     FALLBACK_L2_BYTES,
     CacheInfo,
+    ThreadSplit,
     block_bounds,
     choose_block_rows,
     parse_size,
     read_cache,
+    thread_blocks,
 )
 from suites.convergence import compare, tolerance
 from suites.problems import Problem, stability_limit
@@ -110,6 +112,114 @@ def test_only_the_blocked_variants_have_a_block_size() -> None:
     assert BLOCKED == ("numpy-blocked", "torch-blocked", "jax-blocked")
     assert block_rows_of("numpy-manual", 16, "float32", 512) is None
     assert block_rows_of("jax-blocked", 16, "float32", 512) == 512
+
+
+# --- per-core blocks: the rows split between threads ------------------------------------
+
+# The variants that split the rows between Python threads (jax leaves threads to XLA).
+THREADED = ("numpy-blocked", "torch-blocked")
+
+
+def threaded_or_skip(variant: str, block_rows: int, threads: int):
+    if variant == "numpy-blocked":
+        from backends.numpy_backend import NumpyBlocked
+
+        return NumpyBlocked(block_rows=block_rows, threads=threads)
+    pytest.importorskip("torch", reason="torch is not installed: pip install 'gdbench[torch]'")
+    from backends.torch_backend import TorchBlocked
+
+    return TorchBlocked(block_rows=block_rows, threads=threads)
+
+
+def train_split(variant: str, block_rows: int, threads: int, p: Problem):
+    session = threaded_or_skip(variant, block_rows, threads).prepare(p, record_params=True)
+    assert (session.block_rows, session.threads) == (block_rows, threads)
+    session.warmup()
+    return session.train()
+
+
+@pytest.mark.parametrize("variant", THREADED)
+def test_a_thread_split_that_does_not_divide_n_follows_the_same_trajectory(variant) -> None:
+    p = problem()  # 1000 rows
+    # 2 threads of 500 rows in blocks of 125: everything divides. 3 threads: ranges of
+    # 333, 333 and 334 rows, none a multiple of 128, so each ends in its own ragged block
+    assert thread_blocks(1000, 125, 2) == [
+        [(0, 125), (125, 250), (250, 375), (375, 500)],
+        [(500, 625), (625, 750), (750, 875), (875, 1000)],
+    ]
+    assert [blocks[-1] for blocks in thread_blocks(1000, 128, 3)] == [(256, 333), (589, 666),
+                                                                      (922, 1000)]  # fmt: skip
+    dividing, ragged = train_split(variant, 125, 2, p), train_split(variant, 128, 3, p)
+    for result in (dividing, ragged, one := train_split(variant, 1000, 1, p)):
+        verdict = compare(p, result)
+        assert verdict.ok, verdict.message
+        assert verdict.param_dev <= tolerance("float32").ptol
+    assert_same_trajectory(ragged, dividing, p)
+    assert_same_trajectory(ragged, one, p)
+
+
+@pytest.mark.parametrize("variant", THREADED)
+def test_more_threads_than_blocks_use_one_thread_per_block(variant) -> None:
+    p = problem(n=300, d=3, epochs=20)
+    session = threaded_or_skip(variant, 128, 8).prepare(p)
+    assert session.threads == 3  # 300 rows are 3 blocks of (at most) 128
+    session.warmup()
+    assert compare(p, session.train()).ok
+
+
+def test_torch_blocked_gives_the_callers_thread_count_back() -> None:
+    torch = pytest.importorskip(
+        "torch", reason="torch is not installed: pip install 'gdbench[torch]'"
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # not the machine's count: a restore to it is no accident
+    try:
+        session = threaded_or_skip("torch-blocked", 100, 2).prepare(problem(n=400, d=3, epochs=3))
+        session.warmup()
+        session.train()
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_numpy_blocked_gives_the_blas_thread_count_back() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(3, user_api="blas"):
+        session = threaded_or_skip("numpy-blocked", 100, 2).prepare(problem(n=400, d=3, epochs=3))
+        session.warmup()
+        session.train()
+        assert blas() and set(blas()) == {3}
+
+
+def test_a_thread_split_runs_every_range_once_and_returns_them_in_order() -> None:
+    import threading
+
+    split = ThreadSplit(3, initializer=lambda: None)
+    seen: list[tuple[int, str]] = []
+    for _ in range(2):  # the same workers serve every call
+        assert split.map(lambda k: seen.append((k, threading.current_thread().name)) or k * 10) == [
+            0,
+            10,
+            20,
+        ]
+    assert sorted(k for k, _ in seen) == [0, 0, 1, 1, 2, 2]
+    assert {name for k, name in seen if k == 0} == {threading.current_thread().name}
+    assert all(name.startswith("gdbench-blocks") for k, name in seen if k > 0)
+    assert ThreadSplit(1).map(lambda k: k + 1) == [1]
+
+
+def test_thread_ranges_cover_every_row_once_without_padding() -> None:
+    for n, rows, threads in ((1000, 128, 3), (10, 4, 2), (7, 1, 3), (3, 8, 4), (5, 2, 16)):
+        blocks = [b for part in thread_blocks(n, rows, threads) for b in part]
+        covered = [i for s, e in blocks for i in range(s, e)]
+        assert covered == list(range(n))
+        assert all(0 < e - s <= rows for s, e in blocks)
+    assert len(thread_blocks(5, 2, 16)) == 3  # no more threads than blocks
+    assert thread_blocks(3, 8, 4) == [[(0, 3)]]
 
 
 def test_blocks_cover_every_row_once_without_padding() -> None:
