@@ -10,11 +10,9 @@ and small enough that one core handles it, so they must not be too large.
 - The rule: the largest power of two of rows whose block of X takes at most half of
   one core's L2 cache (``L2_SHARE``): the other half holds the block's residual and
   targets and the rows the prefetcher is already fetching. On this project's 2-core VM
-  (2 MiB of L2 per core) that is 16384 rows of 16 float32 features (1 MiB). Measured
-  there in alternating rounds (docs/performance.md): 8192 rows pay more per-block calls;
-  32768 and more make NumPy's BLAS split every product between the two threads, and on
-  the shared VM, where other processes hold the cores, each split call waits for both:
-  numpy-blocked was 5× slower with them. A block for one core is the size that holds up.
+  (2 MiB of L2 per core) that is 16384 rows of 16 float32 features (1 MiB). Each core
+  walks its own range of rows in blocks of this size (below), so the rule is per core;
+  docs/performance.md times 8192 … 65536 rows beside it, in the same rounds.
 - The L2 size is read from the OS (Linux: ``/sys/devices/system/cpu/cpu0/cache/index*/
   {level,type,size}``, the level-2 data or unified cache of the first CPU); where it
   cannot be read (another OS, a container hiding /sys) ``FALLBACK_L2_BYTES`` is assumed

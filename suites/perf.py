@@ -385,15 +385,56 @@ def _block_cost(variant: str, threads: int, n: int = 2048, epochs: int = 5) -> f
     return statistics.median(times) / epochs / n
 
 
+def _x_reads(problem: Problem, threads: int) -> dict[str, object]:
+    """One read of the problem's own X (a sum over the same N × D float32 array the
+    variants train on) in every framework installed here that sums in parallel: the
+    floor of this problem as the issue defines it, "reading X once (X.sum())". NumPy is
+    left out: its sum runs on one core (pairwise, in one thread), a floor of its own
+    implementation, not of the machine."""
+    import numpy as np
+
+    from suites import harness
+
+    X = np.ascontiguousarray(problem.X, dtype=np.float32)
+    reads: dict[str, object] = {}
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        harness.apply_threads("torch", threads)
+        X_t = torch.from_numpy(X.copy())  # a copy of its own, as a torch session holds
+        reads["torch-read-X"] = lambda: X_t.sum()
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        pass
+    else:
+        X_j = jax.device_put(X)
+        total = jax.jit(jnp.sum)
+        total(X_j).block_until_ready()  # compiled outside the rounds
+        reads["jax-read-X"] = lambda: total(X_j).block_until_ready()
+    return reads
+
+
 def blocked_comparison(
     n: int = BLOCKED_N, rounds: int = BLOCKED_ROUNDS, epochs: int = BLOCKED_EPOCHS
 ) -> tuple[pd.DataFrame, dict]:
-    """Every CPU variant of each framework at n × 16 float32 and the two streaming
-    reads of the run's read bandwidth (256 MiB sums, numpy and torch), timed in this
-    process in alternating rounds, so that a drift of the machine (or another user's
-    load) hits them all alike. Returns one row per variant (per-epoch median, fraction of
-    the one-pass floor: N·D·4 bytes at the best read bandwidth of the same rounds) and
-    what the section says besides: the read bandwidths, the floor, the block size, the
+    """Every CPU variant of each framework at n × 16 float32, the reads of X itself
+    (:func:`_x_reads`) and the two streaming reads of the run's read bandwidth (256 MiB
+    sums, numpy and torch), timed in this process in alternating rounds, so that a drift
+    of the machine (or another user's load) hits them all alike.
+
+    Two floors come out of the same rounds. The floor the issue defines (``floor_s``):
+    one read of X itself, the fastest of the frameworks' sums; X is the problem's whole
+    working set, and where the last-level cache holds it (64 MB in this project's 260
+    MiB L3) that read comes from the cache. The memory floor (``memory_floor_s``): N·D·4
+    bytes at the best 256 MiB read bandwidth, a buffer no cache holds, which is what
+    the report's "Distance to the one-pass floor" table uses.
+
+    Returns one row per variant (per-epoch median, fraction of each floor) and what the
+    section says besides: both floors and the reads behind them, the block size, the
     cost of one block, and the load average before and after."""
     import pytest
 
@@ -428,9 +469,10 @@ def blocked_comparison(
             reads[method] = _copy_function(method, COPY_BYTES["timed"], threads)
         except pytest.skip.Exception:
             continue
+    x_reads = _x_reads(problem, threads)
     load_before = os.getloadavg()
-    samples: dict[str, list[float]] = {k: [] for k in [*trains, *reads]}
-    calls = [*trains.items(), *reads.items()]
+    samples: dict[str, list[float]] = {k: [] for k in [*trains, *reads, *x_reads]}
+    calls = [*trains.items(), *x_reads.items(), *reads.items()]
     for _, fn in calls:  # settle: caches, allocator
         fn()  # type: ignore[operator]
     for _ in range(rounds):
@@ -440,7 +482,10 @@ def blocked_comparison(
             samples[name].append(time.perf_counter() - start)
     load_after = os.getloadavg()
     read_gbps = {m: COPY_BYTES["timed"] / statistics.median(samples[m]) / 1e9 for m in reads}
-    floor_s = n * 16 * 4 / (max(read_gbps.values()) * 1e9)
+    x_read_s = {m: statistics.median(samples[m]) for m in x_reads}
+    memory_floor_s = n * 16 * 4 / (max(read_gbps.values()) * 1e9)
+    # the issue's floor: X itself read once; the memory floor where no framework sums X
+    floor_s = min(x_read_s.values(), default=memory_floor_s)
     rows: list[dict[str, object]] = []
     for variant in [v for v in trains if v not in sweep]:
         per_epoch = statistics.median(samples[variant]) / epochs
@@ -450,6 +495,7 @@ def blocked_comparison(
             "form": "blocked" if variant.endswith("-blocked") else "two-pass",
             "per_epoch_s": per_epoch,
             "floor_fraction": floor_s / per_epoch,
+            "memory_floor_fraction": memory_floor_s / per_epoch,
         })  # fmt: skip
     blocked = [v for v in trains if v.endswith("-blocked")]
     sizes = [
@@ -461,7 +507,8 @@ def blocked_comparison(
               for name, (v, r) in sweep.items()]  # fmt: skip
     info = {
         "n": n, "epochs": epochs, "rounds": rounds, "threads": threads,
-        "read_gbps": read_gbps, "floor_s": floor_s, "load": (load_before, load_after),
+        "read_gbps": read_gbps, "x_read_s": x_read_s, "floor_s": floor_s,
+        "memory_floor_s": memory_floor_s, "load": (load_before, load_after),
         "block_rows": chosen, "block_sizes": sizes,
         "block_cost_s": {v: _block_cost(v, threads) for v in blocked},
     }  # fmt: skip
@@ -477,8 +524,19 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
     if table.empty:
         return [BLOCKED_BEGIN, "", "No blocked variant could run here.", "", BLOCKED_END]
     n, floor_s, rows = info["n"], info["floor_s"], info["block_rows"]
+    memory_floor_s = info.get("memory_floor_s", floor_s)
     blocks = math.ceil(n / rows)
     reads = ", ".join(f"{m} {g:.1f} GB/s" for m, g in info["read_gbps"].items())
+    x_reads = ", ".join(
+        f"{m} {write.human_time(t)} ({n * 64 / t / 1e9:.1f} GB/s)"
+        for m, t in info.get("x_read_s", {}).items()
+    )
+
+    def cell(row: pd.Series) -> str:
+        return (f"{row['variant']}: {write.human_time(row['per_epoch_s'])} "
+                f"({100 * row['floor_fraction']:.0f}% / "
+                f"{100 * row.get('memory_floor_fraction', math.nan):.0f}%)")  # fmt: skip
+
     per_framework = []
     verdicts = {}
     for framework, part in table.groupby("framework", sort=False):
@@ -492,18 +550,22 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         verdicts[framework] = (beats, reaches, best, b)
         per_framework.append({
             "framework": framework,
-            "best two-pass": f"{best['variant']}: {write.human_time(best['per_epoch_s'])} "
-                             f"({100 * best['floor_fraction']:.0f}%)",
-            "blocked": f"{b['variant']}: {write.human_time(b['per_epoch_s'])} "
-                       f"({100 * b['floor_fraction']:.0f}%)",
+            "best two-pass": cell(best),
+            "blocked": cell(b),
             "two-pass / blocked": f"{best['per_epoch_s'] / b['per_epoch_s']:.2f}×",
             "beats its two-pass": "yes" if beats else "**no**",
-            f"≥ {100 * FLOOR_TARGET:.0f}% of the floor": "yes" if reaches else "**no**",
+            f"≥ {100 * FLOOR_TARGET:.0f}% of reading X": "yes" if reaches else "**no**",
+            f"≥ {100 * FLOOR_TARGET:.0f}% of the memory floor":
+                "yes" if b.get("memory_floor_fraction", 0) >= FLOOR_TARGET else "**no**",
         })  # fmt: skip
+    memory = table["memory_floor_fraction"] if "memory_floor_fraction" in table else math.nan
     every = table.assign(
         per_epoch=table["per_epoch_s"].map(write.human_time),
         floor=table["floor_fraction"].map(lambda f: f"{100 * f:.0f}%"),
-    )[["framework", "variant", "form", "per_epoch", "floor"]]
+        memory=pd.Series(memory, index=table.index).map(lambda f: f"{100 * f:.0f}%"),
+    )[["framework", "variant", "form", "per_epoch", "floor", "memory"]].rename(
+        columns={"floor": "of reading X", "memory": "of the memory floor"}
+    )
     cost = info["block_cost_s"]
 
     def block_text(variant: str) -> str:
@@ -518,7 +580,7 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
             return f"{framework}: not measured here"
         beats, reaches, best, b = verdicts[framework]
         return (f"{write.human_time(b['per_epoch_s'])} per epoch, "
-                f"{100 * b['floor_fraction']:.0f}% of the floor, against "
+                f"{100 * b['floor_fraction']:.0f}% of the floor (reading X), against "
                 f"{write.human_time(best['per_epoch_s'])} for {best['variant']} "
                 f"({'faster' if beats else 'not faster'}; the {100 * FLOOR_TARGET:.0f}% target "
                 f"{'met' if reaches else 'NOT met'})")  # fmt: skip
@@ -527,24 +589,33 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         BLOCKED_BEGIN,
         "",
         f"Measured in one process at {n:,} × 16 float32 ({n * 64 / 1e6:.0f} MB of X), "
-        f"{info['epochs']} epochs per training: every CPU variant of each framework and "
-        f"the two streaming reads that define the floor, timed in {info['rounds']} "
-        "alternating rounds (each variant's `Session.train` once per round, then each "
-        "256 MiB sum), so that a drift of the machine, or another user's load, hits them "
-        f"all alike; medians; {info['threads']} threads per framework. Read bandwidth in "
-        f"the same rounds: {reads}; the floor, one pass over X at the best of them: "
-        f"{write.human_time(floor_s)} per epoch. Blocks of {rows:,} rows (X block "
-        f"{rows * 64 // 1024} KiB: half of one core's L2, `backends/blocking.py`), "
-        f"{blocks} per epoch. "
+        f"{info['epochs']} epochs per training: every CPU variant of each framework, "
+        "a read of X itself in each framework that sums in parallel, and the two 256 MiB "
+        f"streaming reads, timed in {info['rounds']} alternating rounds (each variant's "
+        "`Session.train` once per round, then each sum), so that a drift of the machine, "
+        "or another user's load, hits them all alike; medians; "
+        f"{info['threads']} threads per framework, and numpy-blocked and torch-blocked "
+        f"split the rows between {info['threads']} Python threads. Two floors come out of "
+        'the same rounds. **The floor** (the one the issue defines, "reading X once '
+        '(`X.sum()`)", and the one the target is judged against): one read of X itself, '
+        f"the fastest of {x_reads or 'no framework (none installed sums in parallel)'}: "
+        f"{write.human_time(floor_s)} per epoch. X is this problem's whole working set, "
+        "and on a machine whose last-level cache holds it (this project's VM has a 260 "
+        "MiB L3) every pass after the first reads it from that cache, so this floor is "
+        "the stricter one. **The memory floor**: one pass over X at the best 256 MiB read "
+        f"bandwidth ({reads}), a buffer no cache holds: {write.human_time(memory_floor_s)} "
+        'per epoch; the report\'s "Distance to the one-pass floor" table (the run at '
+        "the end of this page) uses this one. "
+        f"Blocks of {rows:,} rows (X block {rows * 64 // 1024} KiB: half of one core's "
+        f"L2, `backends/blocking.py`), {blocks} per epoch. "
         "Load average (1, 5, 15 min) before the rounds: "
         f"{_load_text(info['load'][0])}; after: {_load_text(info['load'][1])} — the VM "
         "is shared with other sessions running tests on its 2 cores, so the absolute "
         "times are slower and noisier than on an idle machine; the alternation keeps the "
         "comparison fair, not the load away. Cells: per-epoch median (fraction of the "
-        "floor). This section is its own measurement: the run at the end of this page "
-        "timed every "
-        "variant in a worker process of its own at other moments, so its figures for the "
-        "same variants differ by the load of those moments.",
+        "floor / of the memory floor). This section is its own measurement: the run at "
+        "the end of this page timed every variant in a worker process of its own at "
+        "other moments, so its figures for the same variants differ by the load of those moments.",
         "",
         pd.DataFrame(per_framework).to_markdown(index=False),
         "",
@@ -558,51 +629,75 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         _block_size_table(info.get("block_sizes") or [], rows),
         "",
         "What a block costs beyond its arithmetic (the per-epoch time with blocks of one "
-        "row, per block), measured in the same process: "
-        + "; ".join(f"{v}: {block_text(v)}" for v in cost)
-        + ".",
+        "row, per block, the rows split between the threads as in the timed runs), "
+        "measured in the same process: " + "; ".join(f"{v}: {block_text(v)}" for v in cost) + ".",
         "",
-        "**numpy-blocked** — " + line("numpy") + ". The loop (`backends/numpy_backend.py`, "
-        "`blocked_gradient`), with views of X, y and the residual buffer made once:",
+        "**numpy-blocked** — " + line("numpy") + ". Blocked per core "
+        "(`backends/numpy_backend.py`, `blocked_gradient`; `backends/blocking.py`, "
+        "`thread_blocks` and `ThreadSplit`): the rows are split into one contiguous range "
+        "per thread, and each range is walked in blocks by a Python thread of its own "
+        "(the calling thread takes the first range, a pool made once per session the "
+        "others), with OpenBLAS at one thread for the training (threadpoolctl) and views "
+        "of X, y and the residual buffer made once:",
         "",
         "```python",
-        "for x_blk, y_blk, r_blk, g_blk in blocks:",
-        "    np.matmul(x_blk, w, out=r_blk)  # r = X·w + b − y, the block read from memory",
-        "    r_blk += b",
-        "    r_blk -= y_blk",
-        "    np.matmul(r_blk, x_blk, out=g_blk)  # Xᵀr: the same rows, from the cache",
-        "    sum_r += r_blk.sum()",
-        "    loss += r_blk @ r_blk",
+        "def walk(thread):  # each thread on its own core, its block in its own L2",
+        "    loss, sum_r = 0, 0",
+        "    for x_blk, y_blk, r_blk, g_blk in views[thread]:",
+        "        np.matmul(x_blk, w, out=r_blk)  # r = X·w + b − y: the block read once",
+        "        r_blk += b",
+        "        r_blk -= y_blk",
+        "        np.matmul(r_blk, x_blk, out=g_blk)  # Xᵀr: the same rows, from L2",
+        "        sum_r += r_blk.sum()",
+        "        loss += r_blk @ r_blk",
+        "    return loss, sum_r",
+        "",
+        "",
+        "parts = split.map(walk)  # the ranges side by side; partial_g.sum(0) after",
         "```",
         "",
-        "Six NumPy calls and two scalar additions per block, each a few hundred "
-        "nanoseconds to a microsecond of interpreter and dispatch: the per-block cost above, "
-        "paid once per block whatever its size. The two products are BLAS `sgemv` calls "
-        "(OpenBLAS decides by size whether to split one between the threads); the "
-        "elementwise calls and the two sums are NumPy loops on one core. X itself is read "
-        "once: the first product streams the block from memory, the second finds it in "
-        "the cache it was just loaded into.",
+        "numpy releases the GIL inside BLAS calls and ufunc loops, so the threads compute "
+        "side by side and meet once per epoch. Before this, the loop ran in one thread "
+        "and OpenBLAS split every block's small `sgemv` between the threads, a wait for "
+        "both per call (11.5 ms per epoch at load 0.9–1.6, against 9.64 ms for "
+        "numpy-manual). Six NumPy calls and two scalar additions per block remain, each a "
+        "few hundred nanoseconds to a microsecond of interpreter and dispatch (the "
+        "per-block cost above). What keeps it from the floor is the product kernel, not "
+        "the passes: measured separately on this VM at low load, on one core, X·w over a "
+        "block of 16,384 rows already in L2 takes 35 µs and rᵀX 20 µs (the elementwise "
+        "calls and sums 9 µs more), and X·w over all of X, streamed from L3, 6.5 ms: "
+        "about 10 GB/s per core, where torch's `X.sum()` reads X at about 27 GB/s per "
+        "core. OpenBLAS's `sgemv` on a row-major matrix of 16 columns is one 16-long dot "
+        "per row; the one pass saves the second read of X (about 1 ms per core), but "
+        "each product still runs at the kernel's speed, not the cache's.",
         "",
-        "**torch-blocked** — " + line("torch") + ". The same loop in eager torch "
-        "(`backends/torch_backend.py`, `_BlockedSession`), every view made once:",
+        "**torch-blocked** — " + line("torch") + ". The same per-core split in eager "
+        "torch (`backends/torch_backend.py`, `_BlockedSession`), every view made once; "
+        "each worker thread sets its own torch intra-op threads to 1 when it starts (the "
+        "count is per thread in torch's OpenMP build), and the calling thread, which "
+        "walks the first range, sets its own to 1 for the training and restores it after:",
         "",
         "```python",
-        "for x_blk, xt_blk, y_blk, r_blk, r_and_ones, g_blk, sums_blk in blocks:",
-        "    torch.addmv(y_blk, x_blk, w, beta=-1, out=r_blk)  # X·w − y",
-        "    r_blk.add_(b)",
-        "    torch.mv(xt_blk, r_blk, out=g_blk)  # Xᵀr, block in cache",
-        "    torch.mv(r_and_ones, r_blk, out=sums_blk)  # (Σr², Σr): rows r and 1",
+        "def walk(thread):  # each thread on its own core",
+        "    for x_blk, xt_blk, y_blk, r_blk, r_and_ones, g_blk, sums_blk in blocks[thread]:",
+        "        torch.addmv(y_blk, x_blk, w, beta=-1, out=r_blk)  # X·w − y",
+        "        r_blk.add_(b)",
+        "        torch.mv(xt_blk, r_blk, out=g_blk)  # Xᵀr, block in this core's L2",
+        "        torch.mv(r_and_ones, r_blk, out=sums_blk)  # (Σr², Σr): rows r and 1",
+        "",
+        "",
+        "split.map(walk)  # then partial_g.sum(0), partial_sums.sum(0)",
         "```",
         "",
         "Four operator calls per block (both sums from one product with the residual "
-        "buffer and a row of ones beside it). Each goes through torch's dispatcher (argument "
-        "parsing, dtype and device checks, the `out=` resize check) before any "
-        "arithmetic, and the matrix–vector products open a parallel region for the "
-        "intra-op threads: on a block of 8,192 rows that fixed cost is of the order of "
-        "the arithmetic itself, and where another process holds a core, a parallel region "
-        "waits for it. torch's way to one pass with no per-op cost is a compiler: "
-        "`torch.compile` generates C++ for the whole epoch, but its generated code keeps "
-        "two loops over X (torch-compile above), so eager blocks are what torch offers.",
+        "buffer and a row of ones beside it). Each goes through torch's dispatcher "
+        "(argument parsing, dtype and device checks, the `out=` resize check) before any "
+        "arithmetic, with the GIL held: the two threads' dispatch takes turns, only the "
+        "arithmetic runs side by side. MKL's `sgemv` on these blocks is no faster than "
+        "OpenBLAS's (measured separately on one core: `addmv` 53 µs and `mv` 28 µs for a "
+        "block of 16,384 rows in L2). torch's way to one pass with no per-op cost would "
+        "be a compiler, but `torch.compile`'s generated C++ keeps two loops over X "
+        "(torch-compile above), so eager blocks are what torch offers.",
         "",
         "**jax-blocked** — " + line("jax") + ". The whole training loop is one XLA "
         "program, as jax-scan's: `lax.scan` over the epochs, and in each epoch a "
@@ -632,12 +727,20 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         "thunks, one after the other. The loop itself costs little (the per-block cost "
         "above is nanoseconds): what keeps jax-blocked from the floor is the block's "
         "work, the extra copy of every block and XLA:CPU's matrix–vector `dot`s on "
-        "blocks, not dispatch.",
+        "blocks, not dispatch. Tried and not kept (measured separately on this VM at "
+        "load about 1, 1,000,000 × 16, 20 epochs, jax-scan 4.2 ms in the same process): "
+        "X reshaped once into (blocks, rows, 16) with `lax.scan` over the blocks, so "
+        "that a block is a leading-axis slice: 13.2 ms per epoch against 12.9 ms for "
+        "the dynamic slices at 16,384 rows, 19.8 against 11.2 ms at 65,536 (XLA still "
+        "copies each block out); the block's products written as reductions XLA fuses "
+        "into loops (`jnp.sum(x_blk * w, axis=1)`, `jnp.sum(r[:, None] * x_blk, "
+        "axis=0)`): 19.8 ms at 16,384 rows, 22.8 at 8,192.",
         "",
         "**On a GPU** (untested: no GPU in this project's sessions) the idea is different: "
         "a GPU has no per-core cache to block for, and one pass over X is what a single "
         "fused kernel does, each thread block reading its rows once and reducing Xᵀr and "
-        "the sums across blocks. torch-blocked on `cuda` runs the same eager loop, one "
+        "the sums across blocks. torch-blocked on `cuda` runs the same eager loop in "
+        "one thread (the rows are not split between threads there), one "
         f"kernel launch per call and block ({4 * blocks} launches per epoch at "
         f"{n:,} rows): small kernels, launch-bound where torch-manual launches two large "
         "ones, so expected to be slower. jax-blocked on `cuda` compiles the same fused "
@@ -665,7 +768,9 @@ def _block_size_table(sizes: list[dict], chosen: int) -> str:
 
 
 def blocked_targets(table: pd.DataFrame) -> list[str]:
-    """The issue-13 target per framework, for the Targets section."""
+    """The issue-13 target per framework, for the Targets section: judged against the
+    floor the issue defines, one read of X itself (the stricter of the two where the
+    cache holds X); the fraction of the memory floor is given beside it."""
     lines = []
     for framework, part in table.groupby("framework", sort=False):
         two = part[part["form"] == "two-pass"].sort_values("per_epoch_s")
@@ -674,12 +779,14 @@ def blocked_targets(table: pd.DataFrame) -> list[str]:
             continue
         best, b = two.iloc[0], blk.iloc[0]
         ok = b["per_epoch_s"] < best["per_epoch_s"] and b["floor_fraction"] >= FLOOR_TARGET
+        fraction = b.get("memory_floor_fraction", math.nan)
+        memory = "" if pd.isna(fraction) else f" ({100 * fraction:.0f}% of the memory floor)"
         lines.append(
             f"- 1 000 000 × 16, {b['variant']} faster than the best two-pass {framework} "
-            f"variant and at ≥ {100 * FLOOR_TARGET:.0f}% of the one-pass floor: "
-            f"{write.human_time(b['per_epoch_s'])} against {best['variant']}'s "
+            f"variant and at ≥ {100 * FLOOR_TARGET:.0f}% of the one-pass floor (reading X "
+            f"itself): {write.human_time(b['per_epoch_s'])} against {best['variant']}'s "
             f"{write.human_time(best['per_epoch_s'])}, {100 * b['floor_fraction']:.0f}% of "
-            f"the floor ({'met' if ok else 'NOT met'}; section below)."
+            f"the floor{memory} ({'met' if ok else 'NOT met'}; section below)."
         )
     return lines
 
