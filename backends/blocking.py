@@ -10,16 +10,22 @@ and small enough that one core handles it, so they must not be too large.
 - The rule: the largest power of two of rows whose block of X takes at most half of
   one core's L2 cache (``L2_SHARE``): the other half holds the block's residual and
   targets and the rows the prefetcher is already fetching. On this project's 2-core VM
-  (2 MiB of L2 per core) that is 16384 rows of 16 float32 features (1 MiB). Measured
-  there in alternating rounds (docs/performance.md): 8192 rows pay more per-block calls;
-  32768 and more make NumPy's BLAS split every product between the two threads, and on
-  the shared VM, where other processes hold the cores, each split call waits for both:
-  numpy-blocked was 5× slower with them. A block for one core is the size that holds up.
+  (2 MiB of L2 per core) that is 16384 rows of 16 float32 features (1 MiB). Each core
+  walks its own range of rows in blocks of this size (below), so the rule is per core;
+  docs/performance.md times 8192 … 65536 rows beside it, in the same rounds.
 - The L2 size is read from the OS (Linux: ``/sys/devices/system/cpu/cpu0/cache/index*/
   {level,type,size}``, the level-2 data or unified cache of the first CPU); where it
   cannot be read (another OS, a container hiding /sys) ``FALLBACK_L2_BYTES`` is assumed
   and the source says so.
 - ``--block-rows N`` overrides the rule for every blocked variant of a run.
+
+Per-core blocks (:func:`thread_blocks`, :class:`ThreadSplit`): numpy-blocked and
+torch-blocked split the rows into one contiguous range per thread, each range walked in
+blocks by a Python thread of its own with the framework's intra-op threads at 1 (numpy
+and torch release the GIL inside their calls). Left to the framework, every small
+matrix–vector product of a block would be split between the threads, a wait for all of
+them per call; split by rows, each core keeps its own block in its own L2 and the
+threads meet once per epoch. The rule above is per core for that reason.
 
 Nothing here imports a framework.
 """
@@ -27,8 +33,13 @@ Nothing here imports a framework.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
 # The smallest per-core L2 of current x86 and Arm server and laptop cores (Intel since
@@ -113,3 +124,48 @@ def block_bounds(n_samples: int, block_rows: int) -> list[tuple[int, int]]:
     """(start, stop) of every block: full blocks of ``block_rows``, then the ragged
     remainder (if any) as a block of its own; never past ``n_samples``, nothing padded."""
     return [(s, min(s + block_rows, n_samples)) for s in range(0, n_samples, block_rows)]
+
+
+def thread_blocks(n_samples: int, block_rows: int, threads: int) -> list[list[tuple[int, int]]]:
+    """The blocks each thread walks: the rows split into one contiguous range per thread
+    (range k is rows k·N//T … (k+1)·N//T − 1, near-equal lengths), each range cut into
+    full blocks of ``block_rows`` and its own ragged remainder. T is ``threads``, but
+    no more than there are blocks of ``block_rows`` in N, so that a problem of one block
+    runs in the calling thread alone. Every row is in exactly one block; nothing padded.
+    """
+    parts = max(1, min(threads, -(-n_samples // block_rows)))
+    edges = [k * n_samples // parts for k in range(parts + 1)]
+    return [
+        [(s, min(s + block_rows, hi)) for s in range(lo, hi, block_rows)]
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+
+
+class ThreadSplit:
+    """One call per range, run side by side: range 0 in the calling thread, the others
+    on worker threads started once (on first use) and kept for the life of the object,
+    so an epoch pays a hand-off, not a thread start. The workers end when the object
+    is garbage collected (``ThreadPoolExecutor`` drops its threads then).
+    """
+
+    def __init__(self, ranges: int, initializer: Callable[[], None] | None = None) -> None:
+        """Args:
+        ranges: how many calls each :meth:`map` makes (one per range of rows).
+        initializer: run once in each worker thread before its first call (e.g. to
+            set the framework's intra-op threads of that thread to 1).
+        """
+        self.ranges = ranges
+        self._pool = (
+            ThreadPoolExecutor(ranges - 1, "gdbench-blocks", initializer=initializer)
+            if ranges > 1
+            else None
+        )
+
+    def map(self, fn: Callable[[int], T]) -> list[T]:
+        """``[fn(0), fn(1), …, fn(ranges − 1)]``, the calls running concurrently; the
+        results in range order whatever order the calls finish in."""
+        if self._pool is None:
+            return [fn(0)]
+        futures = [self._pool.submit(fn, k) for k in range(1, self.ranges)]
+        first = fn(0)
+        return [first, *(f.result() for f in futures)]

@@ -25,7 +25,7 @@ from backends.base import (
     check_precision,
     effective_precision,
 )
-from backends.blocking import block_bounds, block_rows_for
+from backends.blocking import ThreadSplit, block_rows_for, thread_blocks
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
@@ -267,33 +267,70 @@ class _ManualSession(_Session):
         return d.result(losses, w, b if p.bias else None, hist)
 
 
+def _one_intra_op_thread() -> None:
+    """Make this thread's torch intra-op threads 1, for good: torch's count is per
+    thread (the OpenMP and MKL settings of the calling thread), except that a thread
+    takes the last count set anywhere at its first parallel call, so that first call
+    is made here (``get_num_threads``), before the count is set."""
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
 class _BlockedSession(_Session):
-    """torch-manual's arithmetic in one pass over X: for each block of rows (full blocks,
-    then the ragged remainder as its own block; views, nothing padded), while the block
-    is in cache, r_blk = X_blk·w + b − y_blk, then X_blkᵀ·r_blk and (Σ r_blk², Σ r_blk),
-    each written into the block's own slot of a buffer (``out=``: no accumulate call per
-    block), summed once per epoch and scaled by 2/N (1/N for the loss).
+    """torch-manual's arithmetic in one pass over X, the rows split between threads.
+
+    The rows are split into one contiguous range per thread (``blocking.thread_blocks``),
+    each walked by a Python thread of its own (the calling thread walks the first; a
+    :class:`~backends.blocking.ThreadSplit` made once per session runs the others),
+    with torch's intra-op threads at 1 in each: torch releases the GIL inside an
+    operator, so the threads compute side by side, each on its own core's block.
+    For each block of rows (full blocks, then the range's ragged remainder as its own
+    block; views, nothing padded), while the block is in cache, r_blk = X_blk·w + b −
+    y_blk, then X_blkᵀ·r_blk and (Σ r_blk², Σ r_blk), each written into the block's own
+    slot of a buffer (``out=``: no accumulate call per block), summed once per epoch
+    and scaled by 2/N (1/N for the loss); the sums do not depend on which thread
+    finishes first.
 
     Eager torch pays its dispatch per call, so a block is four calls (three without a
     bias): both sums come from one matrix–vector product, [r_blk; 1]·r_blk, whose first
     row is the residual buffer itself and whose second is ones (made once).
+
+    On CUDA the rows are not split: one thread issues the kernels of every block.
     """
 
-    def __init__(self, data: _Loaded, block_rows: int) -> None:
+    def __init__(self, data: _Loaded, block_rows: int, threads: int) -> None:
         self.d = data
         self.block_rows = block_rows
         n, dim = data.X.shape
         dev, dt = data.device, data.dtype
-        bounds = block_bounds(n, block_rows)
-        self.partial_g = torch.empty(len(bounds), dim, dtype=dt, device=dev)
+        per_thread = thread_blocks(n, block_rows, threads if dev.type == "cpu" else 1)
+        self.threads = len(per_thread)
+        n_blocks = sum(map(len, per_thread))
+        self.partial_g = torch.empty(n_blocks, dim, dtype=dt, device=dev)
         # per block: (Σ r², Σ r)
-        self.partial_sums = torch.empty(len(bounds), 2, dtype=dt, device=dev)
-        self.blocks = []
-        for k, (s, e) in enumerate(bounds):
-            r_and_ones = torch.ones(2, e - s, dtype=dt, device=dev)  # row 0: r_blk
-            # every view made once: slicing per block per epoch would be more dispatch
-            self.blocks.append((data.X[s:e], data.X[s:e].T, data.y[s:e], r_and_ones[0],
-                                r_and_ones, self.partial_g[k], self.partial_sums[k]))  # fmt: skip
+        self.partial_sums = torch.empty(n_blocks, 2, dtype=dt, device=dev)
+        self.blocks: list[list[tuple[torch.Tensor, ...]]] = []  # per thread, per block
+        k = 0
+        for bounds in per_thread:
+            views: list[tuple[torch.Tensor, ...]] = []
+            for s, e in bounds:
+                r_and_ones = torch.ones(2, e - s, dtype=dt, device=dev)  # row 0: r_blk
+                # every view made once: slicing per block per epoch would be more dispatch
+                views.append((data.X[s:e], data.X[s:e].T, data.y[s:e], r_and_ones[0],
+                              r_and_ones, self.partial_g[k], self.partial_sums[k]))  # fmt: skip
+                k += 1
+            self.blocks.append(views)
+        self.split = ThreadSplit(self.threads, initializer=_one_intra_op_thread)
+
+    def _walk(self, thread: int, w: torch.Tensor, b: torch.Tensor, bias: bool) -> None:
+        """One thread's range, block by block, into the blocks' slots."""
+        with torch.no_grad():  # grad mode is per thread
+            for x_blk, xt_blk, y_blk, r_blk, r_and_ones, g_blk, sums_blk in self.blocks[thread]:
+                torch.addmv(y_blk, x_blk, w, beta=-1, out=r_blk)  # X_blk·w − y_blk
+                if bias:
+                    r_blk.add_(b)
+                torch.mv(xt_blk, r_blk, out=g_blk)  # the same rows, still in cache
+                torch.mv(r_and_ones, r_blk, out=sums_blk)  # (Σ r², Σ r)
 
     def _fit(self, epochs: int) -> TrainResult:
         d, p = self.d, self.d.p
@@ -301,20 +338,24 @@ class _BlockedSession(_Session):
         step = 2.0 * p.lr / n  # lr · dL/dθ = (2 lr / N) · (Xᵀr, Σr)
         w, b = d.initial()
         losses, hist = [], d.history()
-        with torch.no_grad():
-            for _ in range(epochs):
-                for x_blk, xt_blk, y_blk, r_blk, r_and_ones, g_blk, sums_blk in self.blocks:
-                    torch.addmv(y_blk, x_blk, w, beta=-1, out=r_blk)  # X_blk·w − y_blk
+        # The calling thread walks a range too: its intra-op threads at 1 for the
+        # training, restored after (the workers' are 1 for good, _one_intra_op_thread).
+        threads = torch.get_num_threads()
+        if self.threads > 1:
+            torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                for _ in range(epochs):
+                    self.split.map(lambda k: self._walk(k, w, b, p.bias))
+                    sums = self.partial_sums.sum(0)
+                    losses.append(sums[0] / n)
+                    w.sub_(self.partial_g.sum(0), alpha=step)
                     if p.bias:
-                        r_blk.add_(b)
-                    torch.mv(xt_blk, r_blk, out=g_blk)  # the same rows, still in cache
-                    torch.mv(r_and_ones, r_blk, out=sums_blk)  # (Σ r², Σ r)
-                sums = self.partial_sums.sum(0)
-                losses.append(sums[0] / n)
-                w.sub_(self.partial_g.sum(0), alpha=step)
-                if p.bias:
-                    b.sub_(sums[1], alpha=step)
-                hist.keep(w, b)
+                        b.sub_(sums[1], alpha=step)
+                    hist.keep(w, b)
+        finally:
+            if self.threads > 1:
+                torch.set_num_threads(threads)
         return d.result(losses, w, b if p.bias else None, hist)
 
 
@@ -583,19 +624,36 @@ class TorchCudaGraph:
 
 class TorchBlocked:
     """``torch-blocked``: the hand-written gradient in one pass over X, by blocks of rows
-    that stay in cache (eager torch, no autograd)."""
+    that stay in cache, the rows split between threads, one range per core (eager
+    torch, no autograd)."""
 
     variant = "torch-blocked"
     framework = "torch"
 
     def __init__(
-        self, device: str = "cpu", matmul_precision: str = "float32", block_rows: int | None = None
+        self,
+        device: str = "cpu",
+        matmul_precision: str = "float32",
+        block_rows: int | None = None,
+        threads: int | None = None,
     ) -> None:
+        """Args:
+        device: ``"cpu"`` or ``"cuda"``.
+        matmul_precision: ``"float32"`` or ``"tf32"`` (CUDA only).
+        block_rows: rows per block; None chooses from the L2 cache (backends/blocking.py).
+        threads: Python threads to split the rows between on the CPU; None: torch's
+            intra-op thread count (``torch.get_num_threads()``) when a problem is
+            prepared.
+        """
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads}")
         self.device, self._device = device, _device(device)
         self.matmul_precision = effective_precision(matmul_precision, device)
         self.block_rows = block_rows
+        self.threads = threads
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _BlockedSession:
         rows = block_rows_for(problem.X.shape[1], problem.dtype, self.block_rows)
         data = _Loaded(problem, self._device, record_params, self.matmul_precision)
-        return _BlockedSession(data, rows)
+        threads = torch.get_num_threads() if self.threads is None else self.threads
+        return _BlockedSession(data, rows, threads)

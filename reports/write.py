@@ -673,7 +673,12 @@ def _floor(reads: pd.DataFrame, part: pd.DataFrame, level: str, suffix: str) -> 
         "An epoch need not read X twice: r_i = x_i·w + b − y_i depends only on row i, so "
         "one pass over the rows can compute Xw and Xᵀr together (each row used twice "
         "while it is in cache). The floor is that one pass, N·D·itemsize bytes, at the "
-        "read bandwidth measured in this run (a streaming sum, the best per device):",
+        "read bandwidth measured in this run (a streaming sum over a buffer of its own, "
+        "256 MiB in a full run, the best per device): the *memory* floor. On a machine "
+        "whose last-level cache holds X (64 MB at 1 000 000 × 16 fits in a large "
+        "server L3), every pass after the first reads X from that cache, faster than "
+        "this floor, and a variant can pass 100%; `docs/performance.md` measures the "
+        "floor of reading X itself beside this one:",
         "",
         *lines,
         "",
