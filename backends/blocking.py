@@ -95,6 +95,26 @@ def read_cache(cache_dir: Path = CACHE_DIR) -> CacheInfo:
     )
 
 
+def last_level_bytes(cache_dir: Path = CACHE_DIR) -> int | None:
+    """The size of the first CPU's last-level data or unified cache (the highest level
+    under ``cache_dir``), or None where the OS does not say."""
+    sizes: dict[int, int] = {}
+    try:
+        indexes = sorted(cache_dir.glob("index*"))
+    except OSError:
+        indexes = []
+    for index in indexes:
+        try:
+            level = int((index / "level").read_text().strip())
+            kind = (index / "type").read_text().strip()
+            size = parse_size((index / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified"):
+            sizes[level] = size
+    return sizes[max(sizes)] if sizes else None
+
+
 @functools.cache
 def machine_cache() -> CacheInfo:
     """This machine's L2, read once per process."""

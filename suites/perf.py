@@ -428,9 +428,16 @@ def _x_reads(problem: Problem, threads: int) -> dict[str, object]:
     return reads
 
 
+def beyond_cache_n(llc_bytes: int) -> int:
+    """Rows of 16 float32 features whose X is at least twice the last-level cache
+    (whole millions): the size where an epoch must stream X from memory."""
+    return math.ceil(2 * llc_bytes / 64 / 1_000_000) * 1_000_000
+
+
 def blocked_comparison(
-    n: int = BLOCKED_N, rounds: int = BLOCKED_ROUNDS, epochs: int = BLOCKED_EPOCHS
-) -> tuple[pd.DataFrame, dict]:
+    n: int = BLOCKED_N, rounds: int = BLOCKED_ROUNDS, epochs: int = BLOCKED_EPOCHS,
+    block_sweep: bool = True,
+) -> tuple[pd.DataFrame, dict]:  # fmt: skip
     """Every CPU variant of each framework at n × 16 float32, the reads of X itself
     (:func:`_x_reads`) and the two streaming reads of the run's read bandwidth (256 MiB
     sums, numpy and torch), timed in this process in alternating rounds, so that a drift
@@ -458,7 +465,7 @@ def blocked_comparison(
     sweep: dict[str, tuple[str, int]] = {}  # name -> (variant, block rows), not the rule's
     for framework, two_pass in TWO_PASS.items():
         single = f"{framework}-blocked"
-        other_sizes = [(f"{single}:{r}", r) for r in BLOCK_SWEEP if r != chosen]
+        other_sizes = [(f"{single}:{r}", r) for r in BLOCK_SWEEP if r != chosen and block_sweep]
         for name, size in [*((v, None) for v in (*two_pass, single)), *other_sizes]:
             variant = name.split(":")[0]
             try:
@@ -521,9 +528,65 @@ def blocked_comparison(
         "read_gbps": read_gbps, "x_read_s": x_read_s, "floor_s": floor_s,
         "memory_floor_s": memory_floor_s, "load": (load_before, load_after),
         "block_rows": chosen, "block_sizes": sizes,
-        "block_cost_s": {v: _block_cost(v, threads) for v in blocked},
+        "block_cost_s": {v: _block_cost(v, threads) for v in blocked} if block_sweep else {},
     }  # fmt: skip
     return pd.DataFrame(rows), info
+
+
+BEYOND_ROUNDS, BEYOND_EPOCHS = 5, 5  # each epoch streams hundreds of MB: fewer suffice
+
+
+def beyond_cache(quick: bool = False) -> tuple[pd.DataFrame, dict] | None:
+    """The same comparison (no block-size sweep) at :func:`beyond_cache_n` rows, where
+    X no longer fits in the last-level cache; None where the OS does not give its size
+    (or in a quick run)."""
+    from backends.blocking import last_level_bytes
+
+    llc = last_level_bytes()
+    if llc is None or quick:
+        return None
+    table, info = blocked_comparison(beyond_cache_n(llc), BEYOND_ROUNDS, BEYOND_EPOCHS,
+                                     block_sweep=False)  # fmt: skip
+    return table, info | {"llc_bytes": llc}
+
+
+def beyond_lines(table: pd.DataFrame, info: dict) -> list[str]:
+    """The sub-section on the comparison beyond the last-level cache."""
+    n, llc = info["n"], info["llc_bytes"]
+    cells = []
+    for framework, part in table.groupby("framework", sort=False):
+        two = part[part["form"] == "two-pass"].sort_values("per_epoch_s")
+        blk = part[part["form"] == "blocked"]
+        if two.empty or blk.empty:
+            continue
+        best, b = two.iloc[0], blk.iloc[0]
+        cells.append({
+            "framework": framework,
+            "best two-pass": f"{best['variant']}: {write.human_time(best['per_epoch_s'])} "
+                             f"({100 * best['floor_fraction']:.0f}%)",
+            "blocked": f"{b['variant']}: {write.human_time(b['per_epoch_s'])} "
+                       f"({100 * b['floor_fraction']:.0f}%)",
+            "two-pass / blocked": f"{best['per_epoch_s'] / b['per_epoch_s']:.2f}×",
+            "beats its two-pass": "yes" if b["per_epoch_s"] < best["per_epoch_s"] else "**no**",
+        })  # fmt: skip
+    x_reads = ", ".join(
+        f"{m} {write.human_time(t)} ({n * 64 / t / 1e9:.1f} GB/s)"
+        for m, t in info.get("x_read_s", {}).items()
+    )
+    return [
+        f"### Beyond the last-level cache: {n:,} × 16",
+        "",
+        f"The same comparison at {n:,} rows, where X ({n * 64 / 1e6:,.0f} MB) is at least "
+        f"twice the last-level cache ({llc / 2**20:,.0f} MiB, read from the OS), so every "
+        "epoch streams X from memory: the regime the single pass is for. "
+        f"{info['rounds']} alternating rounds of {info['epochs']} epochs, no block-size "
+        f"sweep; reading X itself: {x_reads}. Load average before: "
+        f"{_load_text(info['load'][0])}; after: {_load_text(info['load'][1])}. Cells: "
+        "per-epoch median (fraction of reading X, here a read from memory).",
+        "",
+        pd.DataFrame(cells).to_markdown(index=False) if cells else "Not measured.",
+        "",
+    ]
 
 
 def _load_text(load: tuple[float, ...]) -> str:
@@ -767,6 +830,7 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
         "own one-pass floor is reported (torch-cuda-read, jax-cuda-read) in a run on "
         "`cuda`.",
         "",
+        *(beyond_lines(*info["beyond"]) if "beyond" in info else []),
         BLOCKED_END,
     ]
 
@@ -921,6 +985,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "blocked":
         os.environ["JAX_PLATFORMS"] = "cpu"  # CPU against CPU, as the side by side
         table, info = blocked_comparison()
+        if (beyond := beyond_cache()) is not None:
+            print(beyond[0].to_string(index=False))
+            info["beyond"] = beyond
         print(table.to_string(index=False))
         text = args.out.read_text(encoding="utf-8")
         new = replace_blocked_section(text, blocked_lines(table, info), blocked_targets(table))
@@ -952,6 +1019,9 @@ def main(argv: list[str] | None = None) -> int:
     blocked = blocked_comparison(10_000 if args.quick else BLOCKED_N, 3 if args.quick else
                                  BLOCKED_ROUNDS)  # fmt: skip
     print(blocked[0].to_string(index=False))
+    if (beyond := beyond_cache(args.quick)) is not None:
+        print(beyond[0].to_string(index=False))
+        blocked[1]["beyond"] = beyond
     command = "make perf" if not args.quick else "python -m suites.perf --quick"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(document(frames, side, effect, command, blocked), encoding="utf-8")

@@ -68,3 +68,24 @@ def test_the_level_two_data_cache_is_read(tmp_path) -> None:
         (folder / "size").write_text(size + "\n")
     info = blocking.read_cache(tmp_path)
     assert info == blocking.CacheInfo(2048 * 1024, str(tmp_path / "index2" / "size"))
+
+
+def _cache_dir(tmp_path, entries):  # noqa: ANN001, ANN202
+    for i, (level, kind, size) in enumerate(entries):
+        index = tmp_path / f"index{i}"
+        index.mkdir()
+        (index / "level").write_text(f"{level}\n")
+        (index / "type").write_text(f"{kind}\n")
+        (index / "size").write_text(f"{size}\n")
+    return tmp_path
+
+
+def test_the_last_level_cache_is_the_highest_data_or_unified_level(tmp_path) -> None:
+    folder = _cache_dir(tmp_path, [(1, "Data", "48K"), (1, "Instruction", "32K"),
+                                   (2, "Unified", "2048K"), (3, "Unified", "266240K")])  # fmt: skip
+    assert blocking.last_level_bytes(folder) == 266240 * 1024
+    # a machine whose OS lists only L1 and L2 (or an instruction cache above): the L2
+    (tmp_path / "b").mkdir()
+    only_l2 = _cache_dir(tmp_path / "b", [(2, "Data", "1M"), (3, "Instruction", "8M")])
+    assert blocking.last_level_bytes(only_l2) == 2**20
+    assert blocking.last_level_bytes(tmp_path / "nothing-here") is None

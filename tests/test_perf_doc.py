@@ -89,3 +89,42 @@ def test_isolation_effect_leaves_out_cases_that_did_not_agree() -> None:
     alone = cost_rows([("numpy-manual", 10e-6, 9e-6, 11e-6)])
     together = cost_rows([("numpy-manual", 10e-6, 9e-6, 11e-6)]).assign(status="disagree")
     assert isolation_effect(alone, together).empty
+
+
+def test_beyond_the_cache_means_x_at_least_twice_the_last_level_cache() -> None:
+    from suites.perf import beyond_cache_n
+
+    for llc in (260 * 2**20, 32 * 2**20, 2**20):
+        n = beyond_cache_n(llc)
+        assert n % 1_000_000 == 0
+        assert n * 16 * 4 >= 2 * llc  # X of n × 16 float32 is at least twice the LLC
+        assert (n - 1_000_000) * 16 * 4 < 2 * llc  # and the smallest whole million so
+
+
+def test_the_beyond_cache_table_compares_each_framework_from_the_rounds() -> None:
+    from suites.perf import beyond_lines
+
+    table = pd.DataFrame([
+        {"framework": "numpy", "variant": "numpy-manual", "form": "two-pass",
+         "per_epoch_s": 0.090, "floor_fraction": 0.24},
+        {"framework": "numpy", "variant": "numpy-blocked", "form": "blocked",
+         "per_epoch_s": 0.060, "floor_fraction": 0.36},
+        {"framework": "torch", "variant": "torch-manual", "form": "two-pass",
+         "per_epoch_s": 0.050, "floor_fraction": 0.43},
+        {"framework": "torch", "variant": "torch-compile", "form": "two-pass",
+         "per_epoch_s": 0.040, "floor_fraction": 0.54},
+        {"framework": "torch", "variant": "torch-blocked", "form": "blocked",
+         "per_epoch_s": 0.080, "floor_fraction": 0.27},
+    ])  # fmt: skip
+    info = {"n": 9_000_000, "llc_bytes": 260 * 2**20, "rounds": 5, "epochs": 5,
+            "x_read_s": {"torch-read-X": 0.0216},
+            "load": ((1.0, 1.0, 1.0), (1.5, 1.2, 1.1))}  # fmt: skip
+    text = "\n".join(beyond_lines(table, info))
+    assert "### Beyond the last-level cache: 9,000,000 × 16" in text
+    assert "X (576 MB) is at least twice the last-level cache (260 MiB" in text
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    # numpy: 90 ms / 60 ms; torch: its best two-pass is torch-compile (40 ms), not manual
+    assert "numpy-manual: 90 ms (24%)" in rows["numpy"] and "1.50×" in rows["numpy"]
+    assert "| yes" in rows["numpy"]
+    assert "torch-compile: 40 ms (54%)" in rows["torch"] and "0.50×" in rows["torch"]
+    assert "**no**" in rows["torch"]
