@@ -132,9 +132,13 @@ def test_cases_of_a_data_parallel_variant_that_cannot_run_here_are_not_failures(
         ("torch-ddp-x1", "torch"), ("torch-ddp-x2", "torch")]  # fmt: skip
 
 
-def test_every_k_of_a_k_process_variant_gets_a_worker_of_its_own(tmp_path: Path) -> None:
+def test_every_k_of_a_k_process_variant_gets_a_worker_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # jax.distributed.initialize runs once per process: K = 1 and K = 2 cannot share one
     assert world_per_process("jax-sharded-procs") and not world_per_process("jax-sharded")
+    # the plan for a machine with jax (without it, one worker per framework says why)
+    monkeypatch.setattr(workers, "installed", lambda framework: True)
     cfg = RunConfig(problems=("toy",), backends=("jax-sharded", "jax-sharded-procs"),
                     devices=("cpu",), workers=(1, 2))  # fmt: skip
     jobs = {job.label: job for job in workers.plan(cfg, "variant", 1, timing=False)}
