@@ -39,13 +39,19 @@ pytestmark = pytest.mark.harness
 TWO_CORES = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
 
 
+# Every process these tests start carries this tag in its environment (peers inherit
+# it), so that the process-table checks see this session's leftovers only, not those of
+# another test stream running beside it (make test runs two).
+TAG = {"GDBENCH_TEST_TAG": f"test-parallel-{os.getpid()}"}
+
+
 def gdbench(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "suites.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **TAG, **env},
     )
 
 
@@ -66,15 +72,18 @@ def pid_alive(pid: int) -> bool:
 
 
 def rank_processes() -> list[str]:
-    """Command lines of peer ranks still running anywhere on this machine."""
+    """Command lines of the peer ranks these tests started that are still running."""
     out = []
-    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+    tag = "=".join(next(iter(TAG.items()))).encode()
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            cmd = stat.read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "backends.ranks" not in cmd and "tests.rank_faults" not in cmd:
+                continue
+            if tag in (proc / "environ").read_bytes().split(b"\0"):
+                out.append(cmd)
+        except OSError:  # gone meanwhile
             continue
-        if "backends.ranks" in cmd or "tests.rank_faults" in cmd:
-            out.append(cmd)
     return out
 
 
@@ -162,14 +171,34 @@ def test_a_k_process_variant_after_jax_ran_is_unavailable_with_the_reason() -> N
         "try:\n    get_backend('jax-sharded-procs', workers=2)\n"
         "except BackendUnavailable as err:\n    print(err)\n"
     )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **TAG}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+                          timeout=120, env=env)  # fmt: skip
     assert proc.stdout.strip() == (
         "2 jax processes need jax.distributed.initialize before jax's first computation, and "
         "jax already ran in this process: run it in a worker of its own (gdbench run does, "
         "except with --isolate none)"
     ), proc.stderr
     assert rank_processes() == []  # no peer was started for a world that cannot form
+
+
+def test_the_process_table_check_sees_a_peer_these_tests_started() -> None:
+    # the leftover checks below are not vacuous: a tagged peer is found until it is gone
+    from backends.ranks import free_port
+
+    launch = {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{free_port()}", "JAX_NUM_PROCESSES": "2",
+              "JAX_PROCESS_ID": "1", "GDBENCH_RANK_TIMEOUT": "60"}  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **TAG, **launch}
+    peer = subprocess.Popen([sys.executable, "-m", "backends.ranks", "jax"], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not rank_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rank_processes() == [f"{sys.executable} -m backends.ranks jax "]
+    finally:
+        peer.kill()
+        peer.wait()
+    assert rank_processes() == []
 
 
 # --- refusals ----------------------------------------------------------------------------
@@ -324,7 +353,7 @@ def test_two_jax_processes_on_localhost_run_as_two_hosts(tmp_path: Path) -> None
               "JAX_COORDINATOR_BIND_ADDRESS": address, "GDBENCH_RANK_TIMEOUT": "10"}  # fmt: skip
     host_b = subprocess.Popen(
         [sys.executable, "-m", "suites.cli", "rank", "--framework", "jax"],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **launch, "JAX_PROCESS_ID": "1"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **TAG, **launch, "JAX_PROCESS_ID": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
