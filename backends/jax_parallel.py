@@ -75,6 +75,13 @@ def mesh_of(device: str, workers: int) -> Mesh:
     return Mesh(np.array(devices[:workers]), (AXIS,))
 
 
+def _put(array: np.ndarray, sharding: NamedSharding) -> Any:
+    """``array`` laid out by ``sharding``, each device given its own part from the host
+    (``device_put`` of host data onto a mesh spanning processes would first all-gather
+    the whole array to check that every process holds the same: K copies of X)."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
 class _Sharded:
     """X, y and the row weights split by rows over the mesh; parameters replicated."""
 
@@ -92,13 +99,13 @@ class _Sharded:
         weight = np.concatenate([np.ones(n, dt), np.zeros(pad, dt)])
         rows, self.replicated = NamedSharding(mesh, P(AXIS)), NamedSharding(mesh, P())
         with self.precision():
-            self.X = jax.device_put(X, NamedSharding(mesh, P(AXIS, None)))
-            self.y = jax.device_put(y, rows)
-            self.weight = jax.device_put(weight, rows)
+            self.X = _put(X, NamedSharding(mesh, P(AXIS, None)))
+            self.y = _put(y, rows)
+            self.weight = _put(weight, rows)
             params = {"w": np.asarray(problem.w0, dt)}
             if problem.bias:
                 params["b"] = np.asarray(problem.b0, dt)
-            self.params0 = jax.device_put(params, self.replicated)
+            self.params0 = {k: _put(v, self.replicated) for k, v in params.items()}
         self.n = n
 
     def precision(self) -> Any:
@@ -302,28 +309,35 @@ class _World:
     """This process's place in a world of K jax processes (one per process, for life)."""
 
     launch: ranks.Launch
+    device: str
     procs: list[subprocess.Popen]  # the local peers (none when the others are hosts)
     sessions: Iterator[int] = field(default_factory=itertools.count)
     broken: str = ""  # why no collective can run any more (a process died or hung)
     stuck: str = ""  # set by the watchdog when a step outlived the rank timeout
 
-    def watchdog(self) -> threading.Timer:
-        """A timer for one step: past the rank timeout, a process hangs (jax's gloo
+    def watchdog(self, seconds: float) -> threading.Timer:
+        """A timer for one step of ``seconds``: past it a process hangs (jax's gloo
         collectives wait without end), so the local peers are killed, which ends rank
         0's wait with an error. Another host's processes cannot be killed from here:
         there the worker's own --timeout is the bound."""
 
         def fire() -> None:
             self.stuck = (
-                f"a step of the jax world took over {ranks.RANK_TIMEOUT_S:g} s "
-                "(GDBENCH_RANK_TIMEOUT): a process hangs"
+                f"a step of the jax world took over {seconds:.0f} s (GDBENCH_RANK_TIMEOUT "
+                "plus its work): a process hangs"
                 + ("; its local peers were killed" if self.procs else "")
             )
             ranks.stop_peers(self.procs, timeout=0)
 
-        timer = threading.Timer(ranks.RANK_TIMEOUT_S, fire)
+        timer = threading.Timer(seconds, fire)
         timer.daemon = True
         return timer
+
+
+# The slowest rate at which a healthy step reads X (bytes per second), for the budget of
+# a step: GDBENCH_RANK_TIMEOUT plus one read of X per epoch at this rate, so that a
+# long training is never taken for a hang (a 576 MB X, 1000 epochs: 19 min).
+MIN_STEP_RATE = 0.5e9
 
 
 _WORLD: list[_World] = []
@@ -392,11 +406,11 @@ def join_world(workers: int, device: str, threads: int | None) -> _World:
         raise _JOIN_ERROR[0]
     if _WORLD:
         world = _WORLD[0]
-        if world.launch.world != workers:
+        if (world.launch.world, world.device) != (workers, device):
             raise BackendUnavailable(
-                f"this process is rank 0 of a jax world of {world.launch.world} processes; "
-                f"{workers} processes need a process of their own (gdbench run gives each K "
-                "a worker)"
+                f"this process is rank 0 of a jax world of {world.launch.world} processes on "
+                f"{world.device}; {workers} on {device} need a process of their own (gdbench "
+                "run gives each K and device a worker)"
             )
         return world
     if jax.distributed.is_initialized() or _backends_started():
@@ -418,7 +432,7 @@ def join_world(workers: int, device: str, threads: int | None) -> _World:
         ranks.stop_peers(procs, timeout=0)
         _JOIN_ERROR.append(err)
         raise
-    world = _World(launch, procs)
+    world = _World(launch, device, procs)
     _WORLD.append(world)
     atexit.register(_leave, world)
     return world
@@ -537,18 +551,20 @@ class _WorldSession:
 
         self._run(start)
 
-    def _run(self, step: Any) -> Any:
-        """Run one step of the session; a failed step breaks the world (a process is
-        gone or stuck: no later collective can be trusted)."""
+    def _run(self, step: Any, epochs: int = 0) -> Any:
+        """Run one step of the session (``epochs`` of training, if it trains); a step
+        that fails or is interrupted breaks the world (a process may be gone, stuck or
+        in another collective: no later one can be trusted)."""
         world = self.world
         if world.broken:
             raise RuntimeError(f"the jax world of this worker broke earlier: {world.broken}")
-        timer = world.watchdog()
+        reads = max(epochs, 1) * self.p.X.nbytes / MIN_STEP_RATE
+        timer = world.watchdog(ranks.RANK_TIMEOUT_S + reads)
         timer.start()
         try:
             return step()
-        except Exception as err:
-            world.broken = world.stuck or f"{type(err).__name__}: {err}".splitlines()[0]
+        except BaseException as err:
+            world.broken = world.stuck or (f"{type(err).__name__}: {err}".splitlines() or [""])[0]
             if world.stuck:
                 raise RuntimeError(world.stuck) from err
             raise
@@ -560,7 +576,7 @@ class _WorldSession:
             _command(_WARMUP, self.sid)
             self.inner.warmup()
 
-        self._run(step)
+        self._run(step, self.p.epochs)
 
     def sync(self) -> None:
         """Nothing is left running: train returns with the results on the host (a sync
@@ -574,7 +590,7 @@ class _WorldSession:
             result, self.stats = _timed_train(self.inner, epochs)
             return result
 
-        return self._run(step)
+        return self._run(step, epochs)
 
     def rank_stats(self) -> dict[str, float]:
         """The last round's slowest and fastest process (seconds of its own call)."""
@@ -589,7 +605,7 @@ class _WorldSession:
 def serve() -> int:
     """A peer of one jax world (``python -m backends.ranks jax``): join rank 0's
     coordinator, then mirror its sessions until it says exit. Returns
-    ``ranks.NO_RANK0`` when no rank 0 came within the rendezvous timeout."""
+    ``ranks.NO_RANK0`` when no rank 0 came in time (GDBENCH_RANK_IDLE on another host)."""
     address = os.environ["JAX_COORDINATOR_ADDRESS"]
     host, _, port = address.rpartition(":")
     local = bool(os.environ.get("GDBENCH_RANK_LOCAL"))
@@ -597,10 +613,12 @@ def serve() -> int:
                           int(os.environ["JAX_NUM_PROCESSES"]), not local)  # fmt: skip
     device = os.environ.get("GDBENCH_RANK_DEVICE", "cpu")
     # jax's client ends the process (not an exception) when no coordinator answers, so
-    # the coordinator's port is awaited first, within the rendezvous timeout
-    if not ranks.wait_for_listener(host, int(port), ranks.RANK_TIMEOUT_S):
-        print(f"gdbench rank {launch.rank}: no jax rank 0 at {address} for "
-              f"{ranks.RANK_TIMEOUT_S:g} s; leaving", flush=True)  # fmt: skip
+    # the coordinator's port is awaited first: a local peer's rank 0 is there already;
+    # another host's may come after a long gap (GDBENCH_RANK_IDLE)
+    wait = ranks.RANK_TIMEOUT_S if local else ranks.IDLE_TIMEOUT_S
+    if not ranks.wait_for_listener(host, int(port), wait):
+        print(f"gdbench rank {launch.rank}: no jax rank 0 at {address} for {wait:g} s; "
+              "leaving", flush=True)  # fmt: skip
         return ranks.NO_RANK0
     _initialize(launch, device)
     mesh = world_mesh(device, launch.world)
@@ -612,6 +630,9 @@ def serve() -> int:
                 break
             if code == _SESSION:
                 meta, spec = _share_problem(None, value, None)
+                if meta["device"] != device:  # a different program: leave, and say why
+                    raise RuntimeError(f"rank 0 runs on {meta['device']}; this process was "
+                                       f"started for {device} (gdbench rank --device)")  # fmt: skip
                 sessions[sid] = _build(meta, spec, mesh)
             elif code == _WARMUP:
                 sessions[sid].warmup()

@@ -27,6 +27,10 @@ from dataclasses import dataclass
 # died or hangs must fail its case, not hang the run (the worker's own --timeout is the
 # outer bound).
 RANK_TIMEOUT_S = float(os.environ.get("GDBENCH_RANK_TIMEOUT", "60"))
+# Seconds `gdbench rank` on another host waits for a (next) rank 0 before it leaves: the
+# gap between two data-parallel workers of a run can be long (a K = 1 worker between
+# them runs every problem of the sweep)
+IDLE_TIMEOUT_S = float(os.environ.get("GDBENCH_RANK_IDLE", "600"))
 LAUNCH_VARS = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE")
 # jax's own: jax.distributed.initialize reads the address itself; the count and the id
 # are passed on from these (gdbench's names, in jax's style)
@@ -226,7 +230,7 @@ def serve_worlds(framework: str) -> int:
     """``gdbench rank`` on another host. torch: one process serves every rank 0 in turn.
     jax: ``jax.distributed.initialize`` runs once per process, and every K of every jax
     variant is a rank-0 process of its own (a world), so each world is served by a
-    fresh child process, until none comes within the rendezvous timeout."""
+    fresh child process, until none has come for GDBENCH_RANK_IDLE seconds."""
     if error := missing_launch_vars(framework):
         print(f"gdbench rank: {error}", file=sys.stderr)
         return 2
@@ -236,6 +240,8 @@ def serve_worlds(framework: str) -> int:
     failures = 0
     while True:
         status = subprocess.run([sys.executable, "-m", module, "jax"], check=False).returncode
+        if status != NO_RANK0:
+            print(f"gdbench rank: a jax world ended, status {status}", flush=True)
         if status in (NO_RANK0, 2):  # done waiting, or a usage error the child named
             return 0 if status == NO_RANK0 else 2
         # 0: its rank 0 ended the world; else the world broke (rank 0 died): serve the

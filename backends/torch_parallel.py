@@ -243,6 +243,9 @@ def _peers(world: int, device: str, per_rank: int, cores: list[int]) -> _Peers:
         store = dist.TCPStore(launch.addr, launch.port, world, is_master=True,
                               timeout=timedelta(seconds=ranks.RANK_TIMEOUT_S),
                               wait_for_workers=False)  # fmt: skip
+        # who this rank 0 is: a peer that reconnects after a long pause goes on from the
+        # next session of the same rank 0, not from session 0 again
+        store.set("owner", f"{os.getpid()}-{time.time_ns()}")
         procs = ranks.start_peers(launch, "torch", per_rank, cores, device)
         _PEERS[key] = _Peers(launch, procs, store, itertools.count())
     return _PEERS[key]
@@ -381,27 +384,37 @@ def _restore(threads: int, cores: list[int]) -> None:
 def serve() -> int:
     """A peer: for every session rank 0 announces, join its group, receive the problem
     and a shard, obey its commands. A local peer dies with its rank 0; another host's
-    leaves once no rank 0 has come within the rendezvous timeout."""
+    serves one rank 0 after another and leaves once none has announced a session for
+    ``GDBENCH_RANK_IDLE`` seconds."""
     launch = ranks.Launch(
         os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), int(os.environ["RANK"]),
         int(os.environ["WORLD_SIZE"]), True,
     )  # fmt: skip
     device = os.environ.get("GDBENCH_RANK_DEVICE", "cpu")
     timeout = timedelta(seconds=ranks.RANK_TIMEOUT_S)
+    next_session: dict[str, int] = {}  # per rank 0 (its store's owner key)
+    active = time.monotonic()
     while True:
         try:  # a rank-0 process (one gdbench worker) and its store
             store = dist.TCPStore(launch.addr, launch.port, launch.world, is_master=False,
                                   timeout=timeout)  # fmt: skip
-        except Exception:  # noqa: BLE001  # no rank 0 came within the timeout: done
-            print(f"gdbench rank {launch.rank}: no rank 0 for {timeout.seconds} s; leaving")
-            return 0
-        for n in itertools.count():
+            owner = store.get("owner").decode()
+        except Exception:  # noqa: BLE001  # no rank 0 there now
+            if time.monotonic() - active > ranks.IDLE_TIMEOUT_S:
+                print(f"gdbench rank {launch.rank}: no rank 0 for "
+                      f"{ranks.IDLE_TIMEOUT_S:g} s; leaving")  # fmt: skip
+                return 0
+            time.sleep(1.0)
+            continue
+        for n in itertools.count(next_session.get(owner, 0)):
             try:
                 store.wait([f"go-{n}"])
                 _init(launch, device, dist.PrefixStore(f"session-{n}", store))
-            except Exception:  # noqa: BLE001  # that rank 0 is gone: wait for the next
+            except Exception:  # noqa: BLE001  # that rank 0 is gone or idle: look again
                 break
             _serve_session(launch)
+            next_session[owner] = n + 1
+            active = time.monotonic()
 
 
 def _serve_session(launch: ranks.Launch) -> int:

@@ -453,7 +453,7 @@ def _list(require: str | None) -> int:
 
 def _rank(framework: str, device: str) -> int:
     """A peer rank on another host (README, "Several hosts"): serves rank 0's sessions
-    until none comes within the rendezvous timeout."""
+    until none has come for GDBENCH_RANK_IDLE seconds."""
     from backends import ranks
 
     if framework not in ranks.FRAMEWORKS:

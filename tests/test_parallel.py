@@ -179,7 +179,23 @@ def test_a_k_process_variant_after_jax_ran_is_unavailable_with_the_reason() -> N
         "jax already ran in this process: run it in a worker of its own (gdbench run does, "
         "except with --isolate none)"
     ), proc.stderr
-    assert rank_processes() == []  # no peer was started for a world that cannot form
+
+
+def test_a_process_in_one_jax_world_refuses_another_k_or_device() -> None:
+    pytest.importorskip("jax", reason="jax is not installed")
+    from backends import BackendUnavailable, jax_parallel, ranks
+
+    world = jax_parallel._World(ranks.Launch("127.0.0.1", 1, 0, 2, False), "cpu", [])
+    jax_parallel._WORLD.append(world)
+    try:
+        assert jax_parallel.join_world(2, "cpu", None) is world
+        for k, device in ((3, "cpu"), (2, "cuda")):
+            with pytest.raises(BackendUnavailable, match=(
+                    f"rank 0 of a jax world of 2 processes on cpu; {k} on {device} need a "
+                    "process of their own")):  # fmt: skip
+                jax_parallel.join_world(k, device, None)
+    finally:
+        jax_parallel._WORLD.remove(world)
 
 
 def test_the_process_table_check_sees_a_peer_these_tests_started() -> None:
@@ -302,7 +318,10 @@ def test_a_rank_that_dies_or_hangs_fails_its_case_and_leaves_no_process(
     assert failed["status"] == "failed"
     assert failed["message"] and "\n" not in failed["message"]  # the reason, in one line
     if how == "hang" and framework == "jax":  # jax's collectives wait without end
-        assert "took over 5 s (GDBENCH_RANK_TIMEOUT): a process hangs" in failed["message"]
+        assert (
+            "took over 5 s (GDBENCH_RANK_TIMEOUT plus its work): a process hangs"
+            in failed["message"]
+        )
     if framework == "jax":  # one world per process: the worker's next case says why
         later = found[(f"{variant}-x2", "toy")]
         assert later["status"] == "failed"
@@ -322,8 +341,8 @@ def test_two_process_groups_on_localhost_run_as_two_hosts(tmp_path: Path) -> Non
     launch = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2"}
     host_b = subprocess.Popen(
         [sys.executable, "-m", "suites.cli", "rank"],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **launch, "RANK": "1",
-             "GDBENCH_RANK_TIMEOUT": "10"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **TAG, **launch, "RANK": "1",
+             "GDBENCH_RANK_TIMEOUT": "10", "GDBENCH_RANK_IDLE": "10"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -350,7 +369,8 @@ def test_two_jax_processes_on_localhost_run_as_two_hosts(tmp_path: Path) -> None
 
     address = f"127.0.0.1:{free_port()}"
     launch = {"JAX_COORDINATOR_ADDRESS": address, "JAX_NUM_PROCESSES": "2",
-              "JAX_COORDINATOR_BIND_ADDRESS": address, "GDBENCH_RANK_TIMEOUT": "10"}  # fmt: skip
+              "JAX_COORDINATOR_BIND_ADDRESS": address, "GDBENCH_RANK_TIMEOUT": "10",
+              "GDBENCH_RANK_IDLE": "10"}  # fmt: skip
     host_b = subprocess.Popen(
         [sys.executable, "-m", "suites.cli", "rank", "--framework", "jax"],
         env={**os.environ, "PYTHONPATH": str(ROOT), **TAG, **launch, "JAX_PROCESS_ID": "1"},
@@ -369,6 +389,9 @@ def test_two_jax_processes_on_localhost_run_as_two_hosts(tmp_path: Path) -> None
         stdout, stderr = host_b.communicate(timeout=120)
         assert host_b.returncode == 0, stdout + stderr
         assert (stdout + stderr).count("Rank 1 is connected") == 2  # gloo: one per world
+        # each world ended by rank 0's exit step and a clean shutdown, not by jax's abort
+        assert stdout.count("a jax world ended, status 0") == 2, stdout + stderr
+        assert "Terminating process" not in stderr
         assert "no jax rank 0 at" in stdout
     finally:
         if host_b.poll() is None:

@@ -452,3 +452,15 @@ def test_a_line_cut_short_by_a_dying_worker_costs_only_that_line(tmp_path: Path)
     from reports.frame import _read_jsonl
 
     assert [r["problem"] for r in _read_jsonl(log)] == ["a", "b"]
+
+
+def test_only_progress_lines_reach_the_terminal_and_every_line_the_log(capsys) -> None:
+    import io
+
+    lines = ["[  2/14] passed  test_convergence   jax-scan@cpu-toy\n",
+             "[Gloo] Rank 1 is connected to 1 peer ranks.\n", "some warning\n",
+             "Fatal Python error: Segmentation fault\n", "[ 10/10] failed  x\n"]  # fmt: skip
+    log = io.StringIO()
+    workers._forward(io.StringIO("".join(lines)), log)
+    assert log.getvalue() == "".join(lines)
+    assert capsys.readouterr().out == lines[0] + lines[3] + lines[4]
