@@ -72,22 +72,31 @@ def parse_size(text: str) -> int:
     return number * scale
 
 
-def read_cache(cache_dir: Path = CACHE_DIR) -> CacheInfo:
-    """The first CPU's L2 (data or unified) cache from ``cache_dir``'s ``index*``
-    folders, or ``FALLBACK_L2_BYTES`` with the reason when it cannot be read."""
+def _caches(cache_dir: Path) -> list[tuple[int, str, int, Path]]:
+    """(level, type, size in bytes, size file) of every cache ``cache_dir``'s ``index*``
+    folders describe and that can be read; none where the folder cannot be."""
     try:
         indexes = sorted(cache_dir.glob("index*"))
     except OSError:
-        indexes = []
+        return []
+    caches = []
     for index in indexes:
         try:
-            level = (index / "level").read_text().strip()
+            level = int((index / "level").read_text().strip())
             kind = (index / "type").read_text().strip()
             size = parse_size((index / "size").read_text())
         except (OSError, ValueError):
             continue
-        if level == "2" and kind in ("Data", "Unified"):
-            return CacheInfo(size, str(index / "size"))
+        caches.append((level, kind, size, index / "size"))
+    return caches
+
+
+def read_cache(cache_dir: Path = CACHE_DIR) -> CacheInfo:
+    """The first CPU's L2 (data or unified) cache from ``cache_dir``'s ``index*``
+    folders, or ``FALLBACK_L2_BYTES`` with the reason when it cannot be read."""
+    for level, kind, size, path in _caches(cache_dir):
+        if level == 2 and kind in ("Data", "Unified"):
+            return CacheInfo(size, str(path))
     return CacheInfo(
         FALLBACK_L2_BYTES,
         f"assumed {FALLBACK_L2_BYTES // 2**10} KiB: no level-2 data cache readable "
@@ -98,20 +107,8 @@ def read_cache(cache_dir: Path = CACHE_DIR) -> CacheInfo:
 def last_level_bytes(cache_dir: Path = CACHE_DIR) -> int | None:
     """The size of the first CPU's last-level data or unified cache (the highest level
     under ``cache_dir``), or None where the OS does not say."""
-    sizes: dict[int, int] = {}
-    try:
-        indexes = sorted(cache_dir.glob("index*"))
-    except OSError:
-        indexes = []
-    for index in indexes:
-        try:
-            level = int((index / "level").read_text().strip())
-            kind = (index / "type").read_text().strip()
-            size = parse_size((index / "size").read_text())
-        except (OSError, ValueError):
-            continue
-        if kind in ("Data", "Unified"):
-            sizes[level] = size
+    sizes = {level: size for level, kind, size, _ in _caches(cache_dir)
+             if kind in ("Data", "Unified")}  # fmt: skip
     return sizes[max(sizes)] if sizes else None
 
 

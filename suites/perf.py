@@ -428,6 +428,18 @@ def _x_reads(problem: Problem, threads: int) -> dict[str, object]:
     return reads
 
 
+def _pairs(table: pd.DataFrame) -> list[tuple[str, pd.Series, pd.Series]]:
+    """(framework, its fastest two-pass row, its blocked row) for every framework of a
+    blocked comparison that has both."""
+    pairs = []
+    for framework, part in table.groupby("framework", sort=False):
+        two = part[part["form"] == "two-pass"].sort_values("per_epoch_s")
+        blk = part[part["form"] == "blocked"]
+        if not two.empty and not blk.empty:
+            pairs.append((str(framework), two.iloc[0], blk.iloc[0]))
+    return pairs
+
+
 def beyond_cache_n(llc_bytes: int) -> int:
     """Rows of 16 float32 features whose X is at least twice the last-level cache
     (whole millions): the size where an epoch must stream X from memory."""
@@ -554,12 +566,7 @@ def beyond_lines(table: pd.DataFrame, info: dict) -> list[str]:
     """The sub-section on the comparison beyond the last-level cache."""
     n, llc = info["n"], info["llc_bytes"]
     cells = []
-    for framework, part in table.groupby("framework", sort=False):
-        two = part[part["form"] == "two-pass"].sort_values("per_epoch_s")
-        blk = part[part["form"] == "blocked"]
-        if two.empty or blk.empty:
-            continue
-        best, b = two.iloc[0], blk.iloc[0]
+    for framework, best, b in _pairs(table):
         cells.append({
             "framework": framework,
             "best two-pass": f"{best['variant']}: {write.human_time(best['per_epoch_s'])} "
@@ -613,12 +620,7 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
 
     per_framework = []
     verdicts = {}
-    for framework, part in table.groupby("framework", sort=False):
-        two = part[part["form"] == "two-pass"].sort_values("per_epoch_s")
-        blk = part[part["form"] == "blocked"]
-        if two.empty or blk.empty:
-            continue
-        best, b = two.iloc[0], blk.iloc[0]
+    for framework, best, b in _pairs(table):
         beats = b["per_epoch_s"] < best["per_epoch_s"]
         reaches = b["floor_fraction"] >= FLOOR_TARGET
         verdicts[framework] = (beats, reaches, best, b)
@@ -853,12 +855,7 @@ def blocked_targets(table: pd.DataFrame) -> list[str]:
     floor the issue defines, one read of X itself (the stricter of the two where the
     cache holds X); the fraction of the memory floor is given beside it."""
     lines = []
-    for framework, part in table.groupby("framework", sort=False):
-        two = part[part["form"] == "two-pass"].sort_values("per_epoch_s")
-        blk = part[part["form"] == "blocked"]
-        if two.empty or blk.empty:
-            continue
-        best, b = two.iloc[0], blk.iloc[0]
+    for framework, best, b in _pairs(table):
         ok = b["per_epoch_s"] < best["per_epoch_s"] and b["floor_fraction"] >= FLOOR_TARGET
         fraction = b.get("memory_floor_fraction", math.nan)
         memory = "" if pd.isna(fraction) else f" ({100 * fraction:.0f}% of the memory floor)"
