@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from backends import list_backends
 from suites.problems import synthetic
+from tests.conftest import gdbench
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -28,19 +28,6 @@ SIX_FILES = {
     "epoch_cost.png",
     "convergence.png",
 }
-
-
-def gdbench(
-    *args: str, cwd: Path | None = None, timeout: float = 300, **env: str
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "suites.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), **env},
-    )
 
 
 def assert_usage_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:

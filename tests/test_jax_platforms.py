@@ -62,19 +62,3 @@ def test_the_precision_record_has_jaxs_global_default(monkeypatch) -> None:
     assert "float32" in settings["session_matmul_precision"]
     assert settings["session_matmul_precision"] == sorted(settings["session_matmul_precision"])
     assert set(settings) == {"session_matmul_precision", "default_matmul_precision"}
-
-
-@pytest.mark.parametrize("name", ["JaxGrad", "JaxManual", "JaxScan", "JaxBlocked"])
-def test_an_intercept_is_returned_and_recorded_only_with_a_bias(name) -> None:
-    from suites.problems import toy_bias
-
-    cls = getattr(jax_backend, name)
-    plain = cls("cpu").prepare(toy().replace(epochs=3), record_params=True).train()
-    assert plain.b is None and plain.b_history is None
-    assert plain.w_history.shape == (3, 1)
-    biased = cls("cpu").prepare(toy_bias().replace(epochs=3), record_params=True).train()
-    assert isinstance(biased.b, float) and biased.b_history.shape == (3,)
-    # L₁ = mean((2x)²) = 30 from zeros; w₁ = 0.01 · (2/4)·Σ 2x² = 0.3, b₁ = 0.01 · (2/4)·Σ 2x = 0.1
-    assert biased.losses[0] == pytest.approx(30.0, rel=1e-6)
-    assert biased.w_history[0, 0] == pytest.approx(0.3, rel=1e-5)
-    assert biased.b_history[0] == pytest.approx(0.1, rel=1e-5)

@@ -28,6 +28,8 @@ from backends.ranks import rank_cores, shard_bounds
 from suites import harness, workers
 from suites.config import ConfigError, RunConfig, check_workers
 from suites.workers import installed
+from tests import conftest
+from tests.conftest import records
 
 ROOT = Path(__file__).parents[1]
 PARALLEL = [v for v in VARIANTS if is_parallel(v)]
@@ -46,17 +48,7 @@ TAG = {"GDBENCH_TEST_TAG": f"test-parallel-{os.getpid()}"}
 
 
 def gdbench(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "suites.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **TAG, **env},
-    )
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    return conftest.gdbench(*args, timeout=timeout, **TAG, **env)
 
 
 def cases(out: Path, kind: str = "convergence") -> dict[str, dict]:

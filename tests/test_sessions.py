@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from backends import VARIANTS, devices_of
-from suites.problems import preset
+from suites.problems import preset, toy, toy_bias
 from tests.conftest import backend_or_skip
 
 
@@ -42,3 +42,21 @@ def test_every_variant_starts_from_the_problems_initial_parameters(variant) -> N
     assert result.losses[0] == pytest.approx(first_loss, rel=1e-5)
     assert result.losses[0] != pytest.approx(np.mean(y**2), rel=1e-3)
     assert compare(problem, result).ok
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["torch-autograd", "torch-nn", "torch-manual", "torch-compile", "torch-blocked",
+     "jax-grad", "jax-manual", "jax-scan", "jax-blocked"],
+)  # fmt: skip
+def test_an_intercept_is_returned_and_recorded_only_with_a_bias(variant) -> None:
+    backend = backend_or_skip(variant)
+    plain = backend.prepare(toy().replace(epochs=3), record_params=True).train()
+    assert plain.b is None and plain.b_history is None
+    assert plain.w_history.shape == (3, 1)
+    biased = backend.prepare(toy_bias().replace(epochs=3), record_params=True).train()
+    assert isinstance(biased.b, float) and biased.b_history.shape == (3,)
+    # L₁ = mean((2x)²) = 30 from zeros; w₁ = 0.01 · (2/4)·Σ 2x² = 0.3, b₁ = 0.01 · (2/4)·Σ 2x = 0.1
+    assert biased.losses[0] == pytest.approx(30.0, rel=1e-6)
+    assert biased.w_history[0, 0] == pytest.approx(0.3, rel=1e-5)
+    assert biased.b_history[0] == pytest.approx(0.1, rel=1e-5)

@@ -100,21 +100,3 @@ def test_the_cuda_graph_epoch_body_on_cpu_tensors() -> None:
     assert int(session.index) == 5
     session._reset()  # a round starts again from the initial parameters
     assert (session.w.item(), session.b.item(), int(session.index)) == (0.5, -1.0, 0)
-
-
-@pytest.mark.parametrize(
-    "name", ["TorchAutograd", "TorchNN", "TorchManual", "TorchCompile", "TorchBlocked"]
-)
-def test_an_intercept_is_returned_and_recorded_only_with_a_bias(name) -> None:
-    from suites.problems import toy, toy_bias
-
-    cls = getattr(torch_backend, name)
-    plain = cls("cpu").prepare(toy().replace(epochs=3), record_params=True).train()
-    assert plain.b is None and plain.b_history is None
-    assert plain.w_history.shape == (3, 1)
-    biased = cls("cpu").prepare(toy_bias().replace(epochs=3), record_params=True).train()
-    assert isinstance(biased.b, float) and biased.b_history.shape == (3,)
-    # L₁ = mean((2x)²) = 30 from zeros; w₁ = 0.01 · (2/4)·Σ 2x² = 0.3, b₁ = 0.01 · (2/4)·Σ 2x = 0.1
-    assert biased.losses[0] == pytest.approx(30.0, rel=1e-6)
-    assert biased.w_history[0, 0] == pytest.approx(0.3, rel=1e-5)
-    assert biased.b_history[0] == pytest.approx(0.1, rel=1e-5)

@@ -21,6 +21,7 @@ from backends import case_label, is_parallel, list_backends
 from reports.frame import pooled_stats
 from suites import harness, workers
 from suites.config import RunConfig
+from tests.conftest import gdbench, records
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -31,20 +32,6 @@ FAULTS = "-p tests.worker_faults"
 # Cheap variants of each framework, as far as they are installed here.
 AVAILABLE = [r.variant for r in list_backends(("cpu",)) if r.available]
 CHEAP = [v for v in ("numpy-manual", "torch-manual", "jax-manual") if v in AVAILABLE]
-
-
-def gdbench(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "suites.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
-
-
-def records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
 
 
 def pids_by_variant(recs: list[dict]) -> dict[str, set[int]]:
