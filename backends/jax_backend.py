@@ -29,15 +29,15 @@ from backends.base import (
 from backends.blocking import block_rows_for
 
 # gdbench's names -> jax.default_matmul_precision's
-_PRECISION = {"float32": "float32", "tf32": "tensorfloat32"}
-_traced_with: set[str] = set()  # the precisions this process's sessions traced under
+PRECISION = {"float32": "float32", "tf32": "tensorfloat32"}
+traced_with: set[str] = set()  # the precisions this process's sessions traced under
 _PINGS: dict[Any, tuple[Any, jax.Array]] = {}  # device -> (tiny executable, its input)
 
 
 def precision_settings() -> dict[str, object]:
     """The matmul precision jax sessions traced under, and jax's global default."""
     return {
-        "session_matmul_precision": sorted(_traced_with),
+        "session_matmul_precision": sorted(traced_with),
         "default_matmul_precision": getattr(jax.config, "jax_default_matmul_precision", None),
     }
 
@@ -53,10 +53,10 @@ def _jax_device(device: str) -> Any:
     try:
         return jax.devices(platform)[0]
     except RuntimeError as err:
-        raise BackendUnavailable(_device_error(platform, err)) from None
+        raise BackendUnavailable(device_error(platform, err)) from None
 
 
-def _device_error(platform: str, err: RuntimeError) -> str:
+def device_error(platform: str, err: RuntimeError) -> str:
     """Why jax cannot give a ``platform`` device, keeping jax's own words: no such
     platform at all is not the same as a CUDA plugin that is installed and failed."""
     text = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -170,8 +170,8 @@ class _Loaded:
         self.device = device
         self.record = record
         self.x64 = problem.dtype == "float64"
-        self.matmul = _PRECISION[check_precision(precision)]
-        _traced_with.add(self.matmul)
+        self.matmul = PRECISION[check_precision(precision)]
+        traced_with.add(self.matmul)
         with self.precision():
             dt = jnp.dtype(problem.dtype)
             self.X = jax.device_put(np.asarray(problem.X, dtype=dt), device)

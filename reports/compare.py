@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 from reports import frame, stats
+from reports.read import pooled_cases
+from reports.records import BENCHMARK, read_records
 from reports.write import human_time
 
 Key = tuple[str, str, str, str]  # variant, device, dtype, problem
@@ -75,15 +77,15 @@ class Comparison:
 
 
 def source(path: Path) -> Path:
-    """The file to read for ``path``: itself, or a run folder's benchmark.json, or its
-    records.jsonl when there is no benchmark.json (an interrupted run).
+    """The file to read for ``path``: itself, or a run folder's records.jsonl (the one
+    source of every output), or its benchmark.json when it has no records.
 
     Raises:
         frame.ReportInputError: a folder that holds neither.
     """
     if not path.is_dir():
         return path
-    for name in ("benchmark.json", "records.jsonl"):
+    for name in ("records.jsonl", "benchmark.json"):
         if (path / name).is_file():
             return path / name
     raise frame.ReportInputError(f"{path}: folder holds no benchmark.json or records.jsonl")
@@ -116,7 +118,7 @@ def _timed(path: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], lis
     if path.suffix == ".jsonl":
         # frame's own reader and pooling, as every report: failed cases come without
         # statistics
-        return frame.pooled_cases(frame._read_jsonl(path)), []
+        return pooled_cases(read_records(path, strict=True)), []
     doc = json.loads(path.read_text(encoding="utf-8"))
     timed = [
         (b.get("extra_info") or {}, b.get("stats") or {})
@@ -127,7 +129,7 @@ def _timed(path: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], lis
     failed = [
         f
         for f in doc["gdbench"].get("failures") or []
-        if f.get("kind") == "benchmark" and all(k in f for k in needed)
+        if f.get("kind") == BENCHMARK and all(k in f for k in needed)
     ]
     return timed, failed
 

@@ -8,7 +8,6 @@ imports a framework.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reports.read import (
+    Machine,
+    gdbench_section,
+    machine_of,
+    merged_machine,
+    pooled_cases,
+    read_json,
+    run_stamp,
+)
+from reports.records import BANDWIDTH, END, ReportInputError, read_records
 from reports.stats import median_interval, ratio_interval
 
+__all__ = ["Frames", "Machine", "ReportInputError", "load"]
+
 BASELINE = "numpy-manual"
+PER_EPOCH = "per_epoch_median_s"  # the cost every table and plot leads with
 
 CASE_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
 # Variants that compile their epoch (or their whole loop) before the timed rounds: their
@@ -71,27 +83,6 @@ CONVERGENCE_COLUMNS = [
 ]
 
 
-class ReportInputError(ValueError):
-    """An input file that cannot be reported on; ``str(err)`` names the file and why."""
-
-
-@dataclass
-class Machine:
-    """What a report says about one machine, and the key that keeps ratios within it.
-
-    The key names the GPU when one is recorded, so that runs on one host with different
-    GPUs are never ratioed together.
-    """
-
-    key: str  # "host (CPU model)", or "host (CPU model, GPU name)"
-    host: str
-    cpu: str
-    info: dict[str, Any] = field(default_factory=dict)  # machine_info["gdbench"]
-    datetime: str | None = None
-    commit: str | None = None
-    gpu: str = ""  # the GPU's name, "" when none is recorded
-
-
 @dataclass
 class Frames:
     """Everything a report is made from."""
@@ -106,52 +97,6 @@ class Frames:
     partial: bool = False  # built from an interrupted run's records
     # per results row (same index): its per-epoch rounds, one list per process
     rounds: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
-
-
-def _machine(machine_info: dict[str, Any], gdb: dict[str, Any], doc: dict[str, Any]) -> Machine:
-    info = machine_info.get("gdbench") or gdb.get("machine") or {}
-    host = machine_info.get("node") or info.get("node") or "unknown-host"
-    cpu = info.get("cpu_model") or (machine_info.get("cpu") or {}).get("brand_raw") or "unknown CPU"
-    commit = (doc.get("commit_info") or {}).get("id")
-    gpu = (info.get("gpu") or {}).get("name") or ""
-    key = f"{host} ({cpu}, {gpu})" if gpu else f"{host} ({cpu})"
-    return Machine(key, host, cpu, info, doc.get("datetime"), commit, gpu)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ReportInputError(f"{path}: no such file")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ReportInputError(f"{path}: not JSON ({err.__class__.__name__}: {err})") from None
-    if not isinstance(doc, dict) or "benchmarks" not in doc:
-        raise ReportInputError(
-            f"{path}: not pytest-benchmark output (no 'benchmarks' list); "
-            "give the benchmark.json or convergence.json a gdbench run wrote"
-        )
-    if "gdbench" not in doc:
-        raise ReportInputError(
-            f"{path}: pytest-benchmark output without gdbench's fields (no 'gdbench' "
-            "section): was it written by `gdbench run` or `pytest suites`?"
-        )
-    return doc
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                # A worker killed mid-write may leave half a line: skip it, keep the rest.
-                continue
-            if "kind" not in records[-1]:
-                raise ReportInputError(f"{path}:{number}: not a gdbench record")
-    return records
 
 
 BANDWIDTH_COLUMNS = [
@@ -295,161 +240,6 @@ def _process_fields(info: dict[str, Any], epochs: int, valid: bool) -> dict[str,
     }
 
 
-# --- records of worker processes: pooled rounds, one section, one machine -------------
-
-_RECORD_ONLY = ("schema", "kind", "timing", "trajectory")
-
-
-def pooled_stats(timings: list[dict[str, Any]]) -> dict[str, Any]:
-    """pytest-benchmark's statistics over the rounds of several processes together (as
-    pyperf pools the values of its worker processes); each timing holds its rounds in
-    ``data`` (seconds per iteration)."""
-    from pytest_benchmark.stats import Stats
-
-    stats = Stats()
-    for timing in timings:
-        for value in timing.get("data") or []:
-            stats.update(value)
-    if not stats:  # rounds not kept (an older record): the last process's statistics
-        return dict(timings[-1]) if timings else {}
-    out: dict[str, Any] = stats.as_dict()
-    out["data"] = list(stats.data)
-    out["iterations"] = timings[0].get("iterations", 1)
-    return out
-
-
-def pooled_cases(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """One (extra_info, stats) per timed case of a run's records, the rounds of every
-    process that timed it pooled. If any process disagreed with the reference, the case
-    takes that status (its cost is then no valid result); a case no process timed keeps
-    its last record (failed...) and no stats."""
-    cases: dict[tuple, list[dict[str, Any]]] = {}
-    for rec in records:
-        if rec.get("kind") == "benchmark":
-            key = (rec.get("variant"), rec.get("device"), rec.get("dtype"), rec.get("problem"))
-            cases.setdefault(key, []).append(rec)
-    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for recs in cases.values():
-        timed = [r for r in recs if r.get("timing")]
-        if not timed:
-            out.append(({k: v for k, v in recs[-1].items() if k not in _RECORD_ONLY}, {}))
-            continue
-        wrong = [r for r in timed if r.get("status", "agree") != "agree"]
-        info = {k: v for k, v in (wrong or timed)[0].items() if k not in _RECORD_ONLY}
-
-        def most(key: str, timed: list[dict[str, Any]] = timed) -> Any:
-            values = [r[key] for r in timed if r.get(key) is not None]
-            return max(values) if values else None
-
-        compile_s = [r["compile_s"] for r in timed if r.get("compile_s") is not None]
-
-        def middle(key: str, timed: list[dict[str, Any]] = timed) -> float | None:
-            values = [r[key] for r in timed if r.get(key) is not None]
-            return float(np.median(values)) if values else None
-
-        info |= {
-            "fixed_s": middle("fixed_s"),
-            "marginal_epoch_s": middle("marginal_epoch_s"),
-            "pids": [r.get("pid") for r in timed],
-            "process_medians": [r["timing"].get("median") for r in timed],
-            # each process's rounds (seconds per iteration), for intervals that
-            # account for the spread between processes (reports/stats.py)
-            "process_rounds": [r["timing"].get("data") or [] for r in timed],
-            "compile_s": float(np.median(compile_s)) if compile_s else None,
-            "peak_host_bytes": most("peak_host_bytes"),
-            "peak_device_bytes": most("peak_device_bytes"),
-        }
-        stats = pooled_stats([r["timing"] for r in timed])
-        info["rounds"] = stats.get("rounds")
-        out.append((info, stats))
-    return out
-
-
-def pooled_benchmarks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The benchmarks of pytest-benchmark's JSON, built from a run's records: one per
-    timed case (pytest-benchmark leaves out only those whose timed call raised), then
-    the copy-bandwidth benchmarks."""
-    out = []
-    for info, stats in pooled_cases(records):
-        if not stats:
-            continue
-        case = f"{info['variant']}@{info['device']}-{info['problem']}"
-        out.append(_benchmark_entry("epoch-cost", "test_epoch_cost", "test_epoch_cost.py",
-                                    case, {"case": [info["variant"], info["device"],
-                                                    info["problem"]]}, info, stats))  # fmt: skip
-    for rec in records:
-        if rec.get("kind") == "bandwidth" and rec.get("timing"):
-            info = {k: v for k, v in rec.items() if k not in ("schema", "timing")}
-            out.append(_benchmark_entry("memory-bandwidth", "test_memory_bandwidth",
-                                        "test_epoch_cost.py", rec["method"],
-                                        {"method": rec["method"]}, info,
-                                        pooled_stats([rec["timing"]])))  # fmt: skip
-    return out
-
-
-def _benchmark_entry(group: str, test: str, module: str, param: str, params: dict[str, Any],
-                     info: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    return {
-        "group": group,
-        "name": f"{test}[{param}]",
-        "fullname": f"{module}::{test}[{param}]",
-        "params": params,
-        "param": param,
-        "extra_info": info,
-        "options": {"disable_gc": False, "timer": "perf_counter", "warmup": False},
-        "stats": stats,
-    }
-
-
-def merged_machine(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The machine of a run: the run header's, with what only the workers know (what a
-    framework says of the GPU: CUDA and cuDNN versions; their CPU affinity) and how the
-    run was isolated."""
-    header = next((r for r in records if r.get("kind") == "run"), {})
-    workers = [r for r in records if r.get("kind") == "worker"]
-    info = dict(header.get("machine") or (workers[0].get("machine") if workers else {}) or {})
-    gpu = dict(info.get("gpu") or {})
-    for w in workers:  # the header's fields first, then each worker's where it had none
-        for name, value in ((w.get("machine") or {}).get("gpu") or {}).items():
-            if gpu.get(name) is None:
-                gpu[name] = value
-    if gpu:
-        info["gpu"] = gpu
-    if workers:
-        # what the workers ran with, not the manager: threads, affinity, jax's pool
-        first = workers[0].get("machine") or {}
-        info |= {k: first[k] for k in ("thread_env", "affinity", "jax_threads") if k in first}
-        # what each worker was started with: GPU visibility, jax's preallocation
-        info["worker_env"] = {
-            w.get("worker"): (w.get("machine") or {}).get("allocator_env", {}) for w in workers
-        }
-    if header.get("isolation"):
-        info["isolation"] = header["isolation"] | {"workers": len(workers)}
-    return info
-
-
-def gdbench_section(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``gdbench`` section of a run's JSON, from its records (run header, workers'
-    headers, finished cases, end marker)."""
-    header = next((r for r in records if r.get("kind") == "run"), {})
-    end = next((r for r in reversed(records) if r.get("kind") == "end"), None)
-    unavailable: list[dict[str, Any]] = []
-    for rec in records:
-        if rec.get("kind") in ("run", "worker"):
-            unavailable += [u for u in rec.get("unavailable", []) if u not in unavailable]
-    return {
-        "schema": header.get("schema", 1),
-        "config": header.get("config", {}),
-        "isolation": header.get("isolation"),
-        "convergence": [r for r in records if r.get("kind") == "convergence"],
-        "failures": [r for r in records if r.get("status") == "failed"],
-        "unavailable": unavailable,
-        "interrupted": end is None or bool(end.get("interrupted")),
-        "workers": (end or {}).get("workers", []),
-        "machine": merged_machine(records),
-    }
-
-
 def verdict_text(status: str, epoch: Any, message: str) -> str:
     if status == "agree":
         return "agree"
@@ -513,27 +303,27 @@ def load(paths: list[Path]) -> Frames:
         if path.suffix == ".jsonl":
             if not path.is_file():
                 raise ReportInputError(f"{path}: no such file")
-            records = _read_jsonl(path)
-            ends = [r for r in records if r["kind"] == "end"]
+            records = read_records(path, strict=True)
+            ends = [r for r in records if r["kind"] == END]
             partial = partial or not ends or any(r.get("interrupted") for r in ends)
-            machine = _machine({}, {"machine": merged_machine(records)}, {})
+            machine = machine_of({}, {"machine": merged_machine(records)}, run_stamp(records))
             results += [_row(info, stats, machine) for info, stats in pooled_cases(records)]
             bandwidth += [
                 _bandwidth_row(r, r.get("timing") or {}, machine)
                 for r in records
-                if r["kind"] == "bandwidth"
+                if r["kind"] == BANDWIDTH
             ]
             gdb = gdbench_section(records)
             conv = gdb["convergence"]
         else:
-            doc = _read_json(path)
+            doc = read_json(path)
             gdb = doc["gdbench"]
             partial = partial or bool(gdb.get("interrupted"))
-            machine = _machine(doc.get("machine_info") or {}, gdb, doc)
+            machine = machine_of(doc.get("machine_info") or {}, gdb, doc)
             cases: list[dict[str, Any]] = []
             copies: list[dict[str, Any]] = []
             for bench in doc["benchmarks"]:
-                is_copy = (bench.get("extra_info") or {}).get("kind") == "bandwidth"
+                is_copy = (bench.get("extra_info") or {}).get("kind") == BANDWIDTH
                 (copies if is_copy else cases).append(bench)
             try:
                 results += [_benchmark_row(b, machine) for b in cases]

@@ -28,7 +28,7 @@ def gdbench(
 ) -> subprocess.CompletedProcess:
     """``gdbench ARGS`` from this checkout in a child process, its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "suites.cli", *args],
+        [sys.executable, "-m", "suites.run.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

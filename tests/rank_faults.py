@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from backends import ranks
+from backends.parallel import ranks
 
 
 def _fail() -> None:
@@ -28,7 +28,7 @@ def _fail() -> None:
 
 
 def _plant_torch() -> None:
-    from backends import torch_parallel
+    from backends.parallel import torch_parallel
 
     real = torch_parallel._Rank.fit
 
@@ -41,7 +41,7 @@ def _plant_torch() -> None:
 
 
 def _plant_jax() -> None:
-    from backends import jax_parallel
+    from backends.parallel import jax_parallel
 
     real = jax_parallel._timed_train
 

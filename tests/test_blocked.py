@@ -284,7 +284,7 @@ def test_cache_sizes_in_every_unit(text, size) -> None:
 @pytest.mark.harness
 @pytest.mark.parametrize("value", ["0", "-8", "abc", "1.5", ""])
 def test_a_bad_block_size_is_one_line_and_exit_2(value, tmp_path, capsys) -> None:
-    from suites.cli import main
+    from suites.run.cli import main
 
     rc = main(["check", "--backends", "numpy-blocked", "--problems", "toy",
                f"--block-rows={value}", "--out", str(tmp_path / "run")])  # fmt: skip
@@ -296,7 +296,7 @@ def test_a_bad_block_size_is_one_line_and_exit_2(value, tmp_path, capsys) -> Non
 
 @pytest.mark.harness
 def test_block_rows_reaches_the_workers_and_the_report(tmp_path) -> None:
-    from suites.cli import main
+    from suites.run.cli import main
 
     out = tmp_path / "run"
     rc = main(["check", "--backends", "numpy-manual,numpy-blocked", "--problems", "toy-20",
@@ -353,7 +353,7 @@ def comparison(numpy_blocked_s: float) -> tuple:
 @pytest.mark.parametrize(("numpy_s", "verdict"), [(3.4e-3, "met"), (3.6e-3, "NOT met"),
                                                   (6e-3, "NOT met")])  # fmt: skip
 def test_the_performance_section_says_whether_the_target_is_met(numpy_s, verdict) -> None:
-    from suites.perf import blocked_lines, blocked_targets, replace_blocked_section
+    from suites.perf.document import blocked_lines, blocked_targets, replace_blocked_section
 
     table, info = comparison(numpy_s)
     targets = blocked_targets(table)

@@ -33,7 +33,7 @@ SAME = "no significant change"
 
 def gdbench(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "suites.cli", *map(str, args)],
+        [sys.executable, "-m", "suites.run.cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -213,11 +213,9 @@ def test_a_failed_case_is_listed_not_dropped(tmp_path: Path) -> None:
     assert "Only in" not in proc.stdout
 
 
-def test_a_run_folder_is_read_from_its_records_when_it_has_no_benchmark_json(
-    tmp_path: Path,
-) -> None:
-    """The records of an interrupted run: one line per process and case, rounds in
-    ``timing.data``; numpy-manual's doubled, in two processes."""
+def write_records(folder: Path) -> None:
+    """The records of a run: one line per process and case, rounds in ``timing.data``;
+    numpy-manual's doubled, in two processes."""
     doc = base_doc()
     run = {"kind": "run", "machine": doc["gdbench"]["machine"]}
     lines = [run]
@@ -229,9 +227,16 @@ def test_a_run_folder_is_read_from_its_records_when_it_has_no_benchmark_json(
                 rounds = [2 * t for t in rounds]
                 lines.append(info | {"pid": 99, "timing": {"data": rounds, "iterations": 1}})
             lines.append(info | {"pid": pid, "timing": {"data": rounds, "iterations": 1}})
-    folder = tmp_path / "run"
     folder.mkdir()
     (folder / "records.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+
+
+def test_a_run_folder_is_read_from_its_records_when_it_has_no_benchmark_json(
+    tmp_path: Path,
+) -> None:
+    """The records of an interrupted run (no end marker, no benchmark.json)."""
+    folder = tmp_path / "run"
+    write_records(folder)
     proc = gdbench("compare", BASE, folder)
     assert proc.returncode == 0, proc.stderr
     assert "records.jsonl` (an interrupted run: partial)" in proc.stdout
@@ -241,11 +246,21 @@ def test_a_run_folder_is_read_from_its_records_when_it_has_no_benchmark_json(
     assert rows[JAX][1] == rows[TORCH][1] == SAME
 
 
-def test_a_run_folder_is_read_from_its_benchmark_json(tmp_path: Path) -> None:
+def test_a_run_folder_without_records_is_read_from_its_benchmark_json(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     folder.mkdir()
     save(scaled(base_doc(), "numpy-manual", 2.0), folder / "benchmark.json")
-    (folder / "records.jsonl").write_text("")  # not read: benchmark.json comes first
+    proc = gdbench("compare", BASE, folder)
+    assert proc.returncode == 0, proc.stderr
+    assert table(proc.stdout)[NUMPY][1] == "slower"
+
+
+def test_a_run_folder_is_read_from_its_records_before_its_benchmark_json(tmp_path: Path) -> None:
+    # the records are the one source; benchmark.json is an export of them (here it
+    # disagrees on purpose: numpy-manual as fast as BASE, where the records double it)
+    folder = tmp_path / "run"
+    write_records(folder)
+    save(base_doc(), folder / "benchmark.json")
     proc = gdbench("compare", BASE, folder)
     assert proc.returncode == 0, proc.stderr
     assert table(proc.stdout)[NUMPY][1] == "slower"

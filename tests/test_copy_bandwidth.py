@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from suites import harness, workers
+from suites import machine
+from suites.run import workers
 
 ROOT = Path(__file__).parents[1]
-BANDWIDTH = str(ROOT / "suites" / "test_epoch_cost.py") + "::test_memory_bandwidth"
+BANDWIDTH = str(ROOT / "suites" / "bench" / "test_epoch_cost.py") + "::test_memory_bandwidth"
 
 
 def suite(*args: str) -> subprocess.CompletedProcess:
@@ -39,7 +40,7 @@ def test_the_gpu_copies_are_collected_only_in_a_run_on_cuda() -> None:
                                      "torch-cuda-read", "jax-cuda-read"]  # fmt: skip
 
 
-@pytest.mark.skipif(harness.gpu_info() is not None, reason="a GPU is here: the copies run")
+@pytest.mark.skipif(machine.gpu_info() is not None, reason="a GPU is here: the copies run")
 def test_the_gpu_copies_skip_with_their_reason_where_there_is_no_gpu() -> None:
     proc = suite("--gdb-devices", "cpu,cuda", "-v")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suites.test_epoch_cost import cost_model, fit_cost, short_epochs
+from suites.bench.timing import cost_model, fit_cost, short_epochs
 
 pytestmark = pytest.mark.harness
 
@@ -74,7 +74,7 @@ def test_the_fit_is_least_squares_through_several_points() -> None:
 def test_iterations_keep_the_harness_below_its_share_and_are_the_fewest_that_do(
     round_s, overhead_s
 ) -> None:
-    from suites.test_epoch_cost import MAX_ITERATIONS, SIZING_SHARE, iterations_for
+    from suites.bench.timing import MAX_ITERATIONS, SIZING_SHARE, iterations_for
 
     k = iterations_for(round_s, overhead_s)
     assert 1 <= k <= MAX_ITERATIONS
@@ -86,7 +86,7 @@ def test_iterations_keep_the_harness_below_its_share_and_are_the_fewest_that_do(
 
 @pytest.mark.parametrize("quick", [False, True])
 def test_rounds_fill_the_budget_within_their_bounds(quick) -> None:
-    from suites.test_epoch_cost import MAX_ROUNDS, MIN_ROUNDS, ROUND_BUDGET_S, rounds_for
+    from suites.bench.timing import MAX_ROUNDS, MIN_ROUNDS, ROUND_BUDGET_S, rounds_for
 
     assert rounds_for(10.0, quick) == MIN_ROUNDS[quick]  # a slow round: the minimum
     assert rounds_for(1e-9, quick) == MAX_ROUNDS  # a tiny one: the cap

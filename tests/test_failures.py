@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 
 from backends import get_backend, list_backends
-from suites.config import ConfigError, RunConfig, check_memory, free_gpu_memory
+from suites.config import ConfigError, RunConfig
+from suites.run import limits
+from suites.run.limits import check_memory, free_gpu_memory
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -27,7 +29,7 @@ ROOT = Path(__file__).parents[1]
 
 def gdbench_process(*args: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "suites.cli", *args],
+        [sys.executable, "-m", "suites.run.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -96,7 +98,7 @@ def test_sigint_stops_the_run_keeps_finished_cases_and_writes_a_partial_report(
     assert f"{len(cases)} finished cases are in {records}" in stderr
     assert "Partial report" in (out / "report.md").read_text()
     again = subprocess.run(
-        [sys.executable, "-m", "suites.cli", "report", str(out), "--out", str(tmp_path / "re")],
+        [sys.executable, "-m", "suites.run.cli", "report", str(out), "--out", str(tmp_path / "re")],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
@@ -128,7 +130,7 @@ def test_sigint_during_timing_marks_the_benchmark_json_interrupted(tmp_path: Pat
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     assert not [r for r in lines if r["kind"] == "bandwidth" or r.get("worker") == "bandwidth"]
     report = subprocess.run(
-        [sys.executable, "-m", "suites.cli", "report", str(out / "benchmark.json"),
+        [sys.executable, "-m", "suites.run.cli", "report", str(out / "benchmark.json"),
          "--out", str(tmp_path / "re")],
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
@@ -171,14 +173,14 @@ def test_the_memory_estimate_bounds_what_a_case_really_allocates() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    estimate = cfg.case_bytes()
+    estimate = limits.case_bytes(cfg)
     assert peak <= estimate <= 4 * peak, (peak, estimate)
-    assert cfg.estimate_bytes() >= estimate
+    assert limits.estimate_bytes(cfg) >= estimate
 
 
 def test_check_memory_refuses_exactly_above_ninety_percent_of_what_is_free() -> None:
     run = RunConfig(problems=("sweep",), sizes=(2_000_000,))
-    need = run.estimate_bytes()
+    need = limits.estimate_bytes(run)
     check_memory(run, available=math.ceil(need / 0.9))  # just enough
     with pytest.raises(ConfigError) as info:
         check_memory(run, available=math.floor(need / 0.9) - 1)
@@ -258,7 +260,7 @@ def test_gdbench_refuses_a_run_the_gpu_cannot_hold_before_starting(tmp_path: Pat
     env = _fake_nvidia_smi(tmp_path / "bin", {"0": 1024})
     env.pop("CUDA_VISIBLE_DEVICES", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "suites.cli", "check", "--devices", "cuda", "--problems", "sweep",
+        [sys.executable, "-m", "suites.run.cli", "check", "--devices", "cuda", "--problems", "sweep",
          "--sizes", "10000000", "--backends", "torch-nn", "--out", str(tmp_path / "x")],
         capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
     )  # fmt: skip
@@ -269,22 +271,22 @@ def test_gdbench_refuses_a_run_the_gpu_cannot_hold_before_starting(tmp_path: Pat
 
 
 def test_the_memory_estimates_cover_the_copy_bandwidth_arrays(frameworks_installed) -> None:
-    from suites.test_epoch_cost import COPY_BYTES, DEVICE_COPY_BYTES
+    from suites.bench.bandwidth import COPY_BYTES, DEVICE_COPY_BYTES
 
     for quick, size in ((False, "timed"), (True, "quick")):
         run = RunConfig(quick=quick, devices=("cuda",))
-        assert run.bandwidth_bytes() == 2 * COPY_BYTES[size]
-        assert run.device_bandwidth_bytes() == 2 * DEVICE_COPY_BYTES[size]
+        assert limits.bandwidth_bytes(run) == 2 * COPY_BYTES[size]
+        assert limits.device_bandwidth_bytes(run) == 2 * DEVICE_COPY_BYTES[size]
         # tiny problems: a timed run needs room for the copy worker (two frameworks'
         # fixed cost and one copy's arrays), a check only for one framework's worker
         tiny = RunConfig(problems=("toy",), quick=quick, devices=("cuda",))
-        assert tiny.device_bytes() == 2 * GIB + 2 * DEVICE_COPY_BYTES[size]
-        assert GIB < tiny.device_bytes(timing=False) < 1.01 * GIB
+        assert limits.device_bytes(tiny) == 2 * GIB + 2 * DEVICE_COPY_BYTES[size]
+        assert GIB < limits.device_bytes(tiny, timing=False) < 1.01 * GIB
 
 
 def test_uninstalled_frameworks_need_no_gpu_memory(monkeypatch) -> None:
     import importlib.util
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    assert GPU_RUN.cuda_frameworks() == []
+    assert limits.cuda_frameworks(GPU_RUN) == []
     check_memory(GPU_RUN, available=10**12, gpu_free=1)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import frame
+from reports import frame, read
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -143,7 +143,7 @@ def test_interval_over_processes_uses_each_processes_rounds() -> None:
 
 def test_a_machine_from_pytest_benchmarks_machine_info() -> None:
     gdb_info = {"cpu_model": "EPYC", "gpu": {"name": "H100"}, "threads": 4}
-    m = frame._machine({"node": "n1", "gdbench": gdb_info, "cpu": {"brand_raw": "raw"}},
+    m = read.machine_of({"node": "n1", "gdbench": gdb_info, "cpu": {"brand_raw": "raw"}},
                        {"machine": {"node": "n2", "cpu_model": "other"}},
                        {"commit_info": {"id": "abc"}, "datetime": "2026-11-22"})  # fmt: skip
     assert (m.key, m.host, m.cpu, m.gpu) == ("n1 (EPYC, H100)", "n1", "EPYC", "H100")
@@ -152,15 +152,15 @@ def test_a_machine_from_pytest_benchmarks_machine_info() -> None:
 
 
 def test_a_machine_from_the_gdbench_section_and_its_fallbacks() -> None:
-    m = frame._machine({}, {"machine": {"node": "n2", "cpu_model": "C2"}}, {})
+    m = read.machine_of({}, {"machine": {"node": "n2", "cpu_model": "C2"}}, {})
     assert (m.key, m.host, m.cpu, m.gpu, m.commit, m.datetime) == ("n2 (C2)", "n2", "C2", "",
                                                                    None, None)  # fmt: skip
-    raw = frame._machine({"cpu": {"brand_raw": "Raw CPU"}}, {}, {})
+    raw = read.machine_of({"cpu": {"brand_raw": "Raw CPU"}}, {}, {})
     assert (raw.key, raw.cpu, raw.info) == ("unknown-host (Raw CPU)", "Raw CPU", {})
-    bare = frame._machine({}, {}, {"commit_info": None})
+    bare = read.machine_of({}, {}, {"commit_info": None})
     assert (bare.key, bare.host, bare.cpu) == ("unknown-host (unknown CPU)", "unknown-host",
                                                "unknown CPU")  # fmt: skip
-    no_gpu_name = frame._machine({}, {"machine": {"gpu": {"memory": 1}}}, {})
+    no_gpu_name = read.machine_of({}, {"machine": {"gpu": {"memory": 1}}}, {})
     assert no_gpu_name.gpu == "" and no_gpu_name.key == "unknown-host (unknown CPU)"
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports import frame
+from reports import frame, read
+from reports import records as report_records
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -34,7 +35,7 @@ def bench(variant="numpy-manual", pid=1, data=(0.1, 0.3, 0.2), **extra) -> dict:
 
 
 def test_pooled_stats_pool_the_rounds_of_every_process() -> None:
-    stats = frame.pooled_stats([{"data": [1.0, 2.0], "iterations": 3}, {"data": [4.0, 5.0, 6.0]}])
+    stats = read.pooled_stats([{"data": [1.0, 2.0], "iterations": 3}, {"data": [4.0, 5.0, 6.0]}])
     assert stats["data"] == [1.0, 2.0, 4.0, 5.0, 6.0]
     assert stats["rounds"] == 5
     assert stats["median"] == 4.0 and stats["min"] == 1.0 and stats["max"] == 6.0
@@ -44,13 +45,13 @@ def test_pooled_stats_pool_the_rounds_of_every_process() -> None:
 
 def test_pooled_stats_without_rounds_keep_the_last_processes_statistics() -> None:
     last = {"median": 2.0, "rounds": 7}
-    out = frame.pooled_stats([{"median": 1.0}, last])
+    out = read.pooled_stats([{"median": 1.0}, last])
     assert out == last and out is not last
-    assert frame.pooled_stats([{"data": []}, {"data": None, "median": 3.0}]) == {
+    assert read.pooled_stats([{"data": []}, {"data": None, "median": 3.0}]) == {
         "data": None,
         "median": 3.0,
     }
-    assert frame.pooled_stats([]) == {}
+    assert read.pooled_stats([]) == {}
 
 
 # --- pooled_cases -------------------------------------------------------------------------
@@ -66,7 +67,7 @@ def test_one_case_per_variant_device_dtype_and_problem() -> None:
         bench("torch-nn", 6),
         {"kind": "convergence", "variant": "numpy-manual", "device": "cpu"},
     ]
-    cases = frame.pooled_cases(records)
+    cases = read.pooled_cases(records)
     assert len(cases) == 5
     info, stats = cases[0]
     assert info["pids"] == [1, 2]
@@ -85,7 +86,7 @@ def test_a_pooled_case_keeps_each_processes_rounds_and_medians() -> None:
         bench(pid=13, data=(7.0, 9.0), compile_s=None, fixed_s=None, marginal_epoch_s=0.2,
               peak_host_bytes=200, peak_device_bytes=None),
     ]  # fmt: skip
-    ((info, stats),) = frame.pooled_cases(records)
+    ((info, stats),) = read.pooled_cases(records)
     assert info["pids"] == [11, 12, 13]
     assert info["process_medians"] == [2.0, 5.0, 8.0]
     assert info["process_rounds"] == [[1.0, 3.0], [5.0], [7.0, 9.0]]
@@ -101,7 +102,7 @@ def test_a_pooled_case_keeps_each_processes_rounds_and_medians() -> None:
 
 
 def test_a_case_with_no_compile_time_or_cost_model_has_none() -> None:
-    ((info, _),) = frame.pooled_cases([bench(pid=1), bench(pid=2)])
+    ((info, _),) = read.pooled_cases([bench(pid=1), bench(pid=2)])
     assert info["compile_s"] is None and info["fixed_s"] is None
     assert info["marginal_epoch_s"] is None and info["peak_host_bytes"] is None
 
@@ -112,13 +113,13 @@ def test_a_disagreeing_process_gives_the_case_its_status() -> None:
         bench(pid=2, status="disagree", message="loss left the reference at epoch 2"),
         bench(pid=3, status="agree"),
     ]
-    ((info, stats),) = frame.pooled_cases(records)
+    ((info, stats),) = read.pooled_cases(records)
     assert info["status"] == "disagree"
     assert info["message"] == "loss left the reference at epoch 2"
     assert info["pids"] == [1, 2, 3]
     assert stats["rounds"] == 9
     # a record without a status agrees
-    ((info, _),) = frame.pooled_cases([bench(pid=1, message="first"), bench(pid=2)])
+    ((info, _),) = read.pooled_cases([bench(pid=1, message="first"), bench(pid=2)])
     assert info["message"] == "first"
 
 
@@ -127,12 +128,12 @@ def test_a_case_no_process_timed_keeps_its_last_record_and_no_statistics() -> No
         bench(pid=1, data=None, status="failed", message="worker killed by SIGSEGV"),
         bench(pid=2, data=None, status="failed", message="timed out after 600 s"),
     ]
-    ((info, stats),) = frame.pooled_cases(records)
+    ((info, stats),) = read.pooled_cases(records)
     assert stats == {}
     assert info["message"] == "timed out after 600 s" and info["pid"] == 2
     assert not {"schema", "kind", "timing", "trajectory"} & set(info)
     # an untimed record beside a timed one is not part of the pool
-    ((info, stats),) = frame.pooled_cases([bench(pid=1, data=None), bench(pid=2)])
+    ((info, stats),) = read.pooled_cases([bench(pid=1, data=None), bench(pid=2)])
     assert info["pids"] == [2] and stats["rounds"] == 3
 
 
@@ -147,7 +148,7 @@ def test_benchmarks_rebuilt_from_records_look_like_pytest_benchmarks() -> None:
          "timing": {"data": [1.0, 3.0]}},
         {"kind": "bandwidth", "method": "torch-copy", "bytes": 8, "timing": None},
     ]  # fmt: skip
-    out = frame.pooled_benchmarks(records)
+    out = read.pooled_benchmarks(records)
     assert len(out) == 2
     case, copy = out
     assert case["group"] == "epoch-cost"
@@ -192,7 +193,7 @@ def run_records() -> list[dict]:
 
 
 def test_the_runs_machine_is_the_headers_completed_by_its_workers() -> None:
-    info = frame.merged_machine(run_records())
+    info = read.merged_machine(run_records())
     assert info["node"] == "alpha" and info["cpu_model"] == "Xeon"
     # the header's GPU fields first, each missing one from the first worker that has it
     assert info["gpu"] == {"name": "H100", "cuda": "12.8", "cudnn": "9", "driver": "570"}
@@ -205,23 +206,23 @@ def test_the_runs_machine_is_the_headers_completed_by_its_workers() -> None:
 
 def test_without_a_run_header_the_first_workers_machine_is_used() -> None:
     records = [r for r in run_records() if r["kind"] != "run"]
-    info = frame.merged_machine(records)
+    info = read.merged_machine(records)
     assert info["gpu"] == {"cuda": "12.8", "name": "other", "cudnn": "9", "driver": "570"}
     assert "isolation" not in info and "node" not in info
 
 
 def test_a_machine_without_workers_or_gpu_is_the_headers_alone() -> None:
     header = {"kind": "run", "machine": {"node": "n"}}
-    assert frame.merged_machine([header]) == {"node": "n"}
-    assert frame.merged_machine([]) == {}
+    assert read.merged_machine([header]) == {"node": "n"}
+    assert read.merged_machine([]) == {}
     # the header's own dict is not changed
     records = run_records()
-    frame.merged_machine(records)
+    read.merged_machine(records)
     assert records[0]["machine"]["gpu"] == {"name": "H100", "cuda": None}
 
 
 def test_the_gdbench_section_of_a_finished_run() -> None:
-    section = frame.gdbench_section(run_records())
+    section = read.gdbench_section(run_records())
     assert section["schema"] == 4
     assert section["config"] == {"epochs": 5}
     assert section["isolation"] == {"mode": "variant"}
@@ -236,23 +237,23 @@ def test_the_gdbench_section_of_a_finished_run() -> None:
     ]
     assert section["interrupted"] is False
     assert section["workers"] == [{"label": "01-numpy"}]
-    assert section["machine"] == frame.merged_machine(run_records())
+    assert section["machine"] == read.merged_machine(run_records())
 
 
 def test_a_run_without_an_end_or_an_interrupted_end_is_interrupted() -> None:
     records = run_records()[:-1]
-    section = frame.gdbench_section(records)
+    section = read.gdbench_section(records)
     assert section["interrupted"] is True and section["workers"] == []
     ended = [*records, {"kind": "end", "interrupted": True}]
-    assert frame.gdbench_section(ended)["interrupted"] is True
+    assert read.gdbench_section(ended)["interrupted"] is True
     # the last end marker counts
     twice = [*records, {"kind": "end", "interrupted": True}, {"kind": "end", "workers": [1]}]
-    section = frame.gdbench_section(twice)
+    section = read.gdbench_section(twice)
     assert section["interrupted"] is False and section["workers"] == [1]
 
 
 def test_a_section_without_a_header_has_the_defaults() -> None:
-    section = frame.gdbench_section([{"kind": "end"}])
+    section = read.gdbench_section([{"kind": "end"}])
     assert section["schema"] == 1 and section["config"] == {}
     assert section["isolation"] is None and section["unavailable"] == []
 
@@ -268,13 +269,13 @@ def write_lines(tmp_path: Path, lines: list[str]) -> Path:
 
 def test_blank_and_half_written_lines_are_skipped(tmp_path) -> None:
     path = write_lines(tmp_path, ['{"kind": "run"}', "", "   ", '{"kind": "end"', '{"kind": "x"}'])
-    assert frame._read_jsonl(path) == [{"kind": "run"}, {"kind": "x"}]
+    assert report_records.read_records(path, strict=True) == [{"kind": "run"}, {"kind": "x"}]
 
 
 def test_a_line_that_is_not_a_record_is_named_by_its_number(tmp_path) -> None:
     path = write_lines(tmp_path, ['{"kind": "run"}', "", '{"variant": "numpy-manual"}'])
     with pytest.raises(frame.ReportInputError, match=r"records.jsonl:3: not a gdbench record$"):
-        frame._read_jsonl(path)
+        report_records.read_records(path, strict=True)
 
 
 def test_a_missing_records_file_is_named(tmp_path) -> None:
@@ -375,14 +376,14 @@ def test_cases_after_an_untimed_one_are_still_pooled() -> None:
         bench("jax-scan", pid=2, data=(1.0,)),
         bench("numpy-manual", pid=3, data=(2.0,)),
     ]
-    cases = frame.pooled_cases(records)
+    cases = read.pooled_cases(records)
     assert [info["variant"] for info, _ in cases] == ["torch-nn", "jax-scan", "numpy-manual"]
     assert [stats.get("median") for _, stats in cases] == [None, 1.0, 2.0]
-    benchmarks = frame.pooled_benchmarks(records)
+    benchmarks = read.pooled_benchmarks(records)
     assert [b["param"] for b in benchmarks] == ["jax-scan@cpu-toy", "numpy-manual@cpu-toy"]
 
 
 def test_a_record_without_a_status_counts_as_agreeing() -> None:
     records = [bench(pid=1, status="agree", message="first"), bench(pid=2, message="second")]
-    ((info, _),) = frame.pooled_cases(records)
+    ((info, _),) = read.pooled_cases(records)
     assert info["message"] == "first" and info["status"] == "agree"

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from suites import harness
+from suites import machine
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -57,8 +57,8 @@ def only_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
 def test_nvidia_smi_names_the_gpu_without_a_framework(no_framework, only_path, monkeypatch) -> None:
     only_path(f"echo '{H100}'")
     plugins = {"jax-cuda12-plugin": "0.10.2"}  # as if installed: read from its metadata
-    monkeypatch.setattr(harness, "_version", plugins.get)
-    assert harness.gpu_info() == {
+    monkeypatch.setattr(machine, "_version", plugins.get)
+    assert machine.gpu_info() == {
         "name": "NVIDIA H100 80GB HBM3",
         "compute_capability": "9.0",
         "memory_gib": 79.6,  # 81559 MiB
@@ -84,11 +84,11 @@ def test_the_first_visible_gpu_is_the_one_described(
 ) -> None:
     only_path(BY_ID)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    info = harness.gpu_info()
+    info = machine.gpu_info()
     assert info is not None
     assert (info["name"], info["memory_gib"]) == ("NVIDIA A100-SXM4-40GB", 40.0)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert harness.gpu_info()["name"] == "NVIDIA H100 80GB HBM3"  # GPU 0
+    assert machine.gpu_info()["name"] == "NVIDIA H100 80GB HBM3"  # GPU 0
 
 
 def test_a_driver_without_compute_cap_still_names_the_gpu(no_framework, only_path) -> None:
@@ -99,7 +99,7 @@ def test_a_driver_without_compute_cap_still_names_the_gpu(no_framework, only_pat
   *) echo 'Tesla V100-SXM2-16GB, 16160, 470.82.01' ;;
 esac"""
     )
-    info = harness.gpu_info()
+    info = machine.gpu_info()
     assert info is not None
     assert (info["name"], info["compute_capability"], info["driver"]) == (
         "Tesla V100-SXM2-16GB", None, "470.82.01",
@@ -120,9 +120,9 @@ esac"""
 def test_no_usable_nvidia_smi_and_no_framework_means_no_gpu(
     no_framework, only_path, monkeypatch, script
 ) -> None:
-    monkeypatch.setattr(harness, "NVIDIA_SMI_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(machine, "NVIDIA_SMI_TIMEOUT_S", 0.5)
     only_path(script)
-    assert harness.gpu_info() is None
+    assert machine.gpu_info() is None
 
 
 def fake_torch() -> SimpleNamespace:
@@ -144,7 +144,7 @@ def test_a_loaded_torch_adds_cuda_and_cudnn_to_what_nvidia_smi_says(
 ) -> None:
     only_path(f"echo '{H100}'")
     monkeypatch.setitem(sys.modules, "torch", fake_torch())
-    info = harness.gpu_info()
+    info = machine.gpu_info()
     assert info is not None
     assert (info["cuda"], info["cudnn"]) == ("12.8", 91002)
     assert (info["driver"], info["memory_gib"]) == ("550.54.15", 79.6)  # nvidia-smi's
@@ -155,7 +155,7 @@ def test_without_nvidia_smi_torch_then_jax_describe_the_gpu(
 ) -> None:
     only_path(None)
     monkeypatch.setitem(sys.modules, "torch", fake_torch())
-    info = harness.gpu_info()
+    info = machine.gpu_info()
     assert info is not None
     assert (info["name"], info["compute_capability"], info["memory_gib"]) == (
         "NVIDIA H100 80GB HBM3", "9.0", 79.6,
@@ -165,7 +165,7 @@ def test_without_nvidia_smi_torch_then_jax_describe_the_gpu(
     monkeypatch.delitem(sys.modules, "torch")
     gpu = SimpleNamespace(device_kind="NVIDIA H100 80GB HBM3")
     monkeypatch.setitem(sys.modules, "jax", SimpleNamespace(devices=lambda platform: [gpu]))
-    assert harness.gpu_info()["name"] == "NVIDIA H100 80GB HBM3"
+    assert machine.gpu_info()["name"] == "NVIDIA H100 80GB HBM3"
 
 
 def test_jax_without_a_gpu_platform_means_no_gpu(no_framework, only_path, monkeypatch) -> None:
@@ -176,7 +176,7 @@ def test_jax_without_a_gpu_platform_means_no_gpu(no_framework, only_path, monkey
                            "instances of gpu are present. Platforms present are: cpu")  # fmt: skip
 
     monkeypatch.setitem(sys.modules, "jax", SimpleNamespace(devices=devices))
-    assert harness.gpu_info() is None
+    assert machine.gpu_info() is None
 
 
 def test_a_run_names_the_gpu_in_its_header_and_report_without_importing_a_framework(
@@ -185,7 +185,7 @@ def test_a_run_names_the_gpu_in_its_header_and_report_without_importing_a_framew
     folder = fake_nvidia_smi(tmp_path / "bin", f"echo '{H100}'")
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "suites.cli", "check", "--problems", "toy",
+        [sys.executable, "-m", "suites.run.cli", "check", "--problems", "toy",
          "--backends", "numpy-manual", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(ROOT),

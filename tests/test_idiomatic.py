@@ -13,7 +13,7 @@ import pytest
 
 from backends import framework_of
 from suites.convergence import compare
-from suites.idiomatic import IDIOMATIC
+from suites.perf.idiomatic import IDIOMATIC
 from suites.problems import preset, synthetic
 
 
@@ -45,7 +45,7 @@ def test_idiomatic_jax_loops_run_on_the_cpu_when_the_default_device_is_another()
     pytest.importorskip("jax", reason="jax is not installed")
     script = """
 import jax
-from suites.idiomatic import IDIOMATIC
+from suites.perf.idiomatic import IDIOMATIC
 from suites.problems import preset
 jax.config.update("jax_default_device", jax.devices("cpu")[1])
 runs = [IDIOMATIC[v](preset("toy-bias")) for v in ("jax-grad", "jax-manual", "jax-scan")]

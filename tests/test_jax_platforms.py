@@ -41,7 +41,7 @@ from suites.problems import toy  # noqa: E402
     ],
 )
 def test_device_errors_keep_jaxs_first_line(platform, message, reason) -> None:
-    assert jax_backend._device_error(platform, RuntimeError(message)) == reason
+    assert jax_backend.device_error(platform, RuntimeError(message)) == reason
 
 
 def test_a_device_jax_has_no_name_for_is_unavailable() -> None:

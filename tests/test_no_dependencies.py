@@ -25,8 +25,10 @@ def modules_after(code: str) -> set[str]:
 def test_importing_the_packages_loads_no_framework() -> None:
     loaded = modules_after(
         "import backends, suites, reports\n"
-        "import suites.config, suites.convergence, suites.harness, suites.problems\n"
-        "import reports.frame, reports.write, suites.cli\n"
+        "import suites.config, suites.convergence, suites.problems, suites.records\n"
+        "import suites.machine, suites.run.cli, suites.run.limits, suites.run.export\n"
+        "import reports.frame, reports.read, reports.records, reports.write, reports.plots\n"
+        "import backends.parallel.ranks\n"
         "backends.VARIANTS"
     )
     assert not {m.split(".")[0] for m in loaded} & set(FRAMEWORKS)
@@ -64,10 +66,11 @@ def test_the_worker_manager_plans_and_writes_a_run_without_a_framework(tmp_path)
     # workers may load torch or jax.
     loaded = modules_after(
         "from pathlib import Path\n"
-        "from suites import workers\n"
+        "from suites.run import export, limits, workers\n"
         "from suites.config import RunConfig\n"
         "jobs = workers.plan(RunConfig(), 'variant', 2, timing=True)\n"
         "[workers.worker_env(j, 2) for j in jobs]\n"
-        f"workers.write_json(Path({str(tmp_path)!r}), timing=True)\n"
+        "limits.check_memory(RunConfig())\n"
+        f"export.write_json(Path({str(tmp_path)!r}), timing=True)\n"
     )
     assert not {m.split(".")[0] for m in loaded} & set(FRAMEWORKS)

@@ -24,10 +24,12 @@ from backends import (
     variant_of,
     world_per_process,
 )
-from backends.ranks import rank_cores, shard_bounds
-from suites import harness, workers
-from suites.config import ConfigError, RunConfig, check_workers
-from suites.workers import installed
+from backends.parallel.ranks import rank_cores, shard_bounds
+from suites import records as suite_records
+from suites.config import ConfigError, RunConfig
+from suites.run import workers
+from suites.run.limits import check_workers
+from suites.run.workers import installed
 from tests import conftest
 from tests.conftest import records
 
@@ -70,7 +72,7 @@ def rank_processes() -> list[str]:
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "backends.ranks" not in cmd and "tests.rank_faults" not in cmd:
+            if "backends.parallel.peer" not in cmd and "tests.rank_faults" not in cmd:
                 continue
             if tag in (proc / "environ").read_bytes().split(b"\0"):
                 out.append(cmd)
@@ -128,7 +130,7 @@ def test_cases_of_a_data_parallel_variant_that_cannot_run_here_are_not_failures(
     # where it could run and did not record, both cases fail, named by their labels
     (tmp_path / "records.jsonl").write_text("")
     assert manager._fail_unfinished(outcome) == 2
-    failed = [r for r in harness.read_records(tmp_path / "records.jsonl") if r.get("status")]
+    failed = [r for r in suite_records.read_records(tmp_path / "records.jsonl") if r.get("status")]
     assert [(r["variant"], r["framework"]) for r in failed] == [
         ("torch-ddp-x1", "torch"), ("torch-ddp-x2", "torch")]  # fmt: skip
 
@@ -175,7 +177,8 @@ def test_a_k_process_variant_after_jax_ran_is_unavailable_with_the_reason() -> N
 
 def test_a_process_in_one_jax_world_refuses_another_k_or_device() -> None:
     pytest.importorskip("jax", reason="jax is not installed")
-    from backends import BackendUnavailable, jax_parallel, ranks
+    from backends import BackendUnavailable
+    from backends.parallel import jax_parallel, ranks
 
     world = jax_parallel._World(ranks.Launch("127.0.0.1", 1, 0, 2, False), "cpu", [])
     jax_parallel._WORLD.append(world)
@@ -192,17 +195,17 @@ def test_a_process_in_one_jax_world_refuses_another_k_or_device() -> None:
 
 def test_the_process_table_check_sees_a_peer_these_tests_started() -> None:
     # the leftover checks below are not vacuous: a tagged peer is found until it is gone
-    from backends.ranks import free_port
+    from backends.parallel.ranks import free_port
 
     launch = {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{free_port()}", "JAX_NUM_PROCESSES": "2",
               "JAX_PROCESS_ID": "1", "GDBENCH_RANK_TIMEOUT": "60"}  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), **TAG, **launch}
-    peer = subprocess.Popen([sys.executable, "-m", "backends.ranks", "jax"], env=env)
+    peer = subprocess.Popen([sys.executable, "-m", "backends.parallel.peer", "jax"], env=env)
     try:
         deadline = time.monotonic() + 30
         while not rank_processes() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert rank_processes() == [f"{sys.executable} -m backends.ranks jax "]
+        assert rank_processes() == [f"{sys.executable} -m backends.parallel.peer jax "]
     finally:
         peer.kill()
         peer.wait()
@@ -328,11 +331,11 @@ def test_a_rank_that_dies_or_hangs_fails_its_case_and_leaves_no_process(
 def test_two_process_groups_on_localhost_run_as_two_hosts(tmp_path: Path) -> None:
     # "host B" serves rank 1 with torchrun's variables; "host A" runs gdbench as rank 0.
     pytest.importorskip("torch", reason="torch is not installed")
-    from backends.ranks import free_port
+    from backends.parallel.ranks import free_port
 
     launch = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2"}
     host_b = subprocess.Popen(
-        [sys.executable, "-m", "suites.cli", "rank"],
+        [sys.executable, "-m", "suites.run.cli", "rank"],
         env={**os.environ, "PYTHONPATH": str(ROOT), **TAG, **launch, "RANK": "1",
              "GDBENCH_RANK_TIMEOUT": "10", "GDBENCH_RANK_IDLE": "10"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -357,14 +360,14 @@ def test_two_jax_processes_on_localhost_run_as_two_hosts(tmp_path: Path) -> None
     # "host B" serves process 1 with jax's coordinator variables, a world per rank-0
     # process (two variants: two worlds); "host A" runs gdbench as process 0.
     pytest.importorskip("jax", reason="jax is not installed")
-    from backends.ranks import free_port
+    from backends.parallel.ranks import free_port
 
     address = f"127.0.0.1:{free_port()}"
     launch = {"JAX_COORDINATOR_ADDRESS": address, "JAX_NUM_PROCESSES": "2",
               "JAX_COORDINATOR_BIND_ADDRESS": address, "GDBENCH_RANK_TIMEOUT": "10",
               "GDBENCH_RANK_IDLE": "10"}  # fmt: skip
     host_b = subprocess.Popen(
-        [sys.executable, "-m", "suites.cli", "rank", "--framework", "jax"],
+        [sys.executable, "-m", "suites.run.cli", "rank", "--framework", "jax"],
         env={**os.environ, "PYTHONPATH": str(ROOT), **TAG, **launch, "JAX_PROCESS_ID": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip

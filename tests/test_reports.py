@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports import frame, write
+from reports import frame, read, write
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -390,10 +390,10 @@ def test_the_run_keeps_the_headers_gpu_and_adds_what_a_worker_knew() -> None:
         {"kind": "worker", "worker": "torch-nn@cuda", "machine": {"gpu": torch_worker}},
         {"kind": "worker", "worker": "bandwidth", "machine": {"gpu": None}},
     ]
-    gpu = frame.merged_machine(records)["gpu"]
+    gpu = read.merged_machine(records)["gpu"]
     assert gpu == dict(smi, cuda="12.8", cudnn=91002)  # the header's name, torch's versions
     # no GPU in the header (no nvidia-smi): a worker's is taken whole
-    alone = frame.merged_machine([records[0] | {"machine": {}}, records[2]])
+    alone = read.merged_machine([records[0] | {"machine": {}}, records[2]])
     assert alone["gpu"] == torch_worker
 
 

@@ -9,6 +9,7 @@ import types
 import pytest
 
 import backends
+import backends.registry
 from backends import VARIANTS, closest
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
@@ -71,7 +72,7 @@ def test_only_a_missing_framework_makes_a_variant_unavailable(monkeypatch, missi
     def broken(name, *args):
         raise ImportError(f"No module named '{missing}'", name=missing)
 
-    monkeypatch.setattr(backends.importlib, "import_module", broken)
+    monkeypatch.setattr(backends.registry.importlib, "import_module", broken)
     if unavailable:
         with pytest.raises(backends.BackendUnavailable) as info:
             backends.get_backend("torch-nn", "cpu")

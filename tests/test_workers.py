@@ -18,9 +18,11 @@ import pandas as pd
 import pytest
 
 from backends import case_label, is_parallel, list_backends
-from reports.frame import pooled_stats
-from suites import harness, workers
+from reports.read import pooled_stats
+from suites import records as suite_records
+from suites.bench import bandwidth
 from suites.config import RunConfig
+from suites.run import workers
 from tests.conftest import gdbench, records
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
@@ -226,7 +228,7 @@ def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_o
     copies = [r for r in recs if r["kind"] == "bandwidth"]
     assert copies and copies[0]["pid"] != numpy_cases[("convergence", "toy")]["pid"]
     torch_ran = workers.installed("torch")
-    expected = [m for m in harness.COPY_METHODS["cpu"] if torch_ran or m.startswith("numpy")]
+    expected = [m for m in bandwidth.COPY_METHODS["cpu"] if torch_ran or m.startswith("numpy")]
     assert [(r["method"], r["device"]) for r in copies] == [(m, "cpu") for m in expected]
     results = pd.read_csv(out / "results.csv")
     for other in CHEAP[1:2]:
@@ -261,7 +263,7 @@ def test_sigterm_then_sigint_stops_a_hanging_run_at_once_with_a_partial_report(
 ) -> None:
     out, pidfile = tmp_path / "run", tmp_path / "pids"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "suites.cli", "check", "--problems", "toy,toy-20",
+        [sys.executable, "-m", "suites.run.cli", "check", "--problems", "toy,toy-20",
          "--backends", "numpy-manual", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_ADDOPTS": FAULTS,
@@ -422,7 +424,7 @@ def test_cases_a_worker_did_not_record_fail_unless_their_variant_cannot_run_here
                               processes=1)  # fmt: skip
     outcome = workers.Outcome(job, 4242, 2, None, 1.0, tmp_path / "workers" / "01-all.log")
     assert manager._fail_unfinished(outcome) == 1  # torch-nn cannot run here: not failed
-    (failed,) = [r for r in harness.read_records(log) if r.get("status") == "failed"]
+    (failed,) = [r for r in suite_records.read_records(log) if r.get("status") == "failed"]
     assert (failed["variant"], failed["problem"], failed["pid"]) == ("numpy-manual", "toy", 4242)
     assert failed["message"] == (
         "not recorded: the worker exited with status 2 (log: workers/01-all.log)"
@@ -435,10 +437,10 @@ def test_a_line_cut_short_by_a_dying_worker_costs_only_that_line(tmp_path: Path)
     workers._end_with_newline(log)  # what the manager does after every worker
     with open(log, "a") as fh:
         fh.write('{"kind": "convergence", "problem": "b"}\n')
-    assert [r["problem"] for r in harness.read_records(log)] == ["a", "b"]
-    from reports.frame import _read_jsonl
+    assert [r["problem"] for r in suite_records.read_records(log)] == ["a", "b"]
+    from reports.records import read_records
 
-    assert [r["problem"] for r in _read_jsonl(log)] == ["a", "b"]
+    assert [r["problem"] for r in read_records(log, strict=True)] == ["a", "b"]
 
 
 def test_only_progress_lines_reach_the_terminal_and_every_line_the_log(capsys) -> None:

@@ -1,16 +1,9 @@
-"""What the two suites share: threads, the convergence run, and the record of each case.
-
-A *record* is the plain dict that describes one finished case (one backend on one
-problem). The suites append records as they finish (``records.jsonl``), put them into
-pytest-benchmark's JSON, and ``reports`` builds every table and plot from them.
-"""
+"""The machine a case runs on: cores, threads and affinity, and the CPU and GPU facts
+that a report names. Imports no framework; reads what one already loaded knows."""
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import importlib.metadata
-import json
 import os
 import platform
 import subprocess
@@ -20,33 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from backends import Backend, BackendInfo, TrainResult, framework_of
 from backends.blocking import machine_cache
-from suites.convergence import Verdict, compare
-from suites.problems import Problem
+from reports.records import SCHEMA
 
-RECORDS_FILE = "records.jsonl"
 # Settings that decide how a framework uses the device's memory, recorded with every run.
 ALLOCATOR_ENV = (
     "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
     "XLA_PYTHON_CLIENT_ALLOCATOR", "PYTORCH_CUDA_ALLOC_CONF", "JAX_PLATFORMS",
     "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
 )  # fmt: skip
-SCHEMA = 1  # version of the "gdbench" section and of every record
-# The copy-bandwidth benchmarks of each device (suites/test_epoch_cost.py); the manager
-# counts them, the suite parametrizes over them.
-# The memory benchmarks of each device: copies (read + write) and streaming reads (a
-# sum: the floor of an epoch that reads X once).
-COPY_METHODS = {
-    "cpu": ("numpy-copy", "torch-copy", "numpy-read", "torch-read"),
-    "cuda": ("torch-cuda-copy", "jax-cuda-copy", "torch-cuda-read", "jax-cuda-read"),
-}
-
-
-def copy_methods(devices: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(method, device) of every copy-bandwidth benchmark of a run on ``devices``: the CPU
-    ones always (the host's bandwidth), the CUDA ones when the run uses ``cuda``."""
-    return [(m, d) for d in ("cpu", *(d for d in devices if d != "cpu")) for m in COPY_METHODS[d]]
 
 
 def apply_threads(framework: str, n: int) -> None:
@@ -130,219 +105,6 @@ def jax_threads(n: int) -> str:
     return f"XLA default (all {os.cpu_count()} cores)"
 
 
-def case_id(variant: str, device: str, problem: str) -> str:
-    return f"{variant}@{device}-{problem}"
-
-
-def base_record(kind: str, backend: Backend | str, device: str, problem: Problem) -> dict[str, Any]:
-    """The fields every record has, identifying the case."""
-    variant = backend if isinstance(backend, str) else backend.variant
-    return {
-        "schema": SCHEMA,
-        "kind": kind,
-        "variant": variant,
-        "framework": framework_of(variant),
-        "device": device,
-        "dtype": problem.dtype,
-        "problem": problem.name,
-        "n_samples": problem.n_samples,
-        "n_features": problem.n_features,
-        "bias": problem.bias,
-        "epochs": problem.epochs,
-        "lr": problem.lr,
-        "lr_limit": problem.lr_limit,
-    }
-
-
-def verdict_fields(problem: Problem, result: TrainResult, verdict: Verdict) -> dict[str, Any]:
-    """Record fields that say how a run compares with the reference."""
-    return {
-        "status": verdict.status,
-        "epoch": verdict.epoch,
-        "message": verdict.message,
-        "final_loss": _num(result.losses[-1]),
-        "ref_final_loss": _num(problem.reference.losses[-1]),
-        "max_loss_dev": _num(verdict.max_loss_dev),
-        "param_dev": _num(verdict.param_dev),
-        "optimum_dev": _num(verdict.optimum_dev),
-    }
-
-
-def trajectory(problem: Problem, result: TrainResult) -> dict[str, Any]:
-    """Per-epoch losses and parameters after each update, and the reference's losses."""
-    out: dict[str, Any] = {
-        "loss": [_num(v) for v in result.losses],
-        "ref_loss": [_num(v) for v in problem.reference.losses],
-    }
-    if result.w_history is not None:
-        out["w"] = [[_num(v) for v in row] for row in result.w_history]
-    if result.b_history is not None:
-        out["b"] = [_num(v) for v in result.b_history]
-    return out
-
-
-def run_convergence(
-    backend: Backend, problem: Problem, matmul_precision: str = "float32"
-) -> tuple[TrainResult, Verdict]:
-    """Train once with parameters recorded, and judge the run against the reference."""
-    session = backend.prepare(problem, record_params=True)
-    try:
-        result = session.train()
-    finally:
-        close_session(session)
-    return result, compare(problem, result, matmul_precision)
-
-
-def close_session(session: object) -> None:
-    """End a session that holds processes or a process group (the data-parallel ones
-    have ``close``); the others are freed as any object is."""
-    close = getattr(session, "close", None)
-    if close is not None:
-        close()
-
-
-def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def _num(value: Any) -> float | None:
-    """A JSON-safe float: NaN and infinities become None (JSON has neither)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
-def unavailable_rows(rows: list[BackendInfo], variants: tuple[str, ...]) -> list[dict[str, str]]:
-    return [
-        {"variant": r.variant, "framework": r.framework, "device": r.device, "reason": r.reason}
-        for r in rows
-        if not r.available and r.variant in variants
-    ]
-
-
-class RecordLog:
-    """Append-only JSON-lines log: each record is on disk (flushed, fsync'd) once written."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.records: list[dict[str, Any]] = []
-
-    def append(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, allow_nan=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-def read_records(path: Path | None) -> list[dict[str, Any]]:
-    """Every whole record in a records.jsonl (a line cut short by a killed worker is
-    skipped)."""
-    if path is None or not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and "kind" in rec:
-            out.append(rec)
-    return out
-
-
-def run_finished(records: Path) -> bool:
-    """Whether a records.jsonl ends with the marker of a run that was not interrupted."""
-    try:
-        finished = read_records(records)
-    except OSError:
-        return False
-    for rec in reversed(finished):
-        if rec["kind"] == "end":
-            return not rec.get("interrupted", False)
-    return False
-
-
-class PeakMemory:
-    """Peak memory of this process over a block, above what it held when the block began.
-
-    Host: the growth of the resident-set high-water mark (``VmHWM``), which Linux resets
-    to the current size through ``/proc/self/clear_refs``; freed heap memory is handed
-    back first (``malloc_trim``), so that reusing it cannot hide an allocation. Device
-    (CUDA): torch's ``max_memory_allocated`` since a reset at the start; jax's
-    ``peak_bytes_in_use``, which cannot be reset, so it is the worker's peak so far.
-    ``host``/``device`` stay ``None`` where a value cannot be measured.
-    """
-
-    def __init__(self, framework: str = "numpy", device: str = "cpu") -> None:
-        self.framework, self.device = framework, device
-        self.host: int | None = None
-        self.device_bytes: int | None = None
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        _malloc_trim()
-        self._reset = _reset_high_water_mark()
-        self._start = _proc_status_bytes("VmRSS")
-        if self.device == "cuda" and self.framework == "torch":
-            sys.modules["torch"].cuda.reset_peak_memory_stats()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        peak = _proc_status_bytes("VmHWM")
-        if self._reset and peak is not None and self._start is not None:
-            self.host = max(0, peak - self._start)
-        self.device_bytes = _device_peak(self.framework, self.device)
-
-    def fields(self) -> dict[str, int | None]:
-        return {"peak_host_bytes": self.host, "peak_device_bytes": self.device_bytes}
-
-
-def _proc_status_bytes(key: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _reset_high_water_mark() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS (Linux 4.0+)
-    except OSError:
-        return False
-    return True
-
-
-def _malloc_trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _device_peak(framework: str, device: str) -> int | None:
-    if device != "cuda":
-        return None
-    try:
-        if framework == "torch":
-            return int(sys.modules["torch"].cuda.max_memory_allocated())
-        if framework == "jax":
-            stats = sys.modules["jax"].devices("gpu")[0].memory_stats() or {}
-            peak = stats.get("peak_bytes_in_use")
-            return int(peak) if peak is not None else None
-    except (KeyError, RuntimeError, IndexError):
-        pass
-    return None
-
-
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -397,10 +159,18 @@ def machine_fields(threads: int) -> dict[str, Any]:
 GPU_FIELDS = (
     "name", "compute_capability", "memory_gib", "driver", "cuda", "cudnn", "jax_cuda_plugin",
 )  # fmt: skip
+
+
 NVIDIA_SMI_QUERY = "name,compute_cap,memory.total,driver_version"
+
+
 # Drivers before R510 do not know compute_cap, and refuse the whole query for it.
 NVIDIA_SMI_OLD_QUERY = "name,memory.total,driver_version"
+
+
 NVIDIA_SMI_TIMEOUT_S = 10.0
+
+
 JAX_CUDA_PLUGINS = ("jax-cuda13-plugin", "jax-cuda12-plugin", "jax-cuda12-pjrt")
 
 

@@ -3,7 +3,7 @@ processes that hold the other shards.
 
 Framework-free. A data-parallel session (``torch_parallel``, and ``jax_parallel``'s
 K-process form) runs rank 0 in the calling process and starts the other K−1 ranks as
-child processes of it, each running ``python -m backends.ranks FRAMEWORK``; they join
+child processes of it, each running ``python -m backends.parallel.peer FRAMEWORK``; they join
 rank 0 on 127.0.0.1 and a free port, and serve its commands until it ends. Across
 hosts the frameworks' own launch conventions are used instead: torchrun's
 (``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``) for torch, jax's
@@ -14,9 +14,7 @@ for jax: rank 0 starts no peers, and each other host runs ``gdbench rank`` (READ
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +37,8 @@ FRAMEWORKS = ("torch", "jax")
 # A jax peer's exit status when no rank 0 came within RANK_TIMEOUT_S: `gdbench rank`
 # then stops waiting for more (any other status: it serves the next rank 0)
 NO_RANK0 = 3
+# The module a peer process runs (``python -m PEER_MODULE FRAMEWORK``)
+PEER_MODULE = "backends.parallel.peer"
 # How the ranks' shares of the loss are weighed: "global" (each rank's sum of squares
 # over the global N: exact) or "local-mean" (each rank's own mean, averaged: the bug the
 # tests plant).
@@ -168,7 +168,7 @@ def start_peers(
         mine = rank_cores(rank, launch.world, cores)
         env = peer_env(launch, rank, threads, mine, device, framework)
         # GDBENCH_RANK_MODULE: tests start peers that fail on purpose (tests/rank_faults.py)
-        module = os.environ.get("GDBENCH_RANK_MODULE", "backends.ranks")
+        module = os.environ.get("GDBENCH_RANK_MODULE", PEER_MODULE)
         procs.append(subprocess.Popen([sys.executable, "-m", module, framework], env=env))
     return procs
 
@@ -183,15 +183,6 @@ def stop_peers(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
             proc.wait()
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when the process that started it dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def missing_launch_vars(framework: str) -> str | None:
     """The one-line error for a peer started without its framework's launch variables
     (or for an unknown framework), else None."""
@@ -203,55 +194,3 @@ def missing_launch_vars(framework: str) -> str | None:
     )  # fmt: skip
     missing = [k for k in names if not os.environ.get(k)]
     return f"set {', '.join(missing)} ({whose})" if missing else None
-
-
-def main(argv: list[str]) -> int:
-    """A peer rank (``python -m backends.ranks torch|jax``): torch's serves every session
-    of one rank 0; jax's serves one world (one rank-0 process) and returns."""
-    if os.environ.get("GDBENCH_RANK_LOCAL"):
-        _die_with_parent()
-    cores = os.environ.get("GDBENCH_RANK_CORES")
-    if cores and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, [int(c) for c in cores.split(",")])
-    framework = argv[0] if argv else "torch"
-    if error := missing_launch_vars(framework):
-        print(f"gdbench rank: {error}", file=sys.stderr)
-        return 2
-    if framework == "jax":
-        from backends import jax_parallel
-
-        return jax_parallel.serve()
-    from backends import torch_parallel
-
-    return torch_parallel.serve()
-
-
-def serve_worlds(framework: str) -> int:
-    """``gdbench rank`` on another host. torch: one process serves every rank 0 in turn.
-    jax: ``jax.distributed.initialize`` runs once per process, and every K of every jax
-    variant is a rank-0 process of its own (a world), so each world is served by a
-    fresh child process, until none has come for GDBENCH_RANK_IDLE seconds."""
-    if error := missing_launch_vars(framework):
-        print(f"gdbench rank: {error}", file=sys.stderr)
-        return 2
-    if framework != "jax":
-        return main([framework])
-    module = os.environ.get("GDBENCH_RANK_MODULE", "backends.ranks")
-    failures = 0
-    while True:
-        status = subprocess.run([sys.executable, "-m", module, "jax"], check=False).returncode
-        if status != NO_RANK0:
-            print(f"gdbench rank: a jax world ended, status {status}", flush=True)
-        if status in (NO_RANK0, 2):  # done waiting, or a usage error the child named
-            return 0 if status == NO_RANK0 else 2
-        # 0: its rank 0 ended the world; else the world broke (rank 0 died): serve the
-        # next one, unless the children keep failing (then something here is wrong)
-        failures = 0 if status == 0 else failures + 1
-        if failures == 3:
-            print(f"gdbench rank: 3 jax worlds in a row ended with status {status}; stopping",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """PyTorch data parallelism over K ranks with ``torch.distributed`` (gloo on the CPU,
 NCCL on CUDA): ``torch-ddp`` and ``torch-allreduce``.
 
-Rank 0 is the calling process; ranks 1 … K−1 are started by ``backends.ranks`` and run
+Rank 0 is the calling process; ranks 1 … K−1 are started by ``backends.parallel.ranks`` and run
 :func:`serve`. Each rank holds one contiguous shard of the rows (sizes differ by at
 most one). Rank 0 sends every peer the problem and its shard over the process group,
 then one small broadcast per command (train, warm-up, close).
@@ -39,8 +39,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from backends import ranks
 from backends.base import BackendUnavailable, ProblemSpec, TrainResult, effective_precision
+from backends.parallel import ranks
 from backends.torch_backend import WARMUP_EPOCHS, apply_matmul_precision
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}

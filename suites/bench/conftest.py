@@ -6,7 +6,7 @@ Options (all optional; the ``gdbench`` command passes them through):
 ``--gdb-threads``, ``--gdb-quick``, ``--gdb-out DIR`` (append every finished case to
 ``DIR/records.jsonl``) and ``--gdb-progress`` (one line per finished case).
 
-``gdbench run`` starts this suite once per worker process (``suites/workers.py``), with
+``gdbench run`` starts this suite once per worker process (``suites/run/workers.py``), with
 ``--gdb-worker LABEL`` (its records then carry the label and pid, and its header and end
 are a worker's, not a run's) and ``--gdb-count START/TOTAL`` (progress numbered within
 the whole run).
@@ -37,7 +37,9 @@ from backends import (
     list_backends,
     precision_settings,
 )
-from suites import harness
+from reports.read import gdbench_section
+from suites import machine, records
+from suites.bench.case import PeakMemory, close_session
 from suites.config import (
     OPTIONS,
     SMOKE_DEVICES,
@@ -48,11 +50,10 @@ from suites.config import (
     parse,
 )
 from suites.problems import Problem, preset
-from suites.workers import WORKER_END, WORKER_HEADER
 
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
-LOG = pytest.StashKey[harness.RecordLog]()
+LOG = pytest.StashKey[records.RecordLog]()
 HEADER = pytest.StashKey[dict[str, Any]]()
 INTERRUPTED = pytest.StashKey[bool]()
 WARMED = pytest.StashKey[set[tuple[str, str]]]()
@@ -93,10 +94,10 @@ def _header(config: pytest.Config) -> dict[str, Any]:
         run = config.stash[CONFIG]
         config.stash[HEADER] = {
             # Listing backends loads the frameworks, so the GPU can be named after it.
-            "unavailable": harness.unavailable_rows(
+            "unavailable": records.unavailable_rows(
                 list_backends(run.devices, run.backends), run.backends
             ),
-            "machine": harness.machine_fields(run.threads),
+            "machine": machine.machine_fields(run.threads),
         }
         if config.getoption("--gdb-worker"):
             config.stash[HEADER]["worker"] = config.getoption("--gdb-worker")
@@ -116,7 +117,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--gdb-worker",
         default=None,
-        help="run as worker LABEL of a gdbench run (suites/workers.py)",
+        help="run as worker LABEL of a gdbench run (suites/run/workers.py)",
     )
     group.addoption(
         "--gdb-count", default=None, help="START/TOTAL: number progress lines from START of TOTAL"
@@ -136,20 +137,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(err)) from None
     config.stash[CONFIG] = run
     # Before any framework starts its threads: jax sizes its pool from the affinity.
-    harness.pin_cores(run.threads)
+    machine.pin_cores(run.threads)
     if len(run.workers) == 1:  # a worker of one K: a K-process variant forms its world
         for variant in run.backends:  # before the header below asks jax anything
             for device in run.devices:
                 join_world(variant, device, run.workers[0], run.threads)
     out = config.getoption("--gdb-out")
-    log = harness.RecordLog(Path(out) / harness.RECORDS_FILE if out else None)
+    log = records.RecordLog(Path(out) / records.RECORDS_FILE if out else None)
     config.stash[LOG] = log
     config.stash[INTERRUPTED] = False
     if out:
         config.pluginmanager.register(_GracefulStop(config), "gdbench-graceful-stop")
         # the header a partial report needs: machine, config, what cannot run here
-        kind = WORKER_HEADER if config.getoption("--gdb-worker") else "run"
-        log.append({"schema": harness.SCHEMA, "kind": kind, "config": run.to_dict(),
+        kind = records.WORKER if config.getoption("--gdb-worker") else records.RUN
+        log.append({"schema": records.SCHEMA, "kind": kind, "config": run.to_dict(),
                     **_header(config)})  # fmt: skip
     if config.getoption("--gdb-progress"):
         config.pluginmanager.register(Progress(config), "gdbench-progress")
@@ -181,7 +182,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     cases.append(
                         pytest.param(
                             (variant, device, problem, k),
-                            id=harness.case_id(label, device, problem),
+                            id=records.case_id(label, device, problem),
                         )
                     )
     metafunc.parametrize("case", cases, indirect=True)
@@ -222,13 +223,13 @@ class Case:
         except BackendUnavailable as err:
             pytest.skip(str(err))
         self.asked_block_rows = getattr(backend, "block_rows", None)
-        harness.apply_threads(backend.framework, self.run.threads)
+        machine.apply_threads(backend.framework, self.run.threads)
         warmed = self.config.stash.setdefault(WARMED, set())
         if (self.variant, self.device) not in warmed:
             warmed.add((self.variant, self.device))
             warm = backend.prepare(preset("toy-20", self.run.dtype).replace(name="warm-up"))
             warm.warmup()
-            harness.close_session(warm)
+            close_session(warm)
         return backend
 
     def first_sizing(self) -> tuple[int, int] | None:
@@ -239,9 +240,9 @@ class Case:
         if not out or not self.config.getoption("--gdb-worker"):
             return None
         key = (self.label, self.device, self.problem.dtype, self.problem.name)
-        for rec in harness.read_records(Path(out) / harness.RECORDS_FILE):
+        for rec in records.read_records(Path(out) / records.RECORDS_FILE):
             if (
-                rec["kind"] == "benchmark"
+                rec["kind"] == records.BENCHMARK
                 and rec.get("timing")
                 and rec.get("iterations")
                 and ((rec["variant"], rec["device"], rec["dtype"], rec["problem"]) == key)
@@ -254,7 +255,7 @@ class Case:
         """The block that trains: it gets its own copy of the problem's data, and its peak
         memory above what the worker held before (data, backend copies, buffers) is kept
         for the record. The float64 reference was computed before, outside it."""
-        peak = harness.PeakMemory(framework_of(self.variant), self.device)
+        peak = PeakMemory(framework_of(self.variant), self.device)
         try:
             with peak:
                 yield self.problem.with_own_data()
@@ -263,7 +264,7 @@ class Case:
 
     def identity(self, kind: str) -> dict[str, Any]:
         """The fields that identify this case in a record or a benchmark's extra_info."""
-        rec = harness.base_record(kind, self.variant, self.device, self.problem)
+        rec = records.base_record(kind, self.variant, self.device, self.problem)
         if is_parallel(self.variant):
             rec |= {
                 "variant": self.label,
@@ -272,7 +273,7 @@ class Case:
             }
         rec["threads"] = self.run.threads
         # what the framework really uses, read back from it (tests/test_workers.py)
-        rec["framework_threads"] = harness.framework_threads(framework_of(self.variant))
+        rec["framework_threads"] = machine.framework_threads(framework_of(self.variant))
         rec["matmul_precision"] = self.matmul_precision
         # rows per block of a single-pass variant (None for the others), as the backend
         # was built (--block-rows, or None: chosen from the L2 cache)
@@ -300,7 +301,7 @@ def run_config(request: pytest.FixtureRequest) -> RunConfig:
 
 
 @pytest.fixture
-def record_log(request: pytest.FixtureRequest) -> harness.RecordLog:
+def record_log(request: pytest.FixtureRequest) -> records.RecordLog:
     """The run's append-only record log (``--gdb-out DIR/records.jsonl``)."""
     return request.config.stash[LOG]
 
@@ -356,20 +357,18 @@ class Progress:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    machine_info["gdbench"] = harness.machine_fields(config.stash[CONFIG].threads)
+    machine_info["gdbench"] = machine.machine_fields(config.stash[CONFIG].threads)
 
 
 def _gdbench_section(config: pytest.Config) -> dict[str, Any]:
-    run = config.stash[CONFIG]
-    records = config.stash[LOG].records
-    return {
-        "schema": harness.SCHEMA,
-        "config": run.to_dict(),
-        "convergence": [r for r in records if r["kind"] == "convergence"],
-        "failures": [r for r in records if r.get("status") == "failed"],
-        "interrupted": config.stash[INTERRUPTED],
-        **_header(config),
-    }
+    """The ``gdbench`` section of this session's JSON, built from its records as the
+    manager builds a run's (``reports.read.gdbench_section``)."""
+    done = config.stash[LOG].records
+    if not any(r["kind"] == records.RUN for r in done):  # no --gdb-out: no header written
+        run = config.stash[CONFIG]
+        header = {"schema": records.SCHEMA, "kind": records.RUN, "config": run.to_dict()}
+        done = [header | _header(config), *done]
+    return gdbench_section(done, interrupted=config.stash[INTERRUPTED])
 
 
 def pytest_benchmark_update_json(
@@ -387,8 +386,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     session.config.stash[LOG].append(
         {
-            "schema": harness.SCHEMA,
-            "kind": WORKER_END if session.config.getoption("--gdb-worker") else "end",
+            "schema": records.SCHEMA,
+            "kind": records.WORKER_END if session.config.getoption("--gdb-worker") else records.END,
             "exitstatus": int(exitstatus),
             "interrupted": session.config.stash[INTERRUPTED],
         }

@@ -1,7 +1,7 @@
 """The simplest correct idiomatic code for each style, written outside the harness.
 
 These are the loops a person would write from a tutorial, with no gdbench machinery:
-``suites/perf.py`` times each backend against its counterpart here, side by side in one
+``suites/perf/`` times each backend against its counterpart here, side by side in one
 process, so that the harness can be shown to cost nothing a user would not pay.
 Each ``make_*`` does the set-up a script does once (convert the data, build the model,
 jit or compile the step) and returns ``run()``, one complete training from zero.

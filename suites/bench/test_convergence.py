@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import pytest
 
-from suites import harness
+from suites.bench.case import run_convergence
+from suites.records import first_line, trajectory, verdict_fields
 
 
 def test_backend_follows_the_float64_reference(case) -> None:
     backend = case.backend()
     try:
         with case.measured() as own:
-            result, verdict = harness.run_convergence(backend, own, case.matmul_precision)
+            result, verdict = run_convergence(backend, own, case.matmul_precision)
     except Exception as err:  # one backend failing must not hide the others' results
-        case.record("convergence", status="failed", message=harness.first_line(err))
+        case.record("convergence", status="failed", message=first_line(err))
         raise
     case.record(
         "convergence",
-        **harness.verdict_fields(case.problem, result, verdict),
-        trajectory=harness.trajectory(case.problem, result),
+        **verdict_fields(case.problem, result, verdict),
+        trajectory=trajectory(case.problem, result),
     )
     if not verdict.ok:
         pytest.fail(f"{backend.variant}@{backend.device} on {case.problem.name}: {verdict.message}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib.util
-import json
 import os
 import re
 import signal
@@ -38,14 +37,13 @@ from backends import (
     variant_of,
     world_per_process,
 )
-from suites import harness
+from suites import machine, records
+from suites.bench.bandwidth import copy_methods
 from suites.config import RunConfig, flag
 
-SUITES_DIR = Path(__file__).resolve().parent
+BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"  # the worker's pytest suites
 ISOLATION = ("variant", "framework", "none")
 DEFAULT_TIMEOUT_S = 600.0
-WORKER_HEADER = "worker"  # a worker's first record: its pid, affinity, machine, unavailable
-WORKER_END = "worker-end"  # a worker's last record (the run's own end is "end")
 CONVERGENCE = "test_convergence.py"
 COST = "test_epoch_cost.py::test_epoch_cost"
 BANDWIDTH = "test_epoch_cost.py::test_memory_bandwidth"
@@ -116,7 +114,7 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
             for v, d in members
             for k in ((ks or cfg.workers) if is_parallel(v) else (1,))
         ]  # fmt: skip
-        tests = tuple({"convergence": CONVERGENCE, "benchmark": COST}[k] for k in kinds)
+        tests = tuple({records.CONVERGENCE: CONVERGENCE, records.BENCHMARK: COST}[k] for k in kinds)
         variants = tuple(dict.fromkeys(v for v, _ in members))
         devices = tuple(dict.fromkeys(d for _, d in members))
         # a group holds every pair of its variants and devices that has a form, which is
@@ -124,17 +122,19 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
         return Job(label, variants, devices, tests, tuple(cases), len(cases), ks)
 
     jobs = []
-    first: tuple[str, ...] = ("convergence", "benchmark") if timing else ("convergence",)
+    first: tuple[str, ...] = (
+        (records.CONVERGENCE, records.BENCHMARK) if timing else (records.CONVERGENCE,)
+    )
     for k in range(1, processes + 1 if timing else 2):
         for key, members in groups.items():
             label = key if processes == 1 or not timing else f"{key} #{k}"
-            kinds = first if k == 1 else ("benchmark",)
+            kinds = first if k == 1 else (records.BENCHMARK,)
             jobs.append(job(label, members, kinds, own_k.get(key)))
     if timing:
         # the host's copy bandwidth, and the GPU's in a run on cuda: only then may the
         # worker see the GPU
         devices = ("cpu", "cuda") if "cuda" in cfg.devices else ("cpu",)
-        methods = len(harness.copy_methods(devices))
+        methods = len(copy_methods(devices))
         copies = Job("bandwidth", ("numpy-manual",), devices, (BANDWIDTH,), (), methods)
         if isolate == "none" and jobs:
             first_job = jobs[0]
@@ -160,7 +160,7 @@ def worker_env(job: Job, threads: int, workers: int = 1) -> dict[str, str]:
     CUDA's own default is fastest first), so the GPU that the report names and whose
     free memory was checked is the one the variants use. A user's own settings win.
     """
-    env = {**harness.thread_env(threads), "PYTHONUNBUFFERED": "1"}
+    env = {**machine.thread_env(threads), "PYTHONUNBUFFERED": "1"}
     if workers > 1 and any(
         is_parallel(v) and not world_per_process(v) and framework_of(v) == "jax"
         for v in job.backends
@@ -185,8 +185,8 @@ def worker_command(
     job: Job, cfg: RunConfig, out: Path, timing: bool, start: int, total: int
 ) -> list[str]:
     """The worker's command line: a pytest session over ``job``'s tests and selection."""
-    args = [sys.executable, "-m", "pytest", *(str(SUITES_DIR / t) for t in job.tests)]
-    args += ["--rootdir", str(SUITES_DIR), "-c", os.devnull, "-q", "--no-header", "--tb=short",
+    args = [sys.executable, "-m", "pytest", *(str(BENCH_DIR / t) for t in job.tests)]
+    args += ["--rootdir", str(BENCH_DIR), "-c", os.devnull, "-q", "--no-header", "--tb=short",
              "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:hypothesispytest",
              "--gdb-out", str(out), "--gdb-progress", "--gdb-worker", job.label,
              "--gdb-count", f"{start}/{total}"]  # fmt: skip
@@ -293,16 +293,17 @@ class Manager:
                  isolate: str, processes: int) -> None:  # fmt: skip
         self.cfg, self.out, self.timing = cfg, out, timing
         self.timeout, self.isolate, self.processes = timeout, isolate, processes
-        self.log = harness.RecordLog(out / harness.RECORDS_FILE)
+        self.log = records.RecordLog(out / records.RECORDS_FILE)
         self.stop = Stop()
         self.outcomes: list[Outcome] = []
 
     def run(self, jobs: list[Job]) -> int:
         """Run every job (until interrupted); returns the exit status for the run's cases:
         0 if every worker ended normally with all its tests passed, else 1."""
-        self.log.append({"schema": harness.SCHEMA, "kind": "run", "config": self.cfg.to_dict(),
-                         "isolation": self.isolation(), "unavailable": [],
-                         "machine": harness.machine_fields(self.cfg.threads)})  # fmt: skip
+        self.log.append({"schema": records.SCHEMA, "kind": records.RUN,
+                         "config": self.cfg.to_dict(), "isolation": self.isolation(),
+                         "unavailable": [],
+                         "machine": machine.machine_fields(self.cfg.threads)})  # fmt: skip
         total = sum(j.items for j in jobs)
         done = 0
         status = 0
@@ -322,8 +323,10 @@ class Manager:
                           f"the run goes on (log: {outcome.log})", flush=True)  # fmt: skip
                 if outcome.returncode not in (0, 5):
                     status = 1
-        self.log.append({"schema": harness.SCHEMA, "kind": "end", "exitstatus": status,
+        self.log.append({"schema": records.SCHEMA, "kind": records.END, "exitstatus": status,
                          "interrupted": self.stop.signalled,
+                         "datetime": dt.datetime.now(dt.UTC).isoformat(),
+                         "commit_info": commit_info(),
                          "workers": [self._worker_row(o) for o in self.outcomes]})  # fmt: skip
         return status
 
@@ -390,16 +393,17 @@ class Manager:
             f"not recorded: the worker exited with status {outcome.returncode} "
             f"(log: {outcome.log.relative_to(self.out)})"
         )
-        records = harness.read_records(self.log.path)
+        done = records.read_records(self.log.path)
         finished = {
             (r["kind"], r["variant"], r["device"], r["problem"])
-            for r in records
-            if r.get("worker") == job.label and r["kind"] in ("convergence", "benchmark")
+            for r in done
+            if r.get("worker") == job.label
+            and r["kind"] in (records.CONVERGENCE, records.BENCHMARK)
         }
         unavailable = {
             (u["variant"], u["device"])
-            for r in records
-            if r["kind"] == WORKER_HEADER and r.get("worker") == job.label
+            for r in done
+            if r["kind"] == records.WORKER and r.get("worker") == job.label
             for u in r.get("unavailable", [])
         }
         shapes = {name: (n, d, e) for name, n, d, e in self.cfg.problem_shapes()}
@@ -411,7 +415,7 @@ class Manager:
             missing += 1
             n, d, epochs = shapes[problem]
             self.log.append({
-                "schema": harness.SCHEMA, "kind": kind, "variant": variant,
+                "schema": records.SCHEMA, "kind": kind, "variant": variant,
                 "framework": framework_of(registered), "device": device, "dtype": self.cfg.dtype,
                 "problem": problem, "n_samples": n, "n_features": d, "epochs": epochs,
                 "threads": self.cfg.threads, "pid": outcome.pid, "worker": job.label,
@@ -463,52 +467,13 @@ def _end_with_newline(path: Path | None) -> None:
             fh.write(b"\n")
 
 
-# --- the run's JSON, from its records -------------------------------------------------
-
-
-def write_json(out: Path, timing: bool) -> Path:
-    """Write ``benchmark.json`` (pytest-benchmark's format, one entry per timed case with
-    the rounds of all its processes pooled) or, for a check, ``convergence.json``."""
-    from reports.frame import gdbench_section, pooled_benchmarks
-
-    records = harness.read_records(out / harness.RECORDS_FILE)
-    doc: dict[str, Any] = {"benchmarks": []}
-    if timing:
-        doc = {
-            "machine_info": _machine_info(records),
-            "commit_info": _commit_info(),
-            "benchmarks": pooled_benchmarks(records),
-            "datetime": dt.datetime.now(dt.UTC).isoformat(),
-            "version": _pytest_benchmark_version(),
-        }
-    doc["gdbench"] = gdbench_section(records)
-    path = out / ("benchmark.json" if timing else "convergence.json")
-    path.write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
-    return path
-
-
-def _machine_info(records: list[dict[str, Any]]) -> dict[str, Any]:
-    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
-
-    info = pytest_benchmark_generate_machine_info()
-    from reports.frame import merged_machine
-
-    info["gdbench"] = merged_machine(records)
-    return info
-
-
-def _commit_info() -> dict[str, Any]:
-    from pytest_benchmark.utils import get_commit_info
-
-    return get_commit_info()
-
-
-def _pytest_benchmark_version() -> str:
-    import pytest_benchmark
-
-    return pytest_benchmark.__version__
-
-
 def installed(framework: str) -> bool:
     """Whether ``framework`` is importable, without importing it."""
     return importlib.util.find_spec(framework) is not None
+
+
+def commit_info() -> dict[str, Any]:
+    """The git commit of the working directory, as pytest-benchmark records it."""
+    from pytest_benchmark.utils import get_commit_info
+
+    return get_commit_info()

@@ -1,7 +1,7 @@
 """The ``gdbench`` command: run, check, report, compare, list.
 
 ``run`` and ``check`` measure each variant in a fresh worker process of its own, one
-after another (``suites/workers.py``): frameworks never share an allocator, threads or a
+after another (``suites/run/workers.py``): frameworks never share an allocator, threads or a
 GPU, a crash or hang ends one worker only, and every finished case is on disk as it
 finishes. The report is built from what the workers wrote.
 
@@ -14,33 +14,27 @@ significantly slower by more than PCT percent.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from backends import closest
-from suites import harness, workers
 from suites.config import (
     OPTIONS,
     PROBLEM_CHOICES,
     ConfigError,
     RunConfig,
-    check_memory,
-    check_workers,
     parse,
     positive_int,
     positive_number,
 )
+from suites.records import RECORDS_FILE
+from suites.run import export, folder, workers
+from suites.run.folder import UsageError
+from suites.run.limits import check_memory, check_workers
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-RUN_FILE = "run.json"  # claims a run folder: written first, exclusively
-
-
-class UsageError(Exception):
-    """Bad input: the message is printed as one line and the exit status is 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -177,65 +171,6 @@ def _config(args: argparse.Namespace) -> RunConfig:
         raise UsageError(str(err)) from None
 
 
-def _new_run_folder(root: Path) -> Path:
-    """A fresh results/<UTC timestamp>[-k]/ folder; mkdir is atomic, so two runs started
-    in the same second never share one."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot create results folder {root}: {err.strerror}") from None
-    for k in range(1000):
-        path = root / (stamp if k == 0 else f"{stamp}-{k}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
-    raise UsageError(f"cannot find a free run folder under {root}")
-
-
-def _out_folder(out: Path | None) -> Path:
-    if out is None:
-        path = _new_run_folder(Path("results"))
-        latest = Path("results") / "latest"
-        try:  # point results/latest at the newest run (replace atomically)
-            tmp = latest.with_name(f".latest-{os.getpid()}")
-            tmp.symlink_to(path.name)
-            os.replace(tmp, latest)
-        except OSError:
-            pass
-        return path
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise UsageError(
-            f"--out {out}: folder is not empty; a run never overwrites an earlier "
-            "run's files, so choose a new folder"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"--out {out}: cannot create or write there ({err.strerror})") from None
-    return out
-
-
-def _claim(out: Path) -> None:
-    """Create OUT/run.json exclusively: of two runs given one folder, the second stops."""
-    try:
-        fd = os.open(out / RUN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise UsageError(f"--out {out}: another gdbench run is using this folder") from None
-    except OSError as err:
-        raise UsageError(f"--out {out}: cannot create or write there ({err.strerror})") from None
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"pid": os.getpid(), "argv": sys.argv, "started": _now()}, fh)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def _isolation(args: argparse.Namespace) -> tuple[str, int, float]:
     """--isolate, --processes and --timeout, validated."""
     isolate = args.isolate or "variant"
@@ -269,8 +204,8 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
         check_workers(cfg)
     except ConfigError as err:
         raise UsageError(str(err)) from None
-    out = _out_folder(args.out)
-    _claim(out)
+    out = folder.out_folder(args.out)
+    folder.claim(out)
     jobs = workers.plan(cfg, isolate, processes, timing)
     what = "convergence check + per-epoch cost" if timing else "convergence check"
     print(
@@ -283,33 +218,17 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     manager = workers.Manager(cfg, out, timing=timing, timeout=timeout, isolate=isolate,
                               processes=processes)  # fmt: skip
     rc = manager.run(jobs)
-    workers.write_json(out, timing)
+    export.write_json(out, timing)
     if manager.stop.signalled:
         return _partial(out, timing)
     return _report_run(out, timing, rc, cfg.devices)
-
-
-def _run_source(folder: Path) -> Path:
-    """What to report on in a run folder: its JSON when the run finished, else the
-    records it appended as it went (an interrupted run: the report is marked partial)."""
-    records = folder / harness.RECORDS_FILE
-    if records.exists() and not harness.run_finished(records):
-        return records
-    for name in ("benchmark.json", "convergence.json"):
-        if (folder / name).exists():
-            return folder / name
-    if records.exists():
-        return records
-    raise UsageError(
-        f"{folder}: folder holds no benchmark.json, convergence.json or {harness.RECORDS_FILE}"
-    )
 
 
 def _report_run(out: Path, timing: bool, rc: int, devices: tuple[str, ...] = ()) -> int:
     from reports import frame, write
 
     try:
-        frames = frame.load([_run_source(out)])
+        frames = frame.load([folder.run_source(out)])
     except (frame.ReportInputError, UsageError) as err:
         print(f"gdbench: no report: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -352,7 +271,7 @@ def _partial(out: Path, timing: bool) -> int:
     """After an interruption: say what finished, and report on it, marked partial."""
     from reports import frame, write
 
-    records = out / harness.RECORDS_FILE
+    records = out / RECORDS_FILE
     try:
         frames = frame.load([records])
     except (frame.ReportInputError, OSError):
@@ -374,7 +293,7 @@ def _report(args: argparse.Namespace) -> int:
     files = []
     for path in args.files:
         if path.is_dir():  # a run folder: its JSON, or the records of an interrupted run
-            files.append(_run_source(path))
+            files.append(folder.run_source(path))
         else:
             files.append(path)
     try:
@@ -454,7 +373,7 @@ def _list(require: str | None) -> int:
 def _rank(framework: str, device: str) -> int:
     """A peer rank on another host (README, "Several hosts"): serves rank 0's sessions
     until none has come for GDBENCH_RANK_IDLE seconds."""
-    from backends import ranks
+    from backends.parallel import peer, ranks
 
     if framework not in ranks.FRAMEWORKS:
         hint = closest(framework, ranks.FRAMEWORKS)
@@ -463,7 +382,7 @@ def _rank(framework: str, device: str) -> int:
     if device not in ("cpu", "cuda"):
         raise UsageError(f"--device: unknown value '{device}'; choose from: cpu, cuda")
     os.environ["GDBENCH_RANK_DEVICE"] = device
-    return ranks.serve_worlds(framework)
+    return peer.serve_worlds(framework)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,13 +16,13 @@ dispatch, and K = 1 is the same program on a mesh of one device.
 **K processes** (``jax-sharded-procs``, ``jax-shardmap-procs``): the same two programs
 on a mesh of one device in each of K processes, joined by ``jax.distributed.initialize``
 (CPU collectives over gloo; NCCL on GPUs). jax runs one program on every process
-(SPMD), so the K−1 peer processes (``python -m backends.ranks jax``) mirror every step
+(SPMD), so the K−1 peer processes (``python -m backends.parallel.peer jax``) mirror every step
 of rank 0's sessions: rank 0 sends each step as a small ``broadcast_one_to_all`` (a
 collective, so also a barrier), and a new session's problem as bytes the same way; the
 peers then build the same arrays and call the same compiled programs. ``initialize``
 runs once per process, before jax's first computation, so a process belongs to one
 world of K processes for life: ``gdbench run`` gives every K of these variants a worker
-of its own (``suites/workers.py``).
+of its own (``suites/run/workers.py``).
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from backends import ranks
 from backends.base import BackendUnavailable, ProblemSpec, TrainResult, effective_precision
-from backends.jax_backend import _PRECISION, _device_error, _traced_with
+from backends.jax_backend import PRECISION, device_error, traced_with
+from backends.parallel import ranks
 
 AXIS = "rows"
 
@@ -61,7 +61,7 @@ def mesh_of(device: str, workers: int) -> Mesh:
     try:
         devices = jax.devices(platform)
     except RuntimeError as err:
-        raise BackendUnavailable(_device_error(platform, err)) from None
+        raise BackendUnavailable(device_error(platform, err)) from None
     if len(devices) < workers:
         hint = (
             " (the gdbench run sets XLA_FLAGS=--xla_force_host_platform_device_count "
@@ -88,8 +88,8 @@ class _Sharded:
     def __init__(self, problem: ProblemSpec, mesh: Mesh, record: bool, precision: str) -> None:
         self.p, self.mesh, self.record = problem, mesh, record
         self.x64 = problem.dtype == "float64"
-        self.matmul = _PRECISION[precision]
-        _traced_with.add(self.matmul)
+        self.matmul = PRECISION[precision]
+        traced_with.add(self.matmul)
         k = mesh.devices.size
         n, d = problem.X.shape
         pad = (-n) % k
@@ -380,7 +380,7 @@ def world_mesh(device: str, workers: int) -> Mesh:
     try:
         devices = jax.devices(platform)
     except RuntimeError as err:
-        raise BackendUnavailable(_device_error(platform, err)) from None
+        raise BackendUnavailable(device_error(platform, err)) from None
     first: dict[int, Any] = {}
     for dev in devices:
         first.setdefault(dev.process_index, dev)
@@ -603,7 +603,7 @@ class _WorldSession:
 
 
 def serve() -> int:
-    """A peer of one jax world (``python -m backends.ranks jax``): join rank 0's
+    """A peer of one jax world (``python -m backends.parallel.peer jax``): join rank 0's
     coordinator, then mirror its sessions until it says exit. Returns
     ``ranks.NO_RANK0`` when no rank 0 came in time (GDBENCH_RANK_IDLE on another host)."""
     address = os.environ["JAX_COORDINATOR_ADDRESS"]

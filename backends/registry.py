@@ -1,0 +1,259 @@
+"""The registry of variants: each public variant name, the module that builds it.
+
+The registry maps a public variant name to the module that builds it. Modules are
+imported on first use only, because their framework may not be installed:
+``import backends`` imports neither torch nor jax (``tests/test_no_dependencies.py``
+proves it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import sys
+from dataclasses import dataclass
+
+from backends.base import (
+    Backend,
+    BackendUnavailable,
+    check_precision,
+)
+from backends.blocking import block_rows_for
+
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    module: str  # module under backends/ that defines the class
+    cls: str
+    framework: str
+    devices: tuple[str, ...]
+    blocked: bool = False  # a single-pass variant: takes block_rows
+    parallel: bool = False  # data-parallel over K workers (``--workers``)
+    # K processes that form one world for life (jax.distributed.initialize runs once per
+    # process): every K needs a worker process of its own
+    processes: bool = False
+
+
+# Public variant names -> where they live. Order is the order of every table.
+_REGISTRY: dict[str, _Entry] = {
+    "numpy-manual": _Entry("numpy_backend", "NumpyManual", "numpy", ("cpu",)),
+    "numpy-blocked": _Entry("numpy_backend", "NumpyBlocked", "numpy", ("cpu",), blocked=True),
+    "torch-autograd": _Entry("torch_backend", "TorchAutograd", "torch", DEVICES),
+    "torch-nn": _Entry("torch_backend", "TorchNN", "torch", DEVICES),
+    "torch-manual": _Entry("torch_backend", "TorchManual", "torch", DEVICES),
+    "torch-compile": _Entry("torch_backend", "TorchCompile", "torch", DEVICES),
+    "torch-cudagraph": _Entry("torch_backend", "TorchCudaGraph", "torch", ("cuda",)),
+    "torch-blocked": _Entry("torch_backend", "TorchBlocked", "torch", DEVICES, blocked=True),
+    "jax-grad": _Entry("jax_backend", "JaxGrad", "jax", DEVICES),
+    "jax-manual": _Entry("jax_backend", "JaxManual", "jax", DEVICES),
+    "jax-scan": _Entry("jax_backend", "JaxScan", "jax", DEVICES),
+    "jax-blocked": _Entry("jax_backend", "JaxBlocked", "jax", DEVICES, blocked=True),
+    "torch-ddp": _Entry("parallel.torch_parallel", "TorchDDP", "torch", DEVICES, parallel=True),
+    "torch-allreduce": _Entry(
+        "parallel.torch_parallel", "TorchAllreduce", "torch", DEVICES, parallel=True
+    ),
+    "jax-sharded": _Entry("parallel.jax_parallel", "JaxSharded", "jax", DEVICES, parallel=True),
+    "jax-shardmap": _Entry("parallel.jax_parallel", "JaxShardmap", "jax", DEVICES, parallel=True),
+    "jax-sharded-procs": _Entry(
+        "parallel.jax_parallel", "JaxShardedProcs", "jax", DEVICES, parallel=True, processes=True
+    ),
+    "jax-shardmap-procs": _Entry(
+        "parallel.jax_parallel", "JaxShardmapProcs", "jax", DEVICES, parallel=True, processes=True
+    ),
+}
+VARIANTS: tuple[str, ...] = tuple(_REGISTRY)
+
+# How to install each framework, for the message of a missing one.
+_INSTALL = {
+    "torch": "pip install 'gdbench[torch]' -c constraints.txt",
+    "jax": "pip install 'gdbench[jax]' -c constraints.txt",
+    "numpy": "pip install numpy",
+}
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """One row of :func:`list_backends`: a variant on a device and whether it runs here."""
+
+    variant: str
+    framework: str
+    device: str
+    available: bool
+    reason: str  # empty when available
+
+
+def closest(name: str, choices: tuple[str, ...] | list[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the nearest valid name, or ``""``."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _entry(variant: str) -> _Entry:
+    try:
+        return _REGISTRY[variant]
+    except KeyError:
+        raise ValueError(
+            f"unknown backend variant '{variant}'{closest(variant, VARIANTS)}; "
+            f"choose from: {', '.join(VARIANTS)}"
+        ) from None
+
+
+def get_backend(
+    variant: str,
+    device: str = "cpu",
+    matmul_precision: str = "float32",
+    block_rows: int | None = None,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+) -> Backend:
+    """Build the backend ``variant`` on ``device``.
+
+    Args:
+        variant: a name from :data:`VARIANTS`, e.g. ``"jax-scan"``.
+        device: ``"cpu"`` or ``"cuda"``.
+        matmul_precision: ``"float32"`` (full, the default) or ``"tf32"``
+            (:data:`MATMUL_PRECISIONS`); numpy has only full float32.
+        block_rows: rows per block of the single-pass variants (``*-blocked``;
+            ``--block-rows``); ``None`` chooses it from the machine's L2 cache
+            (``backends/blocking.py``). Ignored by the other variants.
+        workers: K, the devices or ranks of a data-parallel variant (ignored by the
+            others).
+        threads: the threads the K ranks share (data-parallel torch variants).
+
+    Returns:
+        A ready backend.
+
+    Raises:
+        ValueError: the variant, device or matmul precision is not one gdbench knows.
+        BackendUnavailable: the framework is not installed, or the device is absent.
+    """
+    entry = _entry(variant)
+    check_precision(matmul_precision)
+    if device not in DEVICES:
+        raise ValueError(
+            f"unknown device '{device}'{closest(device, DEVICES)}; choose from: "
+            f"{', '.join(DEVICES)}"
+        )
+    if device not in entry.devices:
+        raise BackendUnavailable(
+            f"{variant} runs on {', '.join(entry.devices)} only, not on {device}"
+        )
+    try:
+        module = importlib.import_module(f"backends.{entry.module}")
+    except ImportError as err:
+        missing = getattr(err, "name", None) or entry.framework
+        if missing.split(".")[0] != entry.framework:
+            raise  # a broken install of something else: not ours to hide
+        raise BackendUnavailable(
+            f"{entry.framework} is not installed: {_INSTALL[entry.framework]}"
+        ) from None
+    cls = getattr(module, entry.cls)
+    kwargs: dict[str, object] = {}
+    if entry.framework != "numpy":
+        kwargs["matmul_precision"] = matmul_precision
+    if entry.blocked:
+        kwargs["block_rows"] = block_rows
+    if entry.parallel:
+        kwargs |= {"workers": workers, "threads": threads}
+    backend: Backend = cls(device, **kwargs)
+    return backend
+
+
+def list_backends(
+    devices: tuple[str, ...] = DEVICES, variants: tuple[str, ...] = VARIANTS
+) -> list[BackendInfo]:
+    """Every variant (of ``variants``) on every device it supports, with availability
+    and the reason. Only the frameworks of ``variants`` are imported."""
+    rows = []
+    for variant, entry in _REGISTRY.items():
+        if variant not in variants:
+            continue
+        for device in devices:
+            if device not in entry.devices:
+                continue
+            try:
+                get_backend(variant, device)
+            except BackendUnavailable as err:
+                rows.append(BackendInfo(variant, entry.framework, device, False, str(err)))
+            else:
+                rows.append(BackendInfo(variant, entry.framework, device, True, ""))
+    return rows
+
+
+def precision_settings() -> dict[str, dict[str, object]]:
+    """The matmul-precision switches of every framework already loaded in this process,
+    as they are now: what a run computed with, for its record."""
+    out: dict[str, dict[str, object]] = {}
+    for framework, module in (("torch", "torch_backend"), ("jax", "jax_backend")):
+        loaded = sys.modules.get(f"backends.{module}")
+        if loaded is not None:
+            out[framework] = loaded.precision_settings()
+    return out
+
+
+def block_rows_of(
+    variant: str, n_features: int, dtype: str, requested: int | None = None
+) -> int | None:
+    """The rows per block ``variant`` uses on a problem of ``n_features`` in ``dtype``
+    (``requested`` is ``--block-rows``), or None for a variant that does not block."""
+    if not _entry(variant).blocked:
+        return None
+    return block_rows_for(n_features, dtype, requested)
+
+
+def is_parallel(variant: str) -> bool:
+    """Whether ``variant`` is data-parallel over K workers (``--workers``)."""
+    return _entry(variant).parallel
+
+
+def join_world(variant: str, device: str, workers: int, threads: int | None = None) -> None:
+    """Before anything else asks the framework a question in this process: make it rank 0
+    of ``variant``'s world of ``workers`` processes (a K-process jax variant:
+    ``jax.distributed.initialize`` must come before jax's first computation). Nothing
+    for the other variants, for K = 1, or where the framework is not installed (its
+    cases then say so). A failure is kept and raised again by the backend, so its cases
+    fail with the reason."""
+    entry = _entry(variant)
+    if not entry.processes or workers < 2:
+        return
+    try:
+        module = importlib.import_module(f"backends.{entry.module}")
+    except ImportError:
+        return
+    with contextlib.suppress(Exception):  # kept by the module: the backend raises it
+        module.join_world(workers, device, threads)
+
+
+def world_per_process(variant: str) -> bool:
+    """Whether each K of ``variant`` needs a process of its own (its K processes form
+    one jax.distributed world for that process's life)."""
+    return _entry(variant).processes
+
+
+def case_label(variant: str, workers: int) -> str:
+    """The name of a case's variant in records and reports: ``torch-ddp-x2`` for a
+    data-parallel variant on K = 2 workers, the variant itself otherwise."""
+    return f"{variant}-x{workers}" if is_parallel(variant) else variant
+
+
+def variant_of(label: str) -> str:
+    """The registered variant of a case's name: ``torch-ddp-x2`` -> ``torch-ddp``; any
+    other name is returned as it is."""
+    base, sep, k = label.rpartition("-x")
+    if sep and k.isdigit() and base in _REGISTRY and _REGISTRY[base].parallel:
+        return base
+    return label
+
+
+def framework_of(variant: str) -> str:
+    """The framework a variant is written in (no import needed)."""
+    return _entry(variant).framework
+
+
+def devices_of(variant: str) -> tuple[str, ...]:
+    """The devices a variant has a form for (available here or not)."""
+    return _entry(variant).devices

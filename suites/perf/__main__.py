@@ -1,0 +1,5 @@
+import sys
+
+from suites.perf.document import main
+
+sys.exit(main())
