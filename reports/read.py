@@ -199,6 +199,8 @@ def merged_machine(records: list[dict[str, Any]]) -> dict[str, Any]:
         }
     if header.get("isolation"):
         info["isolation"] = header["isolation"] | {"workers": len(workers)}
+    if (header.get("config") or {}).get("block_rows"):  # else chosen from the L2 cache
+        info["block_rows_option"] = header["config"]["block_rows"]
     return info
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from backends.blocking import CacheInfo, choose_block_rows
 from reports.frame import BASELINE, PER_EPOCH, Frames, Machine, scaling
 from reports.plots import plot_convergence, plot_epoch_cost, plot_scaling
 
@@ -146,7 +145,8 @@ def _precision(frames: Frames, key: str) -> list[str]:
 
 def _block_rows(frames: Frames, machine: Machine) -> list[str]:
     """The block sizes of the single-pass variants of this machine's runs, and where
-    they came from (the L2 cache as read from the OS, or --block-rows)."""
+    they came from (the L2 cache as read from the OS, or --block-rows): the sizes the
+    workers recorded, and the option as the run's header recorded it."""
     parts = [f[f["machine"] == machine.key] for f in (frames.results, frames.convergence)]
     found = [p[["n_features", "dtype", "block_rows"]] for p in parts
              if "block_rows" in p and not p.empty]  # fmt: skip
@@ -157,12 +157,11 @@ def _block_rows(frames: Frames, machine: Machine) -> list[str]:
         return []
     cache = machine.info.get("l2_cache") or {}
     l2 = cache.get("l2_bytes")
+    how = " (set by --block-rows)" if machine.info.get("block_rows_option") else ""
 
     def text(r: pd.Series) -> str:
         rows, d = int(r["block_rows"]), int(r["n_features"])
         item = 8 if r["dtype"] == "float64" else 4
-        chosen = l2 and rows == choose_block_rows(d, item, CacheInfo(int(l2), ""))
-        how = "" if chosen or not l2 else " (set by --block-rows)"
         return (f"{rows:,} rows at {d} {r['dtype']} feature{'s' if d != 1 else ''} "
                 f"({_kib(rows * d * item)} of X){how}")  # fmt: skip
 

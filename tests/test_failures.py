@@ -260,8 +260,8 @@ def test_gdbench_refuses_a_run_the_gpu_cannot_hold_before_starting(tmp_path: Pat
     env = _fake_nvidia_smi(tmp_path / "bin", {"0": 1024})
     env.pop("CUDA_VISIBLE_DEVICES", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "suites.run.cli", "check", "--devices", "cuda", "--problems", "sweep",
-         "--sizes", "10000000", "--backends", "torch-nn", "--out", str(tmp_path / "x")],
+        [sys.executable, "-m", "suites.run.cli", "check", "--devices", "cuda", "--problems",
+         "sweep", "--sizes", "10000000", "--backends", "torch-nn", "--out", str(tmp_path / "x")],
         capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr

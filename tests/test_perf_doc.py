@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from reports.frame import Frames
-from suites.perf.document import crossovers, isolation_effect, isolation_lines, targets
+from suites.perf.analysis import crossovers, isolation_effect, isolation_lines, targets
 
 # gdbench's own machinery: runs in the numpy-only and all-frameworks environments
 # (tox.ini), not again in each single-framework one.
@@ -92,7 +92,7 @@ def test_isolation_effect_leaves_out_cases_that_did_not_agree() -> None:
 
 
 def test_beyond_the_cache_means_x_at_least_twice_the_last_level_cache() -> None:
-    from suites.perf.document import beyond_cache_n
+    from suites.perf.studies import beyond_cache_n
 
     for llc in (260 * 2**20, 32 * 2**20, 2**20):
         n = beyond_cache_n(llc)
