@@ -27,10 +27,13 @@ venv: $(BIN)/gdbench
 bench: venv
 	$(BIN)/gdbench run $(ARGS)
 
-## The tests: the tox environments above one after the other, and beside them every test
-## with all frameworks (what tox's pyXY-all runs) in .venv. Two streams on two cores: the
-## tests time nothing, so sharing the cores costs them nothing but wall time. Each
-## stream's output is shown when it ends.
+## The tests, in two streams on two cores (the tests time nothing, so sharing the cores
+## costs them nothing but wall time; each stream's output is shown when it ends):
+## - the tox environments above one after the other: lint (ruff, the import contracts),
+##   type (mypy), and the fast groups and the smoke suites with each framework set;
+## - beside them, in .venv with every framework (the set tox's pyXY-all has), the tests
+##   that need them all: the end-to-end tests and the fast groups together.
+## Every test runs somewhere; each end-to-end test runs once.
 test: venv
 	@echo "make test: tox ($(TEST_ENVS)) and the all-frameworks tests in .venv, side by side"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-envs test-all
@@ -39,7 +42,7 @@ test-envs: venv
 	$(BIN)/tox run -e $(TEST_ENVS) -- $(ARGS)
 
 test-all: venv
-	GDBENCH_EXPECT_FRAMEWORKS=numpy,torch,jax $(BIN)/python -m pytest $(ARGS)
+	GDBENCH_EXPECT_FRAMEWORKS=numpy,torch,jax $(BIN)/python -m pytest tests $(ARGS)
 
 ## The tests in .venv alone (all frameworks), for a quick local check.
 unit: venv

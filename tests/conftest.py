@@ -40,3 +40,20 @@ def gdbench(
 def records(out: Path) -> list[dict]:
     """The records a run wrote to OUT/records.jsonl, in order."""
     return [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+
+
+def fake_nvidia_smi(folder: Path, script: str) -> Path:
+    """An executable ``nvidia-smi`` in ``folder`` running ``script`` (sh)."""
+    folder.mkdir(exist_ok=True)
+    path = folder / "nvidia-smi"
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return folder
+
+
+def free_memory_nvidia_smi(folder: Path, free_mib_by_id: dict[str, int]) -> dict[str, str]:
+    """The environment of a PATH whose nvidia-smi prints the free MiB of the GPU given by
+    --id (GPU 0's for any other)."""
+    cases = "".join(f"    *--id={k}*) echo {v} ;;\n" for k, v in free_mib_by_id.items())
+    fake_nvidia_smi(folder, f'case "$*" in\n{cases}    *) echo {free_mib_by_id["0"]} ;;\nesac')
+    return {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}"}

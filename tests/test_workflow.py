@@ -7,10 +7,6 @@ from pathlib import Path
 
 import pytest
 
-# gdbench's own machinery: runs in the numpy-only and all-frameworks environments
-# (tox.ini), not again in each single-framework one.
-pytestmark = pytest.mark.harness
-
 yaml = pytest.importorskip("yaml", reason="pyyaml is not installed")
 
 ROOT = Path(__file__).parents[1]
