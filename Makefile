@@ -30,10 +30,11 @@ bench: venv
 ## The tests, in two streams on two cores (the tests time nothing, so sharing the cores
 ## costs them nothing but wall time; each stream's output is shown when it ends):
 ## - the tox environments above one after the other: lint (ruff, the import contracts),
-##   type (mypy), and the fast groups and the smoke suites with each framework set;
-## - beside them, in .venv with every framework (the set tox's pyXY-all has), the tests
-##   that need them all: the end-to-end tests and the fast groups together.
-## Every test runs somewhere; each end-to-end test runs once.
+##   type (mypy), and with each framework set its fast groups and the smoke suites;
+## - beside them, in .venv with every framework (the set tox's pyXY-all has), what needs
+##   them all: the end-to-end tests, the suites' and the checks at the top of tests/,
+##   a file per pytest-xdist worker (two: the subprocesses of these tests often wait).
+## Every test runs somewhere; each end-to-end test runs once (tox.ini says where).
 test: venv
 	@echo "make test: tox ($(TEST_ENVS)) and the all-frameworks tests in .venv, side by side"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-envs test-all
@@ -42,7 +43,8 @@ test-envs: venv
 	$(BIN)/tox run -e $(TEST_ENVS) -- $(ARGS)
 
 test-all: venv
-	GDBENCH_EXPECT_FRAMEWORKS=numpy,torch,jax $(BIN)/python -m pytest tests $(ARGS)
+	GDBENCH_EXPECT_FRAMEWORKS=numpy,torch,jax $(BIN)/python -m pytest tests \
+	  --ignore=tests/backends --ignore=tests/reports -n 2 --dist loadfile $(ARGS)
 
 ## The tests in .venv alone (all frameworks), for a quick local check.
 unit: venv

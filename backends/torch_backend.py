@@ -365,7 +365,7 @@ def _functional_step(
     """(w, b) -> (w', b', loss): one epoch as a pure function of the parameters.
 
     X and y are closed over, as a script would: dynamo then guards two tensor inputs per
-    call instead of four (measured 3 µs per epoch less on toy, docs/audit.md).
+    call instead of four, which is faster per epoch (measured in docs/audit.md).
     """
     X, y, lr, bias = data.X, data.y, data.p.lr, data.p.bias
 
@@ -448,9 +448,9 @@ class _CompileSession(_Session):
         self.d = data
         step = _own_code(_functional_step(data))
         # fullgraph: a graph break would silently fall back to eager code. Rounds reuse
-        # the one graph (tests/test_backends_torch.py checks nothing recompiles);
-        # torch.compiler.set_stance("fail_on_recompile") would enforce it at ~1.3 µs a
-        # call, and dynamic=False costs ~3 µs a call against the default (docs/audit.md).
+        # the one graph (tests/backends/test_torch_backend.py checks nothing recompiles);
+        # torch.compiler.set_stance("fail_on_recompile") would enforce it at a cost per
+        # call, and dynamic=False costs more per call than the default (docs/audit.md).
         self.step = torch.compile(step, fullgraph=True)
 
     def _fit(self, epochs: int) -> TrainResult:

@@ -33,7 +33,7 @@ least-squares optimum is reported (``optimum_dev``) where the reference has reac
 but it is not a check of its own: by the triangle inequality it is at most
 param_dev + the reference's own distance, so once the parameter check passes it cannot
 fail (an earlier version had such a check; no run could ever trip it). The optimum
-checks the reference instead (tests/test_problems.py).
+checks the reference instead (tests/suites/test_problems.py).
 
 A run diverges when its loss becomes non-finite or rises above its first value: for a
 quadratic loss and a learning rate below the stability limit 2/λ_max, gradient descent

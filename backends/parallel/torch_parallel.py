@@ -11,7 +11,7 @@ N: each rank's loss is its shard's *sum* of squared residuals divided by the glo
 so the ranks' gradients add up to the global gradient. Averaging the ranks' local means
 instead (what ``nn.MSELoss`` under DDP does by default) weighs a row of a smaller shard
 more, a different loss on uneven shards: ``weighting="local-mean"`` plants exactly that
-bug, and the convergence check catches it (tests/test_parallel.py).
+bug, and the convergence check catches it (tests/end_to_end/test_parallel.py).
 
 Timing: ``train`` on rank 0 starts with the command broadcast and ends with the
 all-reduce of the losses, which waits for every rank: rank 0's time is the slowest

@@ -272,7 +272,7 @@ class Case:
                 "workers": self.workers,
             }
         rec["threads"] = self.run.threads
-        # what the framework really uses, read back from it (tests/test_workers.py)
+        # what the framework really uses, read back from it (tests/end_to_end/test_workers.py)
         rec["framework_threads"] = machine.framework_threads(framework_of(self.variant))
         rec["matmul_precision"] = self.matmul_precision
         # rows per block of a single-pass variant (None for the others), as the backend

@@ -110,8 +110,8 @@ def cost_model(
     timer: Timer = time.perf_counter,
 ) -> dict[str, object]:
     """Time ``train`` at a quarter of ``epochs`` and at all of them, in alternating
-    rounds (a drift of the machine then hits both alike; measured apart, the two
-    points differed by 30% on this VM for a loop with no fixed cost), and fit the
+    rounds (a drift of the machine then hits both alike; measured apart, a drift
+    between the two can exceed the fixed cost being fitted), and fit the
     per-run fixed cost and the marginal cost per epoch. {} for runs too short to split."""
     short = short_epochs(epochs)
     if short is None:

@@ -5,7 +5,7 @@ These are the loops a person would write from a tutorial, with no gdbench machin
 process, so that the harness can be shown to cost nothing a user would not pay.
 Each ``make_*`` does the set-up a script does once (convert the data, build the model,
 jit or compile the step) and returns ``run()``, one complete training from zero.
-``tests/test_idiomatic.py`` checks that every one of them agrees with the reference.
+``tests/suites/test_perf.py`` checks that every one of them agrees with the reference.
 """
 
 from __future__ import annotations

@@ -8,17 +8,12 @@ import re
 
 import pytest
 
-from backends import BackendUnavailable, jax_backend  # noqa: E402
-from suites.convergence import compare
-from suites.problems import (
-    preset,
-    synthetic,
-    toy,  # noqa: E402
-)
-from tests.conftest import backend_or_skip
-
 jax = pytest.importorskip("jax", reason="jax is not installed")
 
+from backends import BackendUnavailable, jax_backend  # noqa: E402
+from suites.convergence import compare  # noqa: E402
+from suites.problems import preset, synthetic, toy  # noqa: E402
+from tests.conftest import backend_or_skip  # noqa: E402
 
 JAX_VARIANTS = ("jax-grad", "jax-manual", "jax-scan", "jax-blocked")
 
@@ -97,9 +92,6 @@ def test_jax_traces_every_matmul_at_the_asked_precision(precision, hlo) -> None:
         assert dots, variant
         for line in dots:
             assert re.search(r"precision = \[(\w+), (\w+)\]", line).groups() == (hlo, hlo)
-
-
-jax = pytest.importorskip("jax", reason="jax is not installed")
 
 
 @pytest.mark.parametrize(

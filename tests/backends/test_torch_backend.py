@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import BackendUnavailable, torch_backend  # noqa: E402
-from suites.convergence import compare
-from suites.problems import preset, synthetic
-from tests.conftest import backend_or_skip
-
 torch = pytest.importorskip("torch", reason="torch is not installed")
+
+from backends import BackendUnavailable, torch_backend  # noqa: E402
+from suites.convergence import compare  # noqa: E402
+from suites.problems import preset, synthetic  # noqa: E402
+from tests.conftest import backend_or_skip  # noqa: E402
 
 
 def test_torch_compile_rounds_reuse_the_graph_compiled_in_warmup() -> None:
@@ -275,9 +275,6 @@ def test_cuda_graph_is_kept_only_after_a_successful_thread_local_capture(
         assert isinstance(session.graph, FakeGraph)
         assert session.graph.replays == 1  # the first launch is warm-up work
     assert modes == ["thread_local"]
-
-
-torch = pytest.importorskip("torch", reason="torch is not installed")
 
 
 def test_a_device_torch_has_no_name_for_is_unavailable() -> None:

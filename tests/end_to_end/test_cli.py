@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from backends import VARIANTS, framework_of, list_backends
 from suites.problems import synthetic
 from tests.conftest import fake_nvidia_smi, gdbench
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
+ROOT = Path(__file__).parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 SIX_FILES = {
@@ -340,9 +342,6 @@ def test_block_rows_reaches_the_workers_and_the_report(tmp_path) -> None:
     assert "7 rows at 1 float32 feature (28 B of X) (set by --block-rows)" in report
 
 
-ROOT = Path(__file__).parents[2]
-
-
 H100 = "NVIDIA H100 80GB HBM3, 9.0, 81559, 550.54.15"
 
 
@@ -394,3 +393,32 @@ def test_where_only_numpy_is_installed_a_check_runs_numpy_and_names_what_did_not
             )
             or variant == "torch-cudagraph"
         ), variant  # no CPU form: not listed on the CPU
+
+
+def test_a_plain_pytest_session_of_the_suites_builds_the_runs_gdbench_section(tmp_path) -> None:
+    # the section a gdbench run exports, built by the same code from the session's records
+    out = tmp_path / "out"
+    common = ["-p", "no:cacheprovider", "-q", "--gdb-problems", "toy", "--gdb-devices", "cpu",
+              "--gdb-backends", "numpy-manual,torch-cudagraph"]  # fmt: skip
+    bench = ROOT / "suites" / "bench"
+
+    def pytest_run(*args: str) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", *args, *common], capture_output=True, text=True,
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    pytest_run(str(bench / "test_convergence.py"), "--gdb-out", str(out))
+    checked = json.loads((out / "convergence.json").read_text())["gdbench"]
+    pytest_run(f"{bench / 'test_epoch_cost.py'}::test_epoch_cost", "--gdb-quick",
+               "--benchmark-enable", "--benchmark-json", str(tmp_path / "b.json"))  # fmt: skip
+    timed = json.loads((tmp_path / "b.json").read_text())["gdbench"]
+    for section in (checked, timed):
+        assert section["config"]["problems"] == ["toy"] and section["interrupted"] is False
+        assert section["machine"]["node"] == platform.node()
+        assert section["failures"] == []
+    assert [(c["variant"], c["status"]) for c in checked["convergence"]] == [
+        ("numpy-manual", "agree")
+    ]
+    assert checked["unavailable"] == []  # torch-cudagraph has no CPU form: not a case here

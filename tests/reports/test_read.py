@@ -383,3 +383,33 @@ def test_a_record_without_a_status_counts_as_agreeing() -> None:
     records = [bench(pid=1, status="agree", message="first"), bench(pid=2, message="second")]
     ((info, _),) = read.pooled_cases(records)
     assert info["message"] == "first" and info["status"] == "agree"
+
+
+# --- what only the records carry: the run's date and commit, the --block-rows option -------
+
+
+def test_the_caller_says_whether_a_session_was_interrupted_before_its_end_marker() -> None:
+    # a pytest session builds its section before the end marker is written
+    header = run_records()[:1]
+    assert read.gdbench_section(header)["interrupted"] is True  # no end marker yet
+    assert read.gdbench_section(header, interrupted=False)["interrupted"] is False
+    ended = [*header, {"kind": "end", "interrupted": False}]
+    assert read.gdbench_section(ended, interrupted=True)["interrupted"] is True
+
+
+def test_a_report_from_records_names_the_runs_date_and_commit(tmp_path) -> None:
+    end = {"kind": "end", "interrupted": False, "datetime": "2026-12-06T05:00:00+00:00",
+           "commit_info": {"id": "0123456789abcdef", "dirty": False}}  # fmt: skip
+    assert read.run_stamp([end]) == {"datetime": end["datetime"],
+                                     "commit_info": end["commit_info"]}  # fmt: skip
+    assert read.run_stamp([{"kind": "end"}]) == {} and read.run_stamp([]) == {}
+    (machine,) = frame.load([full_run(tmp_path, end)]).machines
+    assert machine.datetime == "2026-12-06T05:00:00+00:00"
+    assert machine.commit == "0123456789abcdef"
+
+
+def test_the_block_rows_option_is_taken_from_the_runs_header() -> None:
+    records = run_records()
+    assert "block_rows_option" not in read.merged_machine(records)
+    records[0]["config"] = {"block_rows": 7}
+    assert read.merged_machine(records)["block_rows_option"] == 7

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -418,3 +419,20 @@ def test_a_later_file_from_the_same_machine_replaces_the_earlier_rows(tmp_path: 
         )
     # the other machine's rows are untouched by alpha's re-run
     assert len(frame.load([A, rerun, B]).results) == len(before) + len(frame.load([B]).results)
+
+
+@pytest.mark.parametrize(("option", "said"), [(None, False), (7, True)])
+def test_the_block_sizes_are_the_recorded_ones_and_an_option_is_named(option, said) -> None:
+    info = {"l2_cache": {"l2_bytes": 2 * 2**20, "source": "sysfs"}}
+    if option is not None:
+        info["block_rows_option"] = option
+    machine = read.Machine("m (cpu)", "m", "cpu", info)
+    rows = pd.DataFrame({"machine": ["m (cpu)"] * 2, "n_features": [16, 1],
+                         "dtype": ["float32", "float64"], "block_rows": [7, 32768]})  # fmt: skip
+    frames = SimpleNamespace(results=rows, convergence=rows.iloc[:0])
+    (line,) = write._block_rows(frames, machine)
+    # the recorded sizes, whatever the L2 rule would choose now
+    assert "7 rows at 16 float32 features (448 B of X)" in line
+    assert "32,768 rows at 1 float64 feature (256 KiB of X)" in line
+    assert line.count("(set by --block-rows)") == (2 if said else 0)
+    assert "half the 2 MiB L2 cache of a core (sysfs)" in line

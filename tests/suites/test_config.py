@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from suites import problems
 from suites.config import OPTIONS, RunConfig, parse
 
 
@@ -20,3 +23,16 @@ def test_unset_overrides_stay_unset() -> None:
     options = RunConfig().to_options()
     assert "epochs" not in options and "lr" not in options and "block_rows" not in options
     assert parse(**options) == RunConfig()
+
+
+def test_the_planner_reads_the_presets_shapes_from_the_problems(monkeypatch) -> None:
+    # the tutorials' shapes: (name, rows, features, epochs)
+    presets = RunConfig(problems=("toy", "toy-bias", "toy-20"))
+    assert presets.problem_shapes() == [
+        ("toy", 4, 1, 100), ("toy-bias", 4, 1, 4000), ("toy-20", 20, 1, 20),
+    ]  # fmt: skip
+    assert RunConfig(problems=("toy-bias",), epochs=7).problem_shapes() == [("toy-bias", 4, 1, 7)]
+    # one source: a preset changed in suites/problems.py is what the planner sees
+    wider = problems.toy().replace(X=np.ones((6, 3)), y=np.ones(6), w0=np.zeros(3), epochs=9)
+    monkeypatch.setitem(problems._PRESET_BUILDERS, "toy", lambda dtype="float32": wider)
+    assert RunConfig(problems=("toy",)).problem_shapes() == [("toy", 6, 3, 9)]
