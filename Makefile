@@ -8,13 +8,15 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 ARGS   ?=
 
-# The tox environments this machine can run: its own Python x every framework set. The
-# all-frameworks set is .venv itself (the same install as tox's pyXY-all), so it is not
-# built a second time.
-TOX_PY    := py$(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
-TEST_ENVS := lint,type,$(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax
+# The tox environments this machine can run: its own Python x every framework set, and
+# the static checks. The all-frameworks set is .venv itself (the same install as tox's
+# pyXY-all), so it is not built a second time.
+TOX_PY      := py$(shell $(PYTHON) -c 'import sys; print("%d%d" % sys.version_info[:2])')
+STATIC_ENVS := lint,type
+SET_ENVS    := $(TOX_PY)-numpy,$(TOX_PY)-torch,$(TOX_PY)-jax
+TEST_ENVS   := $(STATIC_ENVS),$(SET_ENVS)
 
-.PHONY: bench test test-envs test-all unit perf mutation venv clean
+.PHONY: bench test test-envs test-sets test-static test-all unit perf mutation venv clean
 
 $(BIN)/gdbench: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,20 +29,28 @@ venv: $(BIN)/gdbench
 bench: venv
 	$(BIN)/gdbench run $(ARGS)
 
-## The tests, in two streams on two cores (the tests time nothing, so sharing the cores
-## costs them nothing but wall time; each stream's output is shown when it ends):
-## - the tox environments above one after the other: lint (ruff, the import contracts),
-##   type (mypy), and with each framework set its fast groups and the smoke suites;
-## - beside them, in .venv with every framework (the set tox's pyXY-all has), what needs
-##   them all: the end-to-end tests, the suites' and the checks at the top of tests/,
-##   a file per pytest-xdist worker (two: the subprocesses of these tests often wait).
+## The tests, on two cores (they time nothing, so sharing the cores costs them nothing
+## but wall time; each part's output is shown when it ends), in three parts, two at once:
+## - test-sets: the tox environments of each framework set, one after the other: their
+##   fast groups and the smoke suites;
+## - test-all: beside them, in .venv with every framework (the set tox's pyXY-all has),
+##   what needs them all: the end-to-end tests, the suites' and the checks at the top of
+##   tests/, a file per pytest-xdist worker (two: their subprocesses often wait);
+## - test-static: lint (ruff, the import contracts) and type (mypy), when test-all ends.
 ## Every test runs somewhere; each end-to-end test runs once (tox.ini says where).
 test: venv
 	@echo "make test: tox ($(TEST_ENVS)) and the all-frameworks tests in .venv, side by side"
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-envs test-all
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sets test-all test-static
 
+## Every tox environment above, one after the other.
 test-envs: venv
 	$(BIN)/tox run -e $(TEST_ENVS) -- $(ARGS)
+
+test-sets: venv
+	$(BIN)/tox run -e $(SET_ENVS) -- $(ARGS)
+
+test-static: venv
+	$(BIN)/tox run -e $(STATIC_ENVS)
 
 test-all: venv
 	GDBENCH_EXPECT_FRAMEWORKS=numpy,torch,jax $(BIN)/python -m pytest tests \

@@ -255,7 +255,7 @@ class _LoopSession:
         p, record = data.p, data.record
 
         # X and y are arguments: a closed-over array would be baked into the executable
-        # as a constant (measured: 6x the compile time at 1M x 16, docs/performance.md).
+        # as a constant, which multiplies the compile time at large N (docs/audit.md).
         # The epoch index lives on the device and is advanced there: an index sent from
         # Python would be a host-to-device copy per epoch.
         def epoch(params, X, y, losses, hist, e):

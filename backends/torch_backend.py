@@ -72,7 +72,7 @@ def _copy(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.
     """A device copy of ``array``. On the CPU the copy is made by NumPy and shared with
     torch: NumPy asks the kernel for transparent huge pages on large arrays and torch's
     allocator does not, and with THP in `madvise` mode that makes every pass over X
-    about 9% faster (docs/audit.md); it is also the usual `torch.from_numpy` route."""
+    faster (measured in docs/audit.md); it is also the usual `torch.from_numpy` route."""
     if device.type == "cpu":
         return torch.from_numpy(np.array(array, dtype=_NUMPY[dtype], copy=True))
     return torch.tensor(array, dtype=dtype, device=device)
@@ -197,7 +197,7 @@ class _AutogradSession(_Session):
             loss = ((yhat - d.y) ** 2).mean()
             loss.backward()
             with torch.no_grad():
-                # In place with alpha: no temporary for lr * grad (10% faster on toy).
+                # In place with alpha: no temporary for lr * grad (faster on toy).
                 w.sub_(w.grad, alpha=lr)  # type: ignore[arg-type]  # set by backward()
                 w.grad = None
                 if p.bias:
@@ -434,8 +434,8 @@ def _own_code(fn: Callable) -> Callable:
     problem, dtype, learning rate) would add an entry to one shared cache, calls would
     check the guards of all of them, and the ninth would hit the recompile limit. It
     also remembers the shapes it has seen per (file, line, name) and, once they differ,
-    compiles dynamic-shape kernels: measured 2x slower at 10 000 x 16 after a sweep
-    (docs/audit.md). A unique name keeps each session's graph static.
+    compiles dynamic-shape kernels, measured slower after a sweep (docs/audit.md). A
+    unique name keeps each session's graph static.
     """
     code = fn.__code__.replace(co_name=f"{fn.__name__}_session{next(_SESSIONS)}")
     return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)

@@ -1,5 +1,8 @@
-"""Reports: pytest-benchmark JSON -> pandas DataFrames -> CSV, Markdown and plots.
+"""Reports: a run's records -> pandas DataFrames -> CSV, Markdown and plots.
 
-``reports.frame`` reads the files a run wrote into tidy DataFrames (the one source of
-every number); ``reports.write`` formats them. No framework is imported here.
+``reports.records`` is the record format and its reader; ``reports.read`` pools a run's
+records (or reads a pytest-benchmark JSON with gdbench's section); ``reports.frame``
+turns them into tidy DataFrames (the one source of every number); ``reports.write`` and
+``reports.plots`` format them; ``reports.compare`` compares two runs. No framework is
+imported here.
 """

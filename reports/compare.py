@@ -123,7 +123,7 @@ def _timed(path: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], lis
     timed = [
         (b.get("extra_info") or {}, b.get("stats") or {})
         for b in doc["benchmarks"]
-        if (b.get("extra_info") or {}).get("kind", "benchmark") == "benchmark"
+        if (b.get("extra_info") or {}).get("kind", BENCHMARK) == BENCHMARK
     ]
     needed = ("variant", "device", "problem", "epochs")
     failed = [

@@ -66,7 +66,7 @@ def read_json(path: Path) -> dict[str, Any]:
     if "gdbench" not in doc:
         raise ReportInputError(
             f"{path}: pytest-benchmark output without gdbench's fields (no 'gdbench' "
-            "section): was it written by `gdbench run` or `pytest suites`?"
+            "section): was it written by `gdbench run` or `pytest suites/bench`?"
         )
     return doc
 

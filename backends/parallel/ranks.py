@@ -167,7 +167,8 @@ def start_peers(
     for rank in range(1, launch.world):
         mine = rank_cores(rank, launch.world, cores)
         env = peer_env(launch, rank, threads, mine, device, framework)
-        # GDBENCH_RANK_MODULE: tests start peers that fail on purpose (tests/rank_faults.py)
+        # GDBENCH_RANK_MODULE: tests start peers that fail on purpose
+        # (tests/end_to_end/rank_faults.py)
         module = os.environ.get("GDBENCH_RANK_MODULE", PEER_MODULE)
         procs.append(subprocess.Popen([sys.executable, "-m", module, framework], env=env))
     return procs

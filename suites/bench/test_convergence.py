@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from suites.bench.case import run_convergence
-from suites.records import first_line, trajectory, verdict_fields
+from suites.records import CONVERGENCE, first_line, trajectory, verdict_fields
 
 
 def test_backend_follows_the_float64_reference(case) -> None:
@@ -18,10 +18,10 @@ def test_backend_follows_the_float64_reference(case) -> None:
         with case.measured() as own:
             result, verdict = run_convergence(backend, own, case.matmul_precision)
     except Exception as err:  # one backend failing must not hide the others' results
-        case.record("convergence", status="failed", message=first_line(err))
+        case.record(CONVERGENCE, status="failed", message=first_line(err))
         raise
     case.record(
-        "convergence",
+        CONVERGENCE,
         **verdict_fields(case.problem, result, verdict),
         trajectory=trajectory(case.problem, result),
     )

@@ -51,7 +51,7 @@ from suites.bench.timing import (
 )
 from suites.config import SMOKE_DEVICES, parse
 from suites.convergence import compare
-from suites.records import BANDWIDTH, SCHEMA, first_line, verdict_fields
+from suites.records import BANDWIDTH, BENCHMARK, SCHEMA, first_line, verdict_fields
 
 pytestmark = pytest.mark.benchmark(group="epoch-cost", warmup=False)
 
@@ -59,7 +59,7 @@ pytestmark = pytest.mark.benchmark(group="epoch-cost", warmup=False)
 def test_epoch_cost(case, benchmark) -> None:
     backend = case.backend()
     problem = case.problem
-    benchmark.extra_info.update(case.identity("benchmark"))
+    benchmark.extra_info.update(case.identity(BENCHMARK))
     try:
         # Peak memory covers the case's copy of the data, prepare, warm-up and the rounds.
         with case.measured() as own:
@@ -83,7 +83,7 @@ def test_epoch_cost(case, benchmark) -> None:
             del session, own
     except Exception as err:  # one backend failing must not hide the others' results
         benchmark.extra_info.update(status="failed", message=first_line(err))
-        case.record("benchmark", status="failed", message=first_line(err))
+        case.record(BENCHMARK, status="failed", message=first_line(err))
         raise
     verdict = compare(problem, result, case.matmul_precision)
     fields = verdict_fields(problem, result, verdict)
@@ -97,7 +97,7 @@ def test_epoch_cost(case, benchmark) -> None:
         **ranks,
     }
     benchmark.extra_info.update(fields, **extra, **case.memory)
-    case.record("benchmark", **fields, **extra, timing=timing_of(benchmark))
+    case.record(BENCHMARK, **fields, **extra, timing=timing_of(benchmark))
     if not verdict.ok:
         pytest.fail(f"{backend.variant}@{backend.device} on {problem.name}: {verdict.message}")
 

@@ -250,7 +250,7 @@ def isolation_lines(effect: pd.DataFrame, processes: int) -> list[str]:
         "The same quick run twice, each timed in "
         f"{processes} fresh processes per variant (`--processes {processes}`): each variant "
         "in a worker process of its own (`gdbench run`, the default), and every variant in "
-        "one process (`--isolate none`, what a plain `pytest suites` run does). Per-epoch "
+        "one process (`--isolate none`, what a plain `pytest suites/bench` run does). Per-epoch "
         "medians of the pooled rounds; `ratio` is alone over together; the last two "
         "columns give the range of the processes' own medians. A difference counts as an "
         "effect of isolation (⚠) only where those two ranges do not overlap: a fresh "

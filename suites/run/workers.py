@@ -8,9 +8,9 @@ job on the command line, so that any worker can be re-run by hand from the line 
 
 Workers append their finished cases to the run's ``records.jsonl`` (one worker at a time,
 so lines never interleave); the manager writes the run's header and end marker around
-them, marks the cases of a worker that died or timed out as failed, and builds the
-run's ``benchmark.json`` (pytest-benchmark's format, rounds of several processes pooled)
-or ``convergence.json`` from the records: the records are the one source of every output.
+them, and marks the cases of a worker that died or timed out as failed. The records are
+the one source of every output: ``suites/run/export.py`` writes the run's
+``benchmark.json`` or ``convergence.json`` from them, and the report is built from them.
 """
 
 from __future__ import annotations
@@ -203,6 +203,14 @@ def worker_command(
     return args
 
 
+def inherited_env() -> dict[str, str]:
+    """What a worker inherits of this process's environment: all of it but pytest-xdist's
+    worker variables. A gdbench run started from a test under pytest-xdist would pass
+    them on, and pytest-benchmark disables its timing in any process that has them: the
+    run would finish with no timing at all."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+
+
 def death_reason(returncode: int, timed_out: float | None) -> str | None:
     """Why a worker's unfinished cases failed, or ``None`` for a worker that ended as
     pytest does (0; 1 for failed tests; 2 for an interruption or a collection error; 5
@@ -346,7 +354,7 @@ class Manager:
             log.flush()
             proc = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                errors="replace", env={**os.environ, **env}, start_new_session=True,
+                errors="replace", env={**inherited_env(), **env}, start_new_session=True,
             )  # fmt: skip
             self.stop.watch(proc)
             reader = threading.Thread(target=_forward, args=(proc.stdout, log), daemon=True)

@@ -401,11 +401,14 @@ def test_a_plain_pytest_session_of_the_suites_builds_the_runs_gdbench_section(tm
     common = ["-p", "no:cacheprovider", "-q", "--gdb-problems", "toy", "--gdb-devices", "cpu",
               "--gdb-backends", "numpy-manual,torch-cudagraph"]  # fmt: skip
     bench = ROOT / "suites" / "bench"
+    # not an xdist worker's variables: pytest-benchmark would not time under them
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    env["PYTHONPATH"] = str(ROOT)
 
     def pytest_run(*args: str) -> None:
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", *args, *common], capture_output=True, text=True,
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+            cwd=ROOT, env=env, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -4,6 +4,7 @@ environment, why a dead worker failed, pooled rounds, broken lines, progress."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,14 @@ def test_every_k_of_a_k_process_variant_gets_a_worker_of_its_own(
     assert "device_count" not in workers.worker_env(two, 2, 2).get("XLA_FLAGS", "")
     one_process = workers.worker_env(jobs["jax-sharded@cpu"], 2, 2)
     assert "--xla_force_host_platform_device_count=2" in one_process["XLA_FLAGS"]
+
+
+def test_a_worker_inherits_no_pytest_xdist_variables(monkeypatch) -> None:
+    # pytest-benchmark disables timing in a process that has them: a run started from a
+    # test under pytest-xdist would otherwise finish without a single timing
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.setenv("GDBENCH_KEPT", "1")
+    env = workers.inherited_env()
+    assert not [k for k in env if k.startswith("PYTEST_XDIST_")]
+    assert env["GDBENCH_KEPT"] == "1" and env["PATH"] == os.environ["PATH"]
