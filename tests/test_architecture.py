@@ -133,3 +133,10 @@ def test_the_page_check_tells_a_missing_module(name: str, real: bool) -> None:
 def test_a_bare_file_name_in_a_table_row_belongs_to_that_rows_package() -> None:
     row = "| `suites/run/` | `cli.py`, `gone.py` | who runs it |"
     assert named_modules(row) == {"suites/run/", "suites/run/cli.py", "suites/run/gone.py"}
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    # the reverse check: a module added without a place on the map fails here
+    named = named_modules(DOC.read_text(encoding="utf-8"))
+    modules = {str(p.relative_to(ROOT)) for p in sources() if p.name != "__init__.py"}
+    assert sorted(modules - named) == []
