@@ -174,7 +174,8 @@ def blocked_lines(table: pd.DataFrame, info: dict) -> list[str]:
     return [
         BLOCKED_BEGIN,
         "",
-        f"Measured in one process at {n:,} × 16 float32 ({n * 64 / 1e6:.0f} MB of X), "
+        (f"Measured on {info['stamp']}, " if info.get("stamp") else "Measured ")
+        + f"in one process at {n:,} × 16 float32 ({n * 64 / 1e6:.0f} MB of X), "
         f"{info['epochs']} epochs per training: every CPU variant of each framework, "
         "a read of X itself in each framework that sums in parallel (as many reads per "
         "round as a training has epochs), and the two 256 MiB streaming reads, timed in "
@@ -363,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "blocked":
         os.environ["JAX_PLATFORMS"] = "cpu"  # CPU against CPU, as the side by side
         table, info = blocked_comparison()
+        info["stamp"] = f"{dt.date.today().isoformat()} at commit `{_commit()}`"
         if (beyond := beyond_cache()) is not None:
             print(beyond[0].to_string(index=False))
             info["beyond"] = beyond
@@ -397,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     blocked = blocked_comparison(10_000 if args.quick else BLOCKED_N, 3 if args.quick else
                                  BLOCKED_ROUNDS)  # fmt: skip
     print(blocked[0].to_string(index=False))
+    blocked[1]["stamp"] = f"{dt.date.today().isoformat()} at commit `{_commit()}`"
     if (beyond := beyond_cache(args.quick)) is not None:
         print(beyond[0].to_string(index=False))
         blocked[1]["beyond"] = beyond

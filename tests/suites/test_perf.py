@@ -227,3 +227,12 @@ def test_the_performance_section_says_whether_the_target_is_met(numpy_s, verdict
                                   targets)  # fmt: skip
     assert new.count("numpy-blocked faster than") == 1 and "- old" in new
     assert "\nnew\n" in new and new.endswith("tail") and "1.50, 2.00, 2.50" not in new
+
+
+def test_the_performance_section_is_dated_when_its_run_is_known() -> None:
+    from suites.perf.document import blocked_lines
+
+    table, info = comparison(3.4e-3)
+    assert "\nMeasured in one process at 1,000,000 × 16" in "\n".join(blocked_lines(table, info))
+    dated = "\n".join(blocked_lines(table, info | {"stamp": "2026-12-06 at commit `abc`"}))
+    assert "\nMeasured on 2026-12-06 at commit `abc`, in one process at 1,000,000 × 16" in dated
