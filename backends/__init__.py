@@ -21,7 +21,9 @@ from backends.base import (
     effective_precision,
 )
 from backends.registry import (
+    DEFAULT_GROUP,
     DEVICES,
+    GROUPS,
     VARIANTS,
     BackendInfo,
     block_rows_of,
@@ -39,6 +41,8 @@ from backends.registry import (
 )
 
 __all__ = [
+    "DEFAULT_GROUP",
+    "GROUPS",
     "DEVICES",
     "DTYPES",
     "MATMUL_PRECISIONS",

@@ -66,6 +66,16 @@ _REGISTRY: dict[str, _Entry] = {
 }
 VARIANTS: tuple[str, ...] = tuple(_REGISTRY)
 
+# Variant groups, usable in --backends next to names: "core", the single-device styles a
+# run compares unless told otherwise; "single-pass", the *-blocked forms of three of
+# them; "data-parallel", the forms over K devices or processes (each K a case).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "core": tuple(v for v, e in _REGISTRY.items() if not (e.blocked or e.parallel)),
+    "single-pass": tuple(v for v, e in _REGISTRY.items() if e.blocked),
+    "data-parallel": tuple(v for v, e in _REGISTRY.items() if e.parallel),
+}
+DEFAULT_GROUP = "core"  # what `gdbench run` and `gdbench check` select by default
+
 # How to install each framework, for the message of a missing one.
 _INSTALL = {
     "torch": "pip install 'gdbench[torch]' -c constraints.txt",

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from backends import (
     DEVICES,
     DTYPES,
+    GROUPS,
     MATMUL_PRECISIONS,
     VARIANTS,
     closest,
@@ -175,6 +176,20 @@ def _names(flag: str, value: str, choices: tuple[str, ...], allow_all: bool = Fa
     return tuple(dict.fromkeys(items))
 
 
+def variant_names(value: str) -> tuple[str, ...]:
+    """``--backends``: variant names and groups (``GROUPS``) mixed, or ``all``, expanded
+    to variants in the order given (a group's in the registry's order), each once.
+
+    Raises:
+        ConfigError: an empty list, or a name that is neither a variant nor a group.
+    """
+    choices = (*VARIANTS, *GROUPS)
+    items = _names("--backends", value, choices, allow_all=True)
+    if items == choices:  # "all"
+        return VARIANTS
+    return tuple(dict.fromkeys(v for item in items for v in GROUPS.get(item, (item,))))
+
+
 def positive_number(flag: str, value: str, what: str = "a positive finite number") -> float:
     """``value`` as a finite number above zero, or a ConfigError naming ``flag``."""
     try:
@@ -214,17 +229,18 @@ def parse(
     workers: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
+    default_backends: tuple[str, ...] = VARIANTS,
 ) -> RunConfig:
     """Build a :class:`RunConfig` from option strings; ``None`` means the default.
 
     Raises:
         ConfigError: a value is not allowed; the message names flag, value and choices.
     """
-    kw: dict[str, object] = {"quick": quick}
+    kw: dict[str, object] = {"quick": quick, "backends": default_backends}
     if problems is not None:
         kw["problems"] = _names("--problems", problems, PROBLEM_CHOICES, allow_all=True)
     if backends is not None:
-        kw["backends"] = _names("--backends", backends, VARIANTS, allow_all=True)
+        kw["backends"] = variant_names(backends)
     kw["devices"] = default_devices
     if devices is not None:
         kw["devices"] = _names("--devices", devices, DEVICES, allow_all=True)

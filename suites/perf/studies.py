@@ -76,7 +76,8 @@ def side_by_side(problem: Problem, variant: str, rounds: int = 21) -> dict | Non
 
 
 def run_benchmark(out: Path, quick: bool, *extra: str) -> Path:
-    args = [sys.executable, "-m", "suites.run.cli", "run", "--out", str(out), *extra]
+    args = [sys.executable, "-m", "suites.run.cli", "run", "--backends", "all", "--out", str(out),
+            *extra]  # fmt: skip
     args += ["--quick"] if quick else ["--sizes", SWEEP]
     subprocess.run(args, check=True)
     return out / "benchmark.json"

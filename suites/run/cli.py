@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from backends import closest
+from backends import DEFAULT_GROUP, GROUPS, closest
 from suites.config import (
     OPTIONS,
     PROBLEM_CHOICES,
@@ -48,7 +48,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help=f"comma list of {', '.join(PROBLEM_CHOICES)} or all "
         "(default: all; 'sweep' is the synthetic problems of --sizes)",
     )
-    p.add_argument("--backends", help="comma list of variants, or all (default: every available)")
+    p.add_argument(
+        "--backends",
+        help="comma list of variants and groups (core: the single-device styles; "
+        "single-pass: the *-blocked forms; data-parallel), or all (default: core)",
+    )
     p.add_argument(
         "--devices",
         help="comma list of cpu, cuda, or all (default: cpu; an absent "
@@ -166,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> RunConfig:
     try:
-        return parse(**{name: getattr(args, name) for name in OPTIONS}, quick=args.quick)
+        return parse(
+            **{name: getattr(args, name) for name in OPTIONS}, quick=args.quick,
+            default_backends=GROUPS[DEFAULT_GROUP],
+        )  # fmt: skip
     except ConfigError as err:
         raise UsageError(str(err)) from None
 

@@ -375,7 +375,7 @@ def test_where_only_numpy_is_installed_a_check_runs_numpy_and_names_what_did_not
     """tox's py3XX-numpy: the command, the workers and the report work without torch and
     jax, and every variant of theirs is named with the line that installs it."""
     out = tmp_path / "run"
-    proc = gdbench("check", "--problems", "toy", "--out", str(out))
+    proc = gdbench("check", "--backends", "all", "--problems", "toy", "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = set(pd.read_csv(out / "trajectories.csv")["variant"])
     assert ran == {"numpy-manual", "numpy-blocked"}

@@ -238,8 +238,9 @@ def test_several_processes_pool_their_rounds_into_one_benchmark(tmp_path: Path) 
 def million(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every installed variant once at 1 000 000 x 16 float32 (X alone: 64 MB)."""
     out = tmp_path_factory.mktemp("million") / "run"
-    proc = gdbench("run", "--quick", "--problems", "sweep", "--sizes", "1000000",
-                   "--epochs", "2", "--out", str(out), timeout=600)  # fmt: skip
+    proc = gdbench("run", "--quick", "--backends", "all", "--problems", "sweep",
+                   "--sizes", "1000000", "--epochs", "2", "--out", str(out),
+                   timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from suites import problems
-from suites.config import OPTIONS, RunConfig, parse
+from suites.config import OPTIONS, ConfigError, RunConfig, parse
 
 
 def test_every_option_round_trips_through_its_strings() -> None:
@@ -36,3 +37,34 @@ def test_the_planner_reads_the_presets_shapes_from_the_problems(monkeypatch) -> 
     wider = problems.toy().replace(X=np.ones((6, 3)), y=np.ones(6), w0=np.zeros(3), epochs=9)
     monkeypatch.setitem(problems._PRESET_BUILDERS, "toy", lambda dtype="float32": wider)
     assert RunConfig(problems=("toy",)).problem_shapes() == [("toy", 6, 3, 9)]
+
+
+def test_groups_expand_to_their_variants_where_they_are_named() -> None:
+    core = ("numpy-manual", "torch-autograd", "torch-nn", "torch-manual", "torch-compile",
+            "torch-cudagraph", "jax-grad", "jax-manual", "jax-scan")  # fmt: skip
+    blocked = ("numpy-blocked", "torch-blocked", "jax-blocked")
+    parallel = ("torch-ddp", "torch-allreduce", "jax-sharded", "jax-shardmap",
+                "jax-sharded-procs", "jax-shardmap-procs")  # fmt: skip
+    assert parse(backends="core").backends == core
+    assert parse(backends="single-pass").backends == blocked
+    assert parse(backends="data-parallel").backends == parallel
+    # names and groups mixed, in the order given, each variant once
+    assert parse(backends="jax-blocked,core,numpy-manual").backends == ("jax-blocked", *core)
+    every = parse(backends="all").backends
+    assert len(every) == 18 and set(every) == {*core, *blocked, *parallel}
+
+
+def test_the_command_selects_core_unless_told_otherwise() -> None:
+    from suites.run.cli import _config, build_parser
+
+    run = _config(build_parser().parse_args(["check"]))
+    assert run.backends == parse(backends="core").backends
+    assert parse().backends == parse(backends="all").backends  # a plain pytest run: all
+
+
+def test_an_unknown_group_names_the_groups(capsys) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(backends="core,single_pass")
+    message = str(err.value)
+    assert "--backends: unknown value 'single_pass' (did you mean 'single-pass'?)" in message
+    assert message.endswith("core, single-pass, data-parallel or all")
