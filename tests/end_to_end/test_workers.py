@@ -116,6 +116,12 @@ def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_o
     for other in CHEAP[1:2]:
         mine = results[results["variant"] == other]
         assert len(mine) == 2 and (mine["status"] == "agree").all()
+    # the crashed cases are rows of results.csv too: failed, with the signal, no timing
+    crashed = results[results["variant"] == "numpy-manual"].set_index("problem")
+    assert sorted(crashed.index) == ["toy", "toy-20"]
+    assert (crashed["status"] == "failed").all()
+    assert (crashed["message"] == "worker killed by SIGABRT").all()
+    assert crashed["per_epoch_median_s"].isna().all()
     end = recs[-1]
     assert end["kind"] == "end" and end["workers"][0]["reason"] == "worker killed by SIGABRT"
 
