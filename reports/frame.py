@@ -431,13 +431,24 @@ def speedup_intervals(frame: pd.DataFrame, rounds: pd.Series) -> pd.DataFrame:
     return ratio_intervals(frame, rounds, baseline, row_over_reference=False)
 
 
+def contenders(frame: pd.DataFrame) -> pd.Series:
+    """Which rows compete for fastest: all but K = 1 of a data-parallel variant, which is
+    its single-device program run through the data-parallel machinery, the baseline of
+    its scaling (the report's scaling section), never a winner of its own."""
+    if frame.empty or "workers" not in frame:
+        return pd.Series(True, index=frame.index, dtype=bool)
+    baseline = frame["parallel_variant"].notna() & (frame["workers"] == 1)
+    return ~baseline
+
+
 def fastest_marks(frame: pd.DataFrame) -> pd.Series:
     """Per machine and problem: ``"yes"`` on the fastest agreeing row when its interval
     clears every other row's (its high end below their low ends), else ``"tie"`` on it
     and on every row whose interval overlaps it; ``"untested"`` on the fastest median
-    when it has no interval (JSON without its rounds); ``""`` elsewhere."""
+    when it has no interval (JSON without its rounds); ``""`` elsewhere. K = 1 of a
+    data-parallel variant is never marked (:func:`contenders`)."""
     marks = pd.Series("", index=frame.index, dtype=object)
-    timed = frame[frame["per_epoch_median_s"].notna()]
+    timed = frame[frame["per_epoch_median_s"].notna() & contenders(frame)]
     for _, group in timed.groupby(CASE_KEYS):
         ranked = group.sort_values("per_epoch_median_s", kind="stable")
         high = ranked["per_epoch_ci_high_s"].iloc[0]
@@ -479,10 +490,10 @@ def break_even(frame: pd.DataFrame) -> pd.DataFrame:
 
 def gap_intervals(frame: pd.DataFrame, rounds: pd.Series) -> pd.DataFrame:
     """The 95% interval of each row's gap to the fastest median of its machine and
-    problem; the fastest row's own is 1."""
+    problem (among the :func:`contenders`); the fastest row's own is 1."""
 
     def fastest(group: pd.DataFrame) -> Any:
-        timed = group[group["per_epoch_median_s"].notna()]
+        timed = group[group["per_epoch_median_s"].notna() & contenders(group)]
         return (
             timed.sort_values("per_epoch_median_s", kind="stable").index[0] if len(timed) else None
         )
@@ -491,10 +502,12 @@ def gap_intervals(frame: pd.DataFrame, rounds: pd.Series) -> pd.DataFrame:
 
 
 def gaps(frame: pd.DataFrame) -> pd.Series:
-    """Each row's median over the fastest agreeing median on its machine and problem."""
+    """Each row's median over the fastest agreeing median on its machine and problem
+    (among the :func:`contenders`)."""
     if frame.empty:
         return pd.Series(dtype=float)
-    fastest = frame.groupby(CASE_KEYS)["per_epoch_median_s"].transform("min")
+    cost = frame["per_epoch_median_s"].where(contenders(frame))
+    fastest = cost.groupby([frame[k] for k in CASE_KEYS]).transform("min")
     return frame["per_epoch_median_s"] / fastest
 
 

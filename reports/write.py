@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.frame import BASELINE, PER_EPOCH, Frames, Machine, scaling
+from reports.frame import BASELINE, PER_EPOCH, Frames, Machine, contenders, scaling
 from reports.plots import plot_convergence, plot_epoch_cost, plot_scaling
 
 
@@ -305,7 +305,8 @@ def summary_lines(frames: Frames, key: str, timing: bool = True) -> list[str]:
     ):
         first = part.iloc[0]
         label = f"**{problem_label(first['problem'], first['n_samples'], first['n_features'])}**"
-        timed = part[part[PER_EPOCH].notna()]
+        # K = 1 of a data-parallel variant is its scaling baseline, not a contender
+        timed = part[part[PER_EPOCH].notna() & contenders(part)]
         if timed.empty:
             out.append(f"- {label} ({dtype}): no valid timing")
             continue

@@ -434,3 +434,23 @@ def test_a_single_pass_row_counts_one_pass_of_x() -> None:
     assert one["bytes_per_epoch"] == one["one_pass_bytes"] == 1000 * 16 * 4
     assert one["block_rows"] == 256
     assert "block_rows" in frame.RESULT_COLUMNS
+
+
+def test_k_1_of_a_data_parallel_variant_is_the_scaling_baseline_never_a_winner() -> None:
+    # jax-sharded-x1 runs jax-sharded's program on one device: the fastest median here,
+    # but the baseline of its own scaling, not a contender
+    df = results([
+        ci("numpy-manual", 3.0, 2.9, 3.1, parallel_variant=None, workers=None),
+        ci("jax-scan", 1.0, 0.9, 1.1, parallel_variant=None, workers=None),
+        ci("jax-sharded-x1", 0.5, 0.45, 0.55, parallel_variant="jax-sharded", workers=1),
+        ci("jax-sharded-x2", 2.0, 1.9, 2.1, parallel_variant="jax-sharded", workers=2),
+    ])  # fmt: skip
+    assert list(frame.contenders(df)) == [True, True, False, True]
+    assert list(frame.fastest_marks(df)) == ["", "yes", "", ""]
+    # gaps are to the fastest contender, jax-scan; the baseline's is below 1
+    assert list(frame.gaps(df)) == [3.0, 1.0, 0.5, 2.0]
+    rounds = pd.Series([[[t * (1 + k / 100) for k in range(9)]] for t in (3.0, 1.0, 0.5, 2.0)],
+                       index=df.index)  # fmt: skip
+    gaps = frame.gap_intervals(df, rounds)
+    assert tuple(gaps.loc[1]) == (1.0, 1.0)  # jax-scan is the reference row
+    assert gaps.loc[2, "high"] < 1.0 < gaps.loc[3, "low"]
