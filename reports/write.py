@@ -743,16 +743,56 @@ def _sci(value: float) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.3e}"
 
 
+TERMINAL_WIDTH = 100  # the summary at the end of `gdbench run` fits this many columns
+MARKS = {"yes": "", "tie": " ≈", "untested": " †"}  # as in the report's cost table
+
+
+def summary_table(frames: Frames, key: str) -> pd.DataFrame:
+    """One row per problem of machine ``key``: the fastest contender (``≈`` where its
+    interval overlaps the runner-up's, ``†`` untested), its per-epoch median, the
+    runner-up and its time as a multiple of the fastest's, with the 95% interval."""
+    results = frames.results[frames.results["machine"] == key]
+    rows = []
+    for (dtype, _, _, _), part in _ordered(results).groupby(
+        ["dtype", "problem", "n_samples", "n_features"], sort=False
+    ):
+        first = part.iloc[0]
+        timed = part[part[PER_EPOCH].notna() & contenders(part)]
+        ranked = timed.sort_values(PER_EPOCH, kind="stable")
+        # the sweep's problems by their shape alone (N×D), to fit the terminal
+        label = problem_label(first["problem"], first["n_samples"], first["n_features"])
+        label = label.removeprefix("synthetic ") + ("" if dtype == "float32" else f" {dtype}")
+        row = {"problem": label,
+               "fastest": "no valid timing", "per epoch": "", "runner-up": "",
+               "its time [95%]": ""}  # fmt: skip
+        if not ranked.empty:
+            best = ranked.iloc[0]
+            row |= {"fastest": best["variant"] + MARKS.get(best["fastest"], ""),
+                    "per epoch": human_time(best[PER_EPOCH])}  # fmt: skip
+        if len(ranked) > 1:
+            runner = ranked.iloc[1]
+            gap = _ratio(runner["gap_to_fastest"])
+            ci = interval_text(runner["gap_ci_low"], runner["gap_ci_high"], _ci)
+            row |= {"runner-up": runner["variant"], "its time [95%]": f"{gap}{ci}"}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def cost_table_text(frames: Frames) -> str:
-    """The per-epoch cost table as plain text, for the end of ``gdbench run``."""
+    """The answer per problem as plain text, for the end of ``gdbench run``: the fastest
+    variant and its runner-up (the report has every variant)."""
     parts = []
     for key in frames.results["machine"].unique():
-        part = frames.results[frames.results["machine"] == key]
-        cells = part.apply(
-            lambda r: human_time(r[PER_EPOCH]) if r["status"] == "agree" else r["status"], axis=1
-        )
-        parts.append(f"per-epoch cost (median), {key}\n" + pivot(part, cells).to_string())
+        parts.append(f"fastest per problem, {key}\n" + plain_table(summary_table(frames, key)))
     return "\n\n".join(parts)
+
+
+def plain_table(table: pd.DataFrame) -> str:
+    """Columns of text, left-aligned, two spaces apart, no trailing blanks."""
+    cells = [list(table.columns), *table.astype(str).values.tolist()]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in cells)  # fmt: skip
 
 
 def trajectories_csv(frames: Frames) -> pd.DataFrame:

@@ -115,7 +115,10 @@ def test_quick_run_writes_six_files_readable_by_pytest_benchmark_compare(tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert SIX_FILES <= {p.name for p in out.iterdir()}
     assert "[  1/" in proc.stdout  # progress lines
-    assert "per-epoch cost (median)" in proc.stdout
+    # the answer per problem, within 100 columns (the report has every variant)
+    summary = proc.stdout.split("fastest per problem, ", 1)[1].split("\nreport: ")[0]
+    assert max(map(len, summary.strip().splitlines())) <= 100
+    assert "toy (4×1)" in summary and "100×16" in summary
     results = pd.read_csv(out / "results.csv")
     assert set(results["problem"]) == {"toy", "synthetic-100x16"}
     assert (results["per_epoch_median_s"] > 0).all()

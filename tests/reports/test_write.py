@@ -436,3 +436,36 @@ def test_the_block_sizes_are_the_recorded_ones_and_an_option_is_named(option, sa
     assert "32,768 rows at 1 float64 feature (256 KiB of X)" in line
     assert line.count("(set by --block-rows)") == (2 if said else 0)
     assert "half the 2 MiB L2 cache of a core (sysfs)" in line
+
+
+def test_the_terminal_summary_names_the_fastest_and_its_runner_up_in_100_columns() -> None:
+    # alpha, synthetic-100x16: jax-scan 0.5 ms / 100 epochs = 5 µs, numpy-manual 20 µs
+    # (4×), torch-nn 40 µs; toy-bias: numpy-manual 20 ms / 4000 = 5 µs, jax-scan diverged.
+    # No rounds in these files: the fastest medians are untested (†), gaps have no interval.
+    text = write.cost_table_text(frame.load([A, B]))
+    alpha, beta = text.split("\n\n")
+    assert alpha.splitlines() == [
+        "fastest per problem, alpha (Intel Xeon Test)",
+        "problem         fastest         per epoch  runner-up     its time [95%]",
+        "toy-bias (4×1)  numpy-manual †  5 µs",
+        "100×16          jax-scan †      5 µs       numpy-manual  4.00×",
+    ]
+    assert beta.splitlines()[2] == "100×16   jax-scan †  4 µs       numpy-manual  2.50×"
+
+
+def test_the_terminal_summary_stays_within_100_columns_with_long_names() -> None:
+    row = {"machine": "m", "dtype": "float64", "problem": "synthetic-1000000x16",
+           "n_samples": 1_000_000, "n_features": 16, "per_epoch_median_s": 1.234e-3,
+           "fastest": "tie", "gap_to_fastest": 1.0, "gap_ci_low": 0.991, "gap_ci_high": 1.01,
+           "parallel_variant": "jax-shardmap-procs", "workers": 2}  # fmt: skip
+    results = pd.DataFrame([
+        row | {"variant": "jax-shardmap-procs-x2"},
+        row | {"variant": "jax-sharded-procs-x2", "per_epoch_median_s": 1.3e-3,
+               "gap_to_fastest": 1.0535, "gap_ci_low": 0.987654, "gap_ci_high": 1.123456},
+    ])  # fmt: skip
+    table = write.summary_table(SimpleNamespace(results=results), "m")
+    assert list(table.loc[0]) == ["1,000,000×16 float64", "jax-shardmap-procs-x2 ≈",
+                                  "1.23 ms", "jax-sharded-procs-x2",
+                                  "1.05× [0.988, 1.12]"]  # fmt: skip
+    frames = SimpleNamespace(results=results)
+    assert max(map(len, write.cost_table_text(frames).splitlines())) <= write.TERMINAL_WIDTH
