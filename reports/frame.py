@@ -283,6 +283,7 @@ def _trajectory_rows(records: list[dict[str, Any]], machine: Machine) -> list[di
             if b is not None:
                 row["b"] = b[e]
             row["ref_loss"] = ref[e] if ref is not None else np.nan
+            row["loss_rtol"] = rec.get("loss_rtol", np.nan)  # what the run was judged by
             row["machine"] = machine.key
             rows.append(row)
     return rows

@@ -1,18 +1,60 @@
 """The report's figures: per-epoch cost against size, scaling over K, and the
-convergence of every variant against the float64 reference (matplotlib, Agg)."""
+convergence of every variant against the float64 reference (matplotlib, Agg).
+
+Every figure colours a variant by its framework (numpy blue, torch red, jax green, a
+shade per style), puts its legend outside the data, and is at most ``MAX_WIDTH_PX``
+pixels wide."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from reports.frame import PER_EPOCH, Frames
 
+MAX_WIDTH_PX = 1600
+PANELS_PER_ROW = 4  # convergence.png wraps its problems at this many per row
+FRAMEWORK_COLORMAPS = {"numpy": "Blues", "torch": "Reds", "jax": "Greens"}
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def variant_styles(variants: list[str]) -> dict[str, dict[str, Any]]:
+    """A colour, line style and marker per variant: its framework's colour family (by
+    the name's prefix), a darker shade and another line style for each further style of
+    that framework, in the order given; grey for a framework not named here."""
+    import matplotlib
+
+    out: dict[str, dict[str, Any]] = {}
+    by_framework: dict[str, list[str]] = {}
+    for v in dict.fromkeys(variants):
+        by_framework.setdefault(v.split("-")[0], []).append(v)
+    markers = ("o", "s", "^", "D", "v", "P", "X", "*")
+    for framework, names in by_framework.items():
+        cmap = matplotlib.colormaps[FRAMEWORK_COLORMAPS.get(framework, "Greys")]
+        for i, name in enumerate(names):
+            shade = 0.45 + 0.5 * (i / max(1, len(names) - 1)) if len(names) > 1 else 0.75
+            out[name] = {"color": cmap(shade), "linestyle": LINESTYLES[i % len(LINESTYLES)],
+                         "marker": markers[i % len(markers)]}  # fmt: skip
+    return out
+
+
+def tolerance_lines(part: pd.DataFrame) -> list[tuple[str, float]]:
+    """The loss tolerances the runs of one problem were judged by, as recorded (one per
+    dtype and matmul precision present), each with its label; none for records that
+    predate the field."""
+    if "loss_rtol" not in part:
+        return []
+    found = part.dropna(subset=["loss_rtol"]).drop_duplicates(["dtype", "loss_rtol"])
+    return [(f"{r['dtype']} tolerance (rtol {r['loss_rtol']:g})", float(r["loss_rtol"]))
+            for _, r in found.iterrows()]  # fmt: skip
+
 
 def plot_epoch_cost(frames: Frames, path: Path) -> None:
-    """Per-epoch cost against n_samples, log-log, one line per variant@device (and machine)."""
+    """Per-epoch cost against n_samples, log-log, one line per variant@device (and
+    machine), each with its 95% interval, coloured by framework."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,24 +62,22 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
 
     data = frames.results[frames.results["status"] == "agree"]
     data = data[data["problem"].str.startswith("synthetic")]
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
     several = data["machine"].nunique() > 1
-    styles = ["-", "--", ":", "-."]
+    styles = variant_styles(list(data["variant"]))
     for m, (machine, by_machine) in enumerate(data.groupby("machine", sort=False)):
         for (variant, device, dtype), line in by_machine.groupby(
             ["variant", "device", "dtype"], sort=False
         ):
             line = line.sort_values("n_samples")
             label = f"{variant}@{device} {dtype}" + (f" — {machine}" if several else "")
-            ax.errorbar(
-                line["n_samples"],
-                line[PER_EPOCH],
-                yerr=line["per_epoch_iqr_s"] / 2,
-                marker="o",
-                linestyle=styles[m % len(styles)],
-                capsize=3,
-                label=label,
-            )
+            style = dict(styles[str(variant)])
+            if several:  # the machine by line style, the variant by colour and marker
+                style["linestyle"] = LINESTYLES[m % len(LINESTYLES)]
+            low = (line[PER_EPOCH] - line["per_epoch_ci_low_s"]).fillna(0).clip(lower=0)
+            high = (line["per_epoch_ci_high_s"] - line[PER_EPOCH]).fillna(0).clip(lower=0)
+            ax.errorbar(line["n_samples"], line[PER_EPOCH], yerr=[low, high], capsize=3,
+                        label=label, **style)  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(
@@ -45,7 +85,7 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
         + ", ".join(str(int(d)) for d in sorted(data["n_features"].unique()))
         + ")"
     )
-    ax.set_ylabel("time per epoch (s), median ± IQR/2")
+    ax.set_ylabel("time per epoch (s): median and 95% interval")
     ax.set_title("Per-epoch cost of full-batch gradient descent")
     ax.grid(True, which="both", alpha=0.3)
     if data.empty:
@@ -53,8 +93,7 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
             0.5, 0.5, "no timed synthetic problem in this run", ha="center", transform=ax.transAxes
         )
     else:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        fig.legend(loc="outside right upper", fontsize=8)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -97,8 +136,9 @@ def plot_scaling(table: pd.DataFrame, path: Path) -> None:
 
 def plot_convergence(frames: Frames, path: Path) -> None:
     """Per problem: loss against epoch (log y) for every backend and the float64 reference,
-    and below it each backend's relative deviation from the reference, so a disagreement
-    that the loss curves hide is visible."""
+    and below it each backend's relative deviation from the reference with the tolerance
+    it was judged by, so a disagreement that the loss curves hide is visible. Problems
+    wrap at ``PANELS_PER_ROW`` per row; one legend, outside the panels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,30 +146,35 @@ def plot_convergence(frames: Frames, path: Path) -> None:
 
     traj = frames.trajectories
     problems = list(dict.fromkeys(traj["problem"])) if not traj.empty else []
-    ncols = max(1, len(problems))
-    fig, axes = plt.subplots(2, ncols, figsize=(4.2 * ncols, 6.5), squeeze=False, sharex="col")
-    for col, problem in enumerate(problems):
-        top, bottom = axes[0, col], axes[1, col]
+    ncols = max(1, min(PANELS_PER_ROW, len(problems)))
+    nrows = max(1, -(-len(problems) // ncols))
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(3.4 * ncols + 2.4, 5.4 * nrows),
+                             squeeze=False, layout="constrained")  # fmt: skip
+    styles = variant_styles(list(traj["variant"])) if problems else {}
+    labels: dict[str, Any] = {}  # one legend entry per line, whatever its panel
+    for k, problem in enumerate(problems):
+        top, bottom = axes[2 * (k // ncols), k % ncols], axes[2 * (k // ncols) + 1, k % ncols]
+        bottom.sharex(top)
         part = traj[traj["problem"] == problem]
         ref = part.drop_duplicates("epoch")
-        top.plot(
-            ref["epoch"],
-            ref["ref_loss"],
-            color="black",
-            linewidth=3,
-            alpha=0.25,
-            label="float64 reference",
-        )
+        (handle,) = top.plot(ref["epoch"], ref["ref_loss"], color="black", linewidth=3,
+                             alpha=0.25)  # fmt: skip
+        labels.setdefault("float64 reference", handle)
         several = part["machine"].nunique() > 1
         for (variant, device, machine), line in part.groupby(
             ["variant", "device", "machine"], sort=False
         ):
             label = f"{variant}@{device}" + (f" ({machine})" if several else "")
-            top.plot(line["epoch"], line["loss"], label=label)
+            style = {k: v for k, v in styles[str(variant)].items() if k != "marker"}
+            (handle,) = top.plot(line["epoch"], line["loss"], **style)
+            labels.setdefault(label, handle)
             scale = np.maximum(np.abs(line["ref_loss"]), 1e-2 * abs(line["ref_loss"].iloc[0]))
             dev = np.abs(line["loss"] - line["ref_loss"]) / scale
-            bottom.plot(line["epoch"], dev.clip(lower=1e-17), label=label)
-        bottom.axhline(1e-3, color="red", linestyle="--", linewidth=1, label="float32 tolerance")
+            bottom.plot(line["epoch"], dev.clip(lower=1e-17), **style)
+        for i, (label, rtol) in enumerate(tolerance_lines(part)):
+            handle = bottom.axhline(rtol, color="red", linewidth=1,
+                                    linestyle=LINESTYLES[1 + i % 3])  # fmt: skip
+            labels.setdefault(label, handle)
         top.set_yscale("log")
         bottom.set_yscale("log")
         top.set_title(problem)
@@ -138,14 +183,15 @@ def plot_convergence(frames: Frames, path: Path) -> None:
         bottom.set_xlabel("epoch")
         top.grid(True, alpha=0.3)
         bottom.grid(True, alpha=0.3)
+    for k in range(len(problems), nrows * ncols):  # the empty places of the last row
+        axes[2 * (k // ncols), k % ncols].axis("off")
+        axes[2 * (k // ncols) + 1, k % ncols].axis("off")
     if problems:
-        axes[0, 0].legend(fontsize=7)
-        axes[1, 0].legend(fontsize=7)
+        fig.legend(list(labels.values()), list(labels), loc="outside right upper", fontsize=8)
     else:
         axes[0, 0].text(
             0.5, 0.5, "no convergence records", ha="center", transform=axes[0, 0].transAxes
         )
     fig.suptitle("Loss per epoch: every backend against the float64 reference")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -27,7 +27,7 @@ from reports.records import (
     case_id,
     read_records,
 )
-from suites.convergence import Verdict
+from suites.convergence import Verdict, tolerance
 from suites.problems import Problem
 
 __all__ = [
@@ -57,8 +57,11 @@ def base_record(kind: str, backend: Backend | str, device: str, problem: Problem
     }
 
 
-def verdict_fields(problem: Problem, result: TrainResult, verdict: Verdict) -> dict[str, Any]:
-    """Record fields that say how a run compares with the reference."""
+def verdict_fields(
+    problem: Problem, result: TrainResult, verdict: Verdict, matmul_precision: str = "float32"
+) -> dict[str, Any]:
+    """Record fields that say how a run compares with the reference, and the loss
+    tolerance it was judged by (the report draws it)."""
     return {
         "status": verdict.status,
         "epoch": verdict.epoch,
@@ -68,6 +71,7 @@ def verdict_fields(problem: Problem, result: TrainResult, verdict: Verdict) -> d
         "max_loss_dev": _num(verdict.max_loss_dev),
         "param_dev": _num(verdict.param_dev),
         "optimum_dev": _num(verdict.optimum_dev),
+        "loss_rtol": tolerance(problem.dtype, matmul_precision).rtol,
     }
 
 

@@ -409,16 +409,18 @@ def test_convergence_rows_have_every_column_and_the_machines_key() -> None:
 def test_trajectory_rows_one_per_epoch_with_parameters() -> None:
     rec = {"problem": "toy-bias", "variant": "numpy-manual", "device": "cpu", "dtype": "float32",
            "trajectory": {"loss": [30.0, None], "w": [[0.3, 1.0], [0.5, 2.0]], "b": [0.1, 0.2],
-                          "ref_loss": [30.0, 21.0]}}  # fmt: skip
+                          "ref_loss": [30.0, 21.0]}, "loss_rtol": 1e-3}  # fmt: skip
     first, second = frame._trajectory_rows([rec, {"problem": "x"}, {"trajectory": {}}], MACHINE)
     assert first == {"problem": "toy-bias", "variant": "numpy-manual", "device": "cpu",
                      "dtype": "float32", "epoch": 1, "loss": 30.0, "w0": 0.3, "w1": 1.0,
-                     "b": 0.1, "ref_loss": 30.0, "machine": "h (C)"}  # fmt: skip
+                     "b": 0.1, "ref_loss": 30.0, "loss_rtol": 1e-3,
+                     "machine": "h (C)"}  # fmt: skip
     assert second["epoch"] == 2 and math.isnan(second["loss"])
     assert (second["w0"], second["w1"], second["b"], second["ref_loss"]) == (0.5, 2.0, 0.2, 21.0)
-    plain = dict(rec, trajectory={"loss": [1.0]})
+    plain = {k: v for k, v in rec.items() if k != "loss_rtol"} | {"trajectory": {"loss": [1.0]}}
     (row,) = frame._trajectory_rows([plain], MACHINE)
     assert "w0" not in row and "b" not in row and math.isnan(row["ref_loss"])
+    assert math.isnan(row["loss_rtol"])  # a record from before the field
 
 
 def test_a_single_pass_row_counts_one_pass_of_x() -> None:

@@ -1,0 +1,108 @@
+"""The figures (reports/plots.py): framework colours, the tolerance each run was judged
+by, panels that wrap, one legend outside the data, and a width a screen shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+import matplotlib.figure
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import plots
+
+CORE = ["numpy-manual", "torch-autograd", "torch-nn", "torch-manual", "torch-compile",
+        "jax-grad", "jax-manual", "jax-scan"]  # fmt: skip
+
+
+def test_a_variant_is_coloured_by_its_framework_and_styled_within_it() -> None:
+    styles = plots.variant_styles(CORE)
+    for variant, style in styles.items():
+        r, g, b, _ = style["color"]
+        family = {"numpy": b, "torch": r, "jax": g}[variant.split("-")[0]]
+        assert family == max(r, g, b), variant  # blue numpy, red torch, green jax
+    torch = [styles[v] for v in CORE if v.startswith("torch")]
+    assert len({s["color"] for s in torch}) == 4  # a shade per style
+    assert len({(s["linestyle"], s["marker"]) for s in torch}) == 4
+
+
+def test_the_tolerance_drawn_is_the_one_each_run_was_judged_by() -> None:
+    part = pd.DataFrame({"dtype": ["float32", "float32", "float64", "float32"],
+                         "loss_rtol": [1e-3, 1e-3, 1e-9, 2e-2]})  # fmt: skip
+    assert plots.tolerance_lines(part) == [
+        ("float32 tolerance (rtol 0.001)", 1e-3),
+        ("float64 tolerance (rtol 1e-09)", 1e-9),
+        ("float32 tolerance (rtol 0.02)", 2e-2),
+    ]
+    assert plots.tolerance_lines(part.assign(loss_rtol=np.nan)) == []
+    assert plots.tolerance_lines(part.drop(columns="loss_rtol")) == []
+
+
+def trajectories(problems: int, rtol: float) -> pd.DataFrame:
+    rows = []
+    for p in range(problems):
+        for variant in CORE:
+            for epoch in range(1, 11):
+                ref = 10.0 * 0.5**epoch
+                rows.append({"problem": f"p{p}", "variant": variant, "device": "cpu",
+                             "dtype": "float32", "epoch": epoch, "ref_loss": ref,
+                             "loss": ref * (1 + 1e-5), "loss_rtol": rtol,
+                             "machine": "m"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def saved(monkeypatch):  # noqa: ANN201
+    """The figures the plot functions save, kept open for inspection."""
+    figures = []
+    real = matplotlib.figure.Figure.savefig
+
+    def savefig(self, path, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        figures.append(self)
+        return real(self, path, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    monkeypatch.setattr("matplotlib.pyplot.close", lambda *a: None)
+    return figures
+
+
+def test_convergence_wraps_its_panels_and_keeps_one_legend_outside(tmp_path: Path, saved) -> None:
+    path = tmp_path / "convergence.png"
+    plots.plot_convergence(SimpleNamespace(trajectories=trajectories(6, 2e-2)), path)
+    (fig,) = saved
+    width, height = fig.get_size_inches() * fig.dpi
+    assert width <= plots.MAX_WIDTH_PX
+    assert matplotlib.image.imread(path).shape[1] <= plots.MAX_WIDTH_PX
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert len(titled) == 6 and len({round(ax.get_position().y0, 3) for ax in titled}) == 2
+    (legend,) = fig.legends  # one, for the figure, and none inside a panel
+    assert not [ax for ax in fig.axes if ax.get_legend() is not None]
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["float64 reference", *(f"{v}@cpu" for v in CORE),
+                     "float32 tolerance (rtol 0.02)"]  # fmt: skip
+    assert len(texts) <= 10
+    deviations = [ax for ax in fig.axes if ax.get_ylabel() == "relative deviation from float64"]
+    for ax in deviations:  # the recorded tolerance, not float32's 1e-3
+        assert [line.get_ydata()[0] for line in ax.lines if line.get_color() == "red"] == [2e-2]
+
+
+def test_epoch_cost_error_bars_are_the_95_percent_intervals(tmp_path: Path, saved) -> None:
+    results = pd.DataFrame([
+        {"variant": "numpy-manual", "device": "cpu", "dtype": "float32", "machine": "m",
+         "status": "agree", "problem": f"synthetic-{n}x16", "n_samples": n, "n_features": 16,
+         "per_epoch_median_s": 2e-6 * n, "per_epoch_ci_low_s": 1.5e-6 * n,
+         "per_epoch_ci_high_s": 3e-6 * n}
+        for n in (100, 10_000)
+    ])  # fmt: skip
+    plots.plot_epoch_cost(SimpleNamespace(results=results), tmp_path / "e.png")
+    (fig,) = saved
+    (ax,) = fig.axes
+    (bars,) = ax.containers
+    segments = bars.lines[2][0].get_segments()
+    ends = [v for seg in segments for v in seg[:, 1]]
+    assert ends == pytest.approx([1.5e-4, 3e-4, 1.5e-2, 3e-2])  # low and high, at each size
+    assert ax.get_legend() is None and len(fig.legends) == 1
