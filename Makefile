@@ -25,7 +25,8 @@ $(BIN)/gdbench: pyproject.toml constraints.txt
 
 venv: $(BIN)/gdbench
 
-## The benchmark: convergence check + per-epoch cost of every variant, on the CPU by default.
+## The benchmark: convergence check + per-epoch cost of the core variants (ARGS="--backends
+## all" for every one), on the CPU by default.
 bench: venv
 	$(BIN)/gdbench run $(ARGS)
 

@@ -436,7 +436,7 @@ def contenders(frame: pd.DataFrame) -> pd.Series:
     """Which rows compete for fastest: all but K = 1 of a data-parallel variant, which is
     its single-device program run through the data-parallel machinery, the baseline of
     its scaling (the report's scaling section), never a winner of its own."""
-    if frame.empty or "workers" not in frame:
+    if frame.empty or "workers" not in frame or "parallel_variant" not in frame:
         return pd.Series(True, index=frame.index, dtype=bool)
     baseline = frame["parallel_variant"].notna() & (frame["workers"] == 1)
     return ~baseline

@@ -74,8 +74,11 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
             style = dict(styles[str(variant)])
             if several:  # the machine by line style, the variant by colour and marker
                 style["linestyle"] = LINESTYLES[m % len(LINESTYLES)]
-            low = (line[PER_EPOCH] - line["per_epoch_ci_low_s"]).fillna(0).clip(lower=0)
-            high = (line["per_epoch_ci_high_s"] - line[PER_EPOCH]).fillna(0).clip(lower=0)
+            # the 95% interval; IQR/2 where no rounds were kept (a JSON without them)
+            half_iqr = (line["per_epoch_iqr_s"] / 2) if "per_epoch_iqr_s" in line else 0.0
+            low = (line[PER_EPOCH] - line["per_epoch_ci_low_s"]).fillna(half_iqr).fillna(0)
+            high = (line["per_epoch_ci_high_s"] - line[PER_EPOCH]).fillna(half_iqr).fillna(0)
+            low, high = low.clip(lower=0), high.clip(lower=0)
             ax.errorbar(line["n_samples"], line[PER_EPOCH], yerr=[low, high], capsize=3,
                         label=label, **style)  # fmt: skip
     ax.set_xscale("log")

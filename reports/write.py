@@ -307,6 +307,9 @@ def summary_lines(frames: Frames, key: str, timing: bool = True) -> list[str]:
         label = f"**{problem_label(first['problem'], first['n_samples'], first['n_features'])}**"
         # K = 1 of a data-parallel variant is its scaling baseline, not a contender
         timed = part[part[PER_EPOCH].notna() & contenders(part)]
+        if timed.empty and part[PER_EPOCH].notna().any():
+            out.append(f"- {label} ({dtype}): only K = 1 scaling baselines (see Scaling)")
+            continue
         if timed.empty:
             out.append(f"- {label} ({dtype}): no valid timing")
             continue
@@ -412,8 +415,9 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
         out += [table.to_markdown(index=False), ""]
         out += [
             "`max_loss_dev`: largest relative deviation of any epoch's loss from the "
-            "float64 reference (compared with 1e-3 in float32, 1e-9 in float64; see "
-            "`suites/convergence.py`). `param_dev`: the same for the final parameters.",
+            "float64 reference (compared with 1e-3 in float32, 2e-2 with TF32 products, "
+            "1e-9 in float64; see `suites/convergence.py`). `param_dev`: the same for the "
+            "final parameters.",
             "",
         ]
         diverged = conv[conv["status"] == "diverged"]
@@ -747,35 +751,56 @@ TERMINAL_WIDTH = 100  # the summary at the end of `gdbench run` fits this many c
 MARKS = {"yes": "", "tie": " ≈", "untested": " †"}  # as in the report's cost table
 
 
-def summary_table(frames: Frames, key: str) -> pd.DataFrame:
+def summary_table(frames: Frames, key: str, intervals: bool = True) -> pd.DataFrame:
     """One row per problem of machine ``key``: the fastest contender (``≈`` where its
-    interval overlaps the runner-up's, ``†`` untested), its per-epoch median, the
-    runner-up and its time as a multiple of the fastest's, with the 95% interval."""
+    interval overlaps another's, ``†`` untested), its per-epoch median, the runner-up and
+    its time as a multiple of the fastest's, with the 95% interval (``intervals``).
+    Variants carry their device where the machine's rows have several."""
     results = frames.results[frames.results["machine"] == key]
+    several = results["device"].nunique() > 1  # name the device where it tells rows apart
+
+    def name(r: pd.Series) -> str:
+        return f"{r['variant']}@{r['device']}" if several else str(r["variant"])
+
     rows = []
     for (dtype, _, _, _), part in _ordered(results).groupby(
         ["dtype", "problem", "n_samples", "n_features"], sort=False
     ):
         first = part.iloc[0]
-        timed = part[part[PER_EPOCH].notna() & contenders(part)]
-        ranked = timed.sort_values(PER_EPOCH, kind="stable")
+        timed = part[part[PER_EPOCH].notna()]
+        baselines_only = not timed.empty and not contenders(timed).any()
+        ranked = timed[contenders(timed)].sort_values(PER_EPOCH, kind="stable")
         # the sweep's problems by their shape alone (N×D), to fit the terminal
         label = problem_label(first["problem"], first["n_samples"], first["n_features"])
         label = label.removeprefix("synthetic ") + ("" if dtype == "float32" else f" {dtype}")
-        row = {"problem": label,
-               "fastest": "no valid timing", "per epoch": "", "runner-up": "",
+        nothing = "only K = 1 scaling baselines" if baselines_only else "no valid timing"
+        row = {"problem": label, "fastest": nothing, "per epoch": "", "runner-up": "",
                "its time [95%]": ""}  # fmt: skip
         if not ranked.empty:
             best = ranked.iloc[0]
-            row |= {"fastest": best["variant"] + MARKS.get(best["fastest"], ""),
+            row |= {"fastest": name(best) + MARKS.get(best["fastest"], ""),
                     "per epoch": human_time(best[PER_EPOCH])}  # fmt: skip
         if len(ranked) > 1:
             runner = ranked.iloc[1]
-            gap = _ratio(runner["gap_to_fastest"])
-            ci = interval_text(runner["gap_ci_low"], runner["gap_ci_high"], _ci)
-            row |= {"runner-up": runner["variant"], "its time [95%]": f"{gap}{ci}"}
+            row |= {"runner-up": name(runner), "its time [95%]": _gap_text(runner, intervals)}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _gap_text(row: pd.Series, interval: bool = True) -> str:
+    """``1.05× [0.988, 1.12]``: a row's time over the fastest's, with its interval."""
+    gap = row.get("gap_to_fastest")
+    if gap is None or pd.isna(gap):
+        return "–"
+    if not interval:
+        return _ratio(gap)
+    low, high = row.get("gap_ci_low", math.nan), row.get("gap_ci_high", math.nan)
+    return _ratio(gap) + interval_text(float(low), float(high), _end)
+
+
+def _end(value: float) -> str:
+    """An end of a ratio's interval, in at most five characters below 100 000."""
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
 def cost_table_text(frames: Frames) -> str:
@@ -783,7 +808,11 @@ def cost_table_text(frames: Frames) -> str:
     variant and its runner-up (the report has every variant)."""
     parts = []
     for key in frames.results["machine"].unique():
-        parts.append(f"fastest per problem, {key}\n" + plain_table(summary_table(frames, key)))
+        text = plain_table(summary_table(frames, key))
+        if max(map(len, text.splitlines())) > TERMINAL_WIDTH:  # long names: ratios alone
+            text = plain_table(summary_table(frames, key, intervals=False))
+            text = text.replace("its time [95%]", "its time", 1) + "\n(intervals: report.md)"
+        parts.append(f"fastest per problem, {key}\n{text}")
     return "\n\n".join(parts)
 
 

@@ -184,9 +184,9 @@ def variant_names(value: str) -> tuple[str, ...]:
         ConfigError: an empty list, or a name that is neither a variant nor a group.
     """
     choices = (*VARIANTS, *GROUPS)
-    items = _names("--backends", value, choices, allow_all=True)
-    if items == choices:  # "all"
+    if "all" in (v.strip() for v in value.split(",")):  # all, alone or beside others
         return VARIANTS
+    items = _names("--backends", value, choices, allow_all=True)
     return tuple(dict.fromkeys(v for item in items for v in GROUPS.get(item, (item,))))
 
 

@@ -119,6 +119,8 @@ def test_quick_run_writes_six_files_readable_by_pytest_benchmark_compare(tmp_pat
     summary = proc.stdout.split("fastest per problem, ", 1)[1].split("\nreport: ")[0]
     assert max(map(len, summary.strip().splitlines())) <= 100
     assert "toy (4×1)" in summary and "100×16" in summary
+    for line in summary.strip().splitlines()[2:]:  # each problem: a fastest and a runner-up
+        assert len(re.findall(r"\b(numpy-manual|jax-scan)\b", line)) == 2, line
     results = pd.read_csv(out / "results.csv")
     assert set(results["problem"]) == {"toy", "synthetic-100x16"}
     assert (results["per_epoch_median_s"] > 0).all()

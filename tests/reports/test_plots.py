@@ -86,6 +86,7 @@ def test_convergence_wraps_its_panels_and_keeps_one_legend_outside(tmp_path: Pat
                      "float32 tolerance (rtol 0.02)"]  # fmt: skip
     assert len(texts) <= 10
     deviations = [ax for ax in fig.axes if ax.get_ylabel() == "relative deviation from float64"]
+    assert len(deviations) == 6
     for ax in deviations:  # the recorded tolerance, not float32's 1e-3
         assert [line.get_ydata()[0] for line in ax.lines if line.get_color() == "red"] == [2e-2]
 

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -453,19 +454,46 @@ def test_the_terminal_summary_names_the_fastest_and_its_runner_up_in_100_columns
     assert beta.splitlines()[2] == "100×16   jax-scan †  4 µs       numpy-manual  2.50×"
 
 
+def summary_rows(*rows: dict) -> SimpleNamespace:
+    base = {"machine": "m", "dtype": "float32", "problem": "synthetic-10000x16",
+            "n_samples": 10_000, "n_features": 16, "device": "cpu", "fastest": "",
+            "parallel_variant": None, "workers": None, "gap_ci_low": np.nan,
+            "gap_ci_high": np.nan}  # fmt: skip
+    return SimpleNamespace(results=pd.DataFrame([base | r for r in rows]))
+
+
 def test_the_terminal_summary_stays_within_100_columns_with_long_names() -> None:
-    row = {"machine": "m", "dtype": "float64", "problem": "synthetic-1000000x16",
-           "n_samples": 1_000_000, "n_features": 16, "per_epoch_median_s": 1.234e-3,
-           "fastest": "tie", "gap_to_fastest": 1.0, "gap_ci_low": 0.991, "gap_ci_high": 1.01,
-           "parallel_variant": "jax-shardmap-procs", "workers": 2}  # fmt: skip
-    results = pd.DataFrame([
-        row | {"variant": "jax-shardmap-procs-x2"},
-        row | {"variant": "jax-sharded-procs-x2", "per_epoch_median_s": 1.3e-3,
-               "gap_to_fastest": 1.0535, "gap_ci_low": 0.987654, "gap_ci_high": 1.123456},
-    ])  # fmt: skip
-    table = write.summary_table(SimpleNamespace(results=results), "m")
-    assert list(table.loc[0]) == ["1,000,000×16 float64", "jax-shardmap-procs-x2 ≈",
-                                  "1.23 ms", "jax-sharded-procs-x2",
-                                  "1.05× [0.988, 1.12]"]  # fmt: skip
-    frames = SimpleNamespace(results=results)
-    assert max(map(len, write.cost_table_text(frames).splitlines())) <= write.TERMINAL_WIDTH
+    long = {"dtype": "float64", "problem": "synthetic-10000000x16", "n_samples": 10_000_000,
+            "parallel_variant": "jax-shardmap-procs", "workers": 16}  # fmt: skip
+    frames = summary_rows(
+        long | {"variant": "jax-shardmap-procs-x16", "per_epoch_median_s": 1.234e-3,
+                "fastest": "tie", "gap_to_fastest": 1.0},
+        long | {"variant": "jax-sharded-procs-x16", "per_epoch_median_s": 1.9,
+                "gap_to_fastest": 1539.7, "gap_ci_low": 1234.5, "gap_ci_high": 1789.1},
+    )  # fmt: skip
+    table = write.summary_table(frames, "m")
+    assert list(table.loc[0]) == ["10,000,000×16 float64", "jax-shardmap-procs-x16 ≈",
+                                  "1.23 ms", "jax-sharded-procs-x16",
+                                  "1540× [1234, 1789]"]  # fmt: skip
+    text = write.cost_table_text(frames)
+    assert max(map(len, text.splitlines())) <= write.TERMINAL_WIDTH
+    # too wide with its intervals: the ratios alone, and where the intervals are
+    assert "1540×" in text and "[1234" not in text and text.endswith("(intervals: report.md)")
+
+
+def test_the_terminal_summary_names_devices_and_leaves_out_k_1_baselines() -> None:
+    frames = summary_rows(
+        {"variant": "torch-manual", "per_epoch_median_s": 2e-6, "gap_to_fastest": 2.0},
+        {"variant": "torch-manual", "device": "cuda", "per_epoch_median_s": 1e-6,
+         "fastest": "yes", "gap_to_fastest": 1.0},
+        {"variant": "torch-ddp-x1", "device": "cuda", "per_epoch_median_s": 0.5e-6,
+         "parallel_variant": "torch-ddp", "workers": 1, "gap_to_fastest": 0.5},
+    )  # fmt: skip
+    table = write.summary_table(frames, "m")
+    assert list(table.loc[0]) == ["10,000×16", "torch-manual@cuda", "1 µs", "torch-manual@cpu",
+                                  "2.00×"]  # fmt: skip
+    only = summary_rows({"variant": "torch-ddp-x1", "per_epoch_median_s": 1e-6,
+                         "parallel_variant": "torch-ddp", "workers": 1})  # fmt: skip
+    assert write.summary_table(only, "m").loc[0, "fastest"] == "only K = 1 scaling baselines"
+    none = summary_rows({"variant": "torch-nn", "per_epoch_median_s": np.nan})
+    assert write.summary_table(none, "m").loc[0, "fastest"] == "no valid timing"

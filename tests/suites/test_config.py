@@ -52,6 +52,7 @@ def test_groups_expand_to_their_variants_where_they_are_named() -> None:
     assert parse(backends="jax-blocked,core,numpy-manual").backends == ("jax-blocked", *core)
     every = parse(backends="all").backends
     assert len(every) == 18 and set(every) == {*core, *blocked, *parallel}
+    assert parse(backends="all,core").backends == every  # all, beside anything
 
 
 def test_the_command_selects_core_unless_told_otherwise() -> None:
@@ -62,7 +63,7 @@ def test_the_command_selects_core_unless_told_otherwise() -> None:
     assert parse().backends == parse(backends="all").backends  # a plain pytest run: all
 
 
-def test_an_unknown_group_names_the_groups(capsys) -> None:
+def test_an_unknown_group_names_the_groups() -> None:
     with pytest.raises(ConfigError) as err:
         parse(backends="core,single_pass")
     message = str(err.value)
