@@ -216,7 +216,7 @@ def gdbench_section(
             end marker is written (a pytest session); by default, from the end marker.
     """
     header = next((r for r in records if r.get("kind") == RUN), {})
-    end = next((r for r in reversed(records) if r.get("kind") == END), None)
+    end = end_record(records)
     unavailable: list[dict[str, Any]] = []
     for rec in records:
         if rec.get("kind") in (RUN, WORKER):
@@ -239,5 +239,10 @@ def gdbench_section(
 def run_stamp(records: list[dict[str, Any]]) -> dict[str, Any]:
     """When a run ended and at which commit (``datetime``, ``commit_info``), from its end
     marker, in the shape of pytest-benchmark's JSON; {} for a run that has none."""
-    end = next((r for r in reversed(records) if r.get("kind") == END), None) or {}
+    end = end_record(records) or {}
     return {k: end[k] for k in ("datetime", "commit_info") if end.get(k)}
+
+
+def end_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A run's last end marker (a run re-ended keeps its last), or None."""
+    return next((r for r in reversed(records) if r.get("kind") == END), None)

@@ -6,7 +6,7 @@ Every number comes from :class:`reports.frame.Frames`; formatting happens here o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -300,21 +300,32 @@ def summary_lines(frames: Frames, key: str, timing: bool = True) -> list[str]:
     results = frames.results[frames.results["machine"] == key]
     if not timing or results.empty:
         return out
+    for dtype, first, part in _problems(results):
+        label = f"**{problem_label(first['problem'], first['n_samples'], first['n_features'])}**"
+        ranked, baselines_only = _ranked(part)
+        if baselines_only:
+            out.append(f"- {label} ({dtype}): only K = 1 scaling baselines (see Scaling)")
+        elif ranked.empty:
+            out.append(f"- {label} ({dtype}): no valid timing")
+        else:
+            out.append(f"- {label} ({dtype}): {_winner_text(ranked)}; {_per_framework(ranked)}")
+    return out
+
+
+def _problems(results: pd.DataFrame) -> Iterator[tuple[str, pd.Series, pd.DataFrame]]:
+    """Each problem of the results in the report's order: its dtype, first row, rows."""
     for (dtype, _, _, _), part in _ordered(results).groupby(
         ["dtype", "problem", "n_samples", "n_features"], sort=False
     ):
-        first = part.iloc[0]
-        label = f"**{problem_label(first['problem'], first['n_samples'], first['n_features'])}**"
-        # K = 1 of a data-parallel variant is its scaling baseline, not a contender
-        timed = part[part[PER_EPOCH].notna() & contenders(part)]
-        if timed.empty and part[PER_EPOCH].notna().any():
-            out.append(f"- {label} ({dtype}): only K = 1 scaling baselines (see Scaling)")
-            continue
-        if timed.empty:
-            out.append(f"- {label} ({dtype}): no valid timing")
-            continue
-        out.append(f"- {label} ({dtype}): {_winner_text(timed)}; {_per_framework(timed)}")
-    return out
+        yield str(dtype), part.iloc[0], part
+
+
+def _ranked(part: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """A problem's timed contenders, fastest first, and whether its only timed rows are
+    K = 1 of data-parallel variants (their scaling baselines, never contenders)."""
+    timed = part[part[PER_EPOCH].notna()]
+    ranked = timed[contenders(timed)].sort_values(PER_EPOCH, kind="stable")
+    return ranked, ranked.empty and not timed.empty
 
 
 def _convergence_line(frames: Frames, key: str) -> str:
@@ -763,13 +774,8 @@ def summary_table(frames: Frames, key: str, intervals: bool = True) -> pd.DataFr
         return f"{r['variant']}@{r['device']}" if several else str(r["variant"])
 
     rows = []
-    for (dtype, _, _, _), part in _ordered(results).groupby(
-        ["dtype", "problem", "n_samples", "n_features"], sort=False
-    ):
-        first = part.iloc[0]
-        timed = part[part[PER_EPOCH].notna()]
-        baselines_only = not timed.empty and not contenders(timed).any()
-        ranked = timed[contenders(timed)].sort_values(PER_EPOCH, kind="stable")
+    for dtype, first, part in _problems(results):
+        ranked, baselines_only = _ranked(part)
         # the sweep's problems by their shape alone (N×D), to fit the terminal
         label = problem_label(first["problem"], first["n_samples"], first["n_features"])
         label = label.removeprefix("synthetic ") + ("" if dtype == "float32" else f" {dtype}")

@@ -91,6 +91,7 @@ class Verdict:
         optimum_dev: the same distance to the least-squares optimum, or ``None`` when the
             reference has not reached it within the run's epochs.
         message: one line for a person.
+        rtol: the loss tolerance the run was judged by (its dtype's, or TF32's).
     """
 
     status: str
@@ -99,6 +100,7 @@ class Verdict:
     param_dev: float
     optimum_dev: float | None
     message: str
+    rtol: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -134,6 +136,7 @@ def compare(problem: Problem, result: TrainResult, matmul_precision: str = "floa
             np.inf,
             None,
             f"returned {losses.shape[0]} losses for {ref.losses.shape[0]} epochs",
+            tol.rtol,
         )
 
     ref_div = divergence_epoch(ref.losses)
@@ -141,14 +144,14 @@ def compare(problem: Problem, result: TrainResult, matmul_precision: str = "floa
     if ref_div is not None or run_div is not None:
         if run_div is None:
             msg = f"reference diverged at epoch {ref_div} but this run did not"
-            return Verdict(DISAGREE, ref_div, np.inf, np.inf, None, msg)
+            return Verdict(DISAGREE, ref_div, np.inf, np.inf, None, msg, tol.rtol)
         msg = f"diverged at epoch {run_div}"
         if ref_div is None:
             msg += " (the float64 reference did not: a backend error)"
-            return Verdict(DISAGREE, run_div, np.inf, np.inf, None, msg)
+            return Verdict(DISAGREE, run_div, np.inf, np.inf, None, msg, tol.rtol)
         limit = problem.lr_limit
         msg += f" (lr={problem.lr:g} is above the stability limit {limit:.4g})"
-        return Verdict(DIVERGED, run_div, np.inf, np.inf, None, msg)
+        return Verdict(DIVERGED, run_div, np.inf, np.inf, None, msg, tol.rtol)
 
     scale = np.maximum(np.abs(ref.losses), tol.floor * abs(ref.losses[0]))
     dev = np.abs(losses - ref.losses) / scale
@@ -174,11 +177,13 @@ def compare(problem: Problem, result: TrainResult, matmul_precision: str = "floa
             f"{ref.losses[first - 1]:.6g} (relative deviation {dev[first - 1]:.2e} > "
             f"rtol {tol.rtol:g})"
         )
-        return Verdict(DISAGREE, first, max_loss_dev, param_dev, optimum_dev, msg)
+        return Verdict(DISAGREE, first, max_loss_dev, param_dev, optimum_dev, msg, tol.rtol)
     if param_dev > tol.ptol:
         msg = f"final parameters off the reference by {param_dev:.2e} > ptol {tol.ptol:g}"
-        return Verdict(DISAGREE, problem.epochs, max_loss_dev, param_dev, optimum_dev, msg)
+        return Verdict(
+            DISAGREE, problem.epochs, max_loss_dev, param_dev, optimum_dev, msg, tol.rtol
+        )
     msg = (
         f"agrees: loss within {max_loss_dev:.1e} (rtol {tol.rtol:g}), params within {param_dev:.1e}"
     )
-    return Verdict(AGREE, None, max_loss_dev, param_dev, optimum_dev, msg)
+    return Verdict(AGREE, None, max_loss_dev, param_dev, optimum_dev, msg, tol.rtol)

@@ -27,7 +27,7 @@ from reports.records import (
     case_id,
     read_records,
 )
-from suites.convergence import Verdict, tolerance
+from suites.convergence import Verdict
 from suites.problems import Problem
 
 __all__ = [
@@ -57,9 +57,7 @@ def base_record(kind: str, backend: Backend | str, device: str, problem: Problem
     }
 
 
-def verdict_fields(
-    problem: Problem, result: TrainResult, verdict: Verdict, matmul_precision: str = "float32"
-) -> dict[str, Any]:
+def verdict_fields(problem: Problem, result: TrainResult, verdict: Verdict) -> dict[str, Any]:
     """Record fields that say how a run compares with the reference, and the loss
     tolerance it was judged by (the report draws it)."""
     return {
@@ -71,7 +69,7 @@ def verdict_fields(
         "max_loss_dev": _num(verdict.max_loss_dev),
         "param_dev": _num(verdict.param_dev),
         "optimum_dev": _num(verdict.optimum_dev),
-        "loss_rtol": tolerance(problem.dtype, matmul_precision).rtol,
+        "loss_rtol": verdict.rtol,
     }
 
 

@@ -22,7 +22,7 @@ def test_backend_follows_the_float64_reference(case) -> None:
         raise
     case.record(
         CONVERGENCE,
-        **verdict_fields(case.problem, result, verdict, case.matmul_precision),
+        **verdict_fields(case.problem, result, verdict),
         trajectory=trajectory(case.problem, result),
     )
     if not verdict.ok:

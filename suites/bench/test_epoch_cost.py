@@ -86,7 +86,7 @@ def test_epoch_cost(case, benchmark) -> None:
         case.record(BENCHMARK, status="failed", message=first_line(err))
         raise
     verdict = compare(problem, result, case.matmul_precision)
-    fields = verdict_fields(problem, result, verdict, case.matmul_precision)
+    fields = verdict_fields(problem, result, verdict)
     extra = {
         "compile_s": compile_s,
         "rounds": rounds,

@@ -13,6 +13,7 @@ from typing import Any
 
 from reports.read import gdbench_section, merged_machine, pooled_benchmarks, run_stamp
 from reports.records import RECORDS_FILE, read_records
+from suites.run.workers import commit_info
 
 
 def write_json(out: Path, timing: bool) -> Path:
@@ -24,7 +25,7 @@ def write_json(out: Path, timing: bool) -> Path:
         stamp = run_stamp(records)
         doc = {
             "machine_info": _machine_info(records),
-            "commit_info": stamp.get("commit_info") or _commit_info(),
+            "commit_info": stamp.get("commit_info") or commit_info(),
             "benchmarks": pooled_benchmarks(records),
             "datetime": stamp.get("datetime") or dt.datetime.now(dt.UTC).isoformat(),
             "version": _pytest_benchmark_version(),
@@ -41,12 +42,6 @@ def _machine_info(records: list[dict[str, Any]]) -> dict[str, Any]:
     info = pytest_benchmark_generate_machine_info()
     info["gdbench"] = merged_machine(records)
     return info
-
-
-def _commit_info() -> dict[str, Any]:
-    from pytest_benchmark.utils import get_commit_info
-
-    return get_commit_info()
 
 
 def _pytest_benchmark_version() -> str:

@@ -20,5 +20,5 @@ def test_a_record_carries_the_loss_tolerance_it_was_judged_by(dtype, precision, 
     problem = toy(dtype)
     ref = problem.reference
     result = TrainResult(ref.losses, ref.w, None)
-    fields = verdict_fields(problem, result, compare(problem, result, precision), precision)
+    fields = verdict_fields(problem, result, compare(problem, result, precision))
     assert fields["loss_rtol"] == rtol and fields["status"] == "agree"
