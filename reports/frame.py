@@ -26,13 +26,14 @@ from reports.read import (
     run_stamp,
 )
 from reports.records import BANDWIDTH, END, ReportInputError, read_records
-from reports.stats import median_interval, ratio_interval
+from reports.stats import SLOWER, median_interval, paired_ratio, ratio_interval
 
 __all__ = ["Frames", "Machine", "ReportInputError", "load"]
 
 BASELINE = "numpy-manual"
 PER_EPOCH = "per_epoch_median_s"  # the cost every table and plot leads with
 
+DEFAULT_TARGET = 1e-6  # the time to accuracy's share of the initial excess loss
 CASE_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
 # Variants that compile their epoch (or their whole loop) before the timed rounds: their
 # compile time is paid back after `break_even_epochs` against the fastest of the others.
@@ -47,6 +48,7 @@ RESULT_COLUMNS = [
     "per_epoch_iqr_s", "per_epoch_min_s", "per_epoch_mean_s", "fastest", "fixed_s",
     "marginal_epoch_s", "break_even_epochs", "break_even_vs",
     "rounds", "iterations", "epochs_per_round", "harness_overhead_pct", "compile_s",
+    "target", "target_epoch", "time_to_target_s",
     "final_loss", "ref_final_loss", "speedup_vs_numpy", "speedup_ci_low", "speedup_ci_high",
     "gap_to_fastest", "gap_ci_low", "gap_ci_high", "one_pass_bytes", "floor_epoch_s",
     "floor_fraction", "block_rows", "bytes_per_epoch",
@@ -83,6 +85,12 @@ CONVERGENCE_COLUMNS = [
 ]
 
 
+PAIRED_COLUMNS = [
+    "machine", "problem", "dtype", "variant", "device", "versus", "ratio", "ratio_ci_low",
+    "ratio_ci_high", "pairs", "outcome", "stop", "budget_s", "spent_s",
+]  # fmt: skip
+
+
 @dataclass
 class Frames:
     """Everything a report is made from."""
@@ -97,6 +105,8 @@ class Frames:
     partial: bool = False  # built from an interrupted run's records
     # per results row (same index): its per-epoch rounds, one list per process
     rounds: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    # the contenders' alternating rounds (PAIRED_COLUMNS): one row per contender
+    paired: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIRED_COLUMNS))
 
 
 BANDWIDTH_COLUMNS = [
@@ -284,18 +294,29 @@ def _trajectory_rows(records: list[dict[str, Any]], machine: Machine) -> list[di
                 row["b"] = b[e]
             row["ref_loss"] = ref[e] if ref is not None else np.nan
             row["loss_rtol"] = rec.get("loss_rtol", np.nan)  # what the run was judged by
+            row["optimum_loss"] = _nan_if_none(traj.get("optimum_loss"))
             row["machine"] = machine.key
             rows.append(row)
     return rows
 
 
-def load(paths: list[Path]) -> Frames:
+def _nan_if_none(value: Any) -> float:
+    return np.nan if value is None else float(value)
+
+
+def load(paths: list[Path], target: float | None = None) -> Frames:
     """Read gdbench output files (JSON, or a run folder's records.jsonl) into DataFrames.
+
+    Args:
+        target: the time to accuracy's share of the initial excess loss; by default the
+            run's own (``gdbench run --target``), else :data:`DEFAULT_TARGET`.
 
     Raises:
         ReportInputError: a file is missing, not JSON, or not gdbench output.
     """
     results, convergence, trajectories, unavailable, failures = [], [], [], [], []
+    contests: list[dict[str, Any]] = []
+    targets: list[float | None] = []
     bandwidth: list[dict[str, Any]] = []
     machines: dict[str, Machine] = {}
     partial = False
@@ -338,6 +359,8 @@ def load(paths: list[Path]) -> Frames:
         convergence += _convergence_rows(conv, machine)
         trajectories += _trajectory_rows(conv, machine)
         unavailable += [{**u, "machine": machine.key} for u in gdb.get("unavailable", [])]
+        contests += [{**c, "machine": machine.key} for c in gdb.get("paired", [])]
+        targets.append((gdb.get("config") or {}).get("target"))
         failures += [
             {k: f.get(k) for k in ("kind", "variant", "device", "problem", "message")}
             | {"machine": machine.key}
@@ -348,11 +371,18 @@ def load(paths: list[Path]) -> Frames:
     frame["speedup_vs_numpy"] = speedups(frame)
     rounds = frame.pop(ROUNDS)
     frame[["speedup_ci_low", "speedup_ci_high"]] = speedup_intervals(frame, rounds)
-    frame["fastest"] = fastest_marks(frame)
     frame[["break_even_epochs", "break_even_vs"]] = break_even(frame)
     bw_frame = pd.DataFrame(bandwidth, columns=BANDWIDTH_COLUMNS)
     frame["gap_to_fastest"] = gaps(frame)
     frame[["gap_ci_low", "gap_ci_high"]] = gap_intervals(frame, rounds)
+    frame["fastest"] = fastest_marks(frame)
+    paired = paired_frame(contests)
+    settle(frame, rounds, paired)
+    traj_frame = pd.DataFrame(trajectories)
+    if target is None:
+        target = next((t for t in targets if t), DEFAULT_TARGET)
+    frame["target"] = target
+    frame[["target_epoch", "time_to_target_s"]] = time_to_target(frame, traj_frame, target)
     frame["achieved_gbps"] = frame["bytes_per_epoch"] / frame["per_epoch_median_s"] / 1e9
     frame["bandwidth_fraction"] = frame["achieved_gbps"] / copy_bandwidth(frame, bw_frame)
     read = copy_bandwidth(frame, bw_frame, access="read")
@@ -367,7 +397,7 @@ def load(paths: list[Path]) -> Frames:
         rounds=rounds,
         bandwidth=bw_frame,
         convergence=conv_frame,
-        trajectories=pd.DataFrame(trajectories),
+        trajectories=traj_frame,
         unavailable=pd.DataFrame(
             unavailable, columns=["variant", "framework", "device", "reason", "machine"]
         ).drop_duplicates(),
@@ -376,6 +406,7 @@ def load(paths: list[Path]) -> Frames:
         ),
         machines=list(machines.values()),
         partial=partial,
+        paired=paired,
     )
 
 
@@ -443,21 +474,20 @@ def contenders(frame: pd.DataFrame) -> pd.Series:
 
 
 def fastest_marks(frame: pd.DataFrame) -> pd.Series:
-    """Per machine and problem: ``"yes"`` on the fastest agreeing row when its interval
-    clears every other row's (its high end below their low ends), else ``"tie"`` on it
-    and on every row whose interval overlaps it; ``"untested"`` on the fastest median
-    when it has no interval (JSON without its rounds); ``""`` elsewhere. K = 1 of a
-    data-parallel variant is never marked (:func:`contenders`)."""
+    """Per machine and problem: ``"yes"`` on the fastest agreeing row when every other
+    contender's time over it is above 1 by its whole 95% interval (``gap_ci_low`` > 1),
+    else ``"tie"`` on it and on every row whose interval reaches 1; ``"untested"`` on the
+    fastest median when it has no interval (JSON without its rounds); ``""`` elsewhere.
+    K = 1 of a data-parallel variant is never marked (:func:`contenders`)."""
     marks = pd.Series("", index=frame.index, dtype=object)
     timed = frame[frame["per_epoch_median_s"].notna() & contenders(frame)]
     for _, group in timed.groupby(CASE_KEYS):
         ranked = group.sort_values("per_epoch_median_s", kind="stable")
-        high = ranked["per_epoch_ci_high_s"].iloc[0]
-        if pd.isna(high):
+        rivals = ranked.iloc[1:]
+        if rivals["gap_ci_low"].isna().any() or pd.isna(ranked["per_epoch_ci_high_s"].iloc[0]):
             marks.loc[ranked.index[:1]] = "untested"
             continue
-        rivals = ranked.iloc[1:]
-        overlapping = rivals[~(rivals["per_epoch_ci_low_s"] > high)]
+        overlapping = rivals[~(rivals["gap_ci_low"] > 1)]
         if overlapping.empty:
             marks.loc[ranked.index[:1]] = "yes"
         else:
@@ -568,3 +598,136 @@ def scaling(frames: Frames) -> pd.DataFrame:
                 "collective_share": row["collective_epoch_s"] / row["rank_max_epoch_s"],
             })  # fmt: skip
     return pd.DataFrame(rows, columns=SCALING_COLUMNS)
+
+
+def paired_frame(contests: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per contender of each problem settled by alternating rounds: its time over
+    the winner's (the contender whose rounds have the lowest median), the interval of that
+    ratio from the pairs of neighbouring rounds (reports/stats.py) and what it says
+    (``slower``, ``equivalent``, ``undecided``; the winner's own row says ``fastest``)."""
+    rows = []
+    for contest in contests:
+        rounds = {k: v for k, v in (contest.get("rounds") or {}).items() if v}
+        if len(rounds) < 2:
+            continue  # the workers did not start: the planned rounds stand
+        winner = min(rounds, key=lambda k: float(np.median(rounds[k])))
+        for label, times in rounds.items():
+            variant, _, device = label.rpartition("@")
+            row = {k: contest.get(k) for k in ("machine", "problem", "dtype", "stop",
+                                                "budget_s", "spent_s")}  # fmt: skip
+            row |= {"variant": variant, "device": device, "versus": winner}
+            if label == winner:
+                row |= {"ratio": 1.0, "ratio_ci_low": 1.0, "ratio_ci_high": 1.0,
+                        "pairs": len(times), "outcome": "fastest"}  # fmt: skip
+            else:
+                verdict = paired_ratio(times, rounds[winner])
+                row |= {"ratio": verdict.ratio, "ratio_ci_low": verdict.low,
+                        "ratio_ci_high": verdict.high, "pairs": verdict.pairs,
+                        "outcome": verdict.outcome}  # fmt: skip
+            rows.append(row)
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def settle(frame: pd.DataFrame, rounds: pd.Series, paired: pd.DataFrame) -> None:
+    """Where alternating rounds were taken, they decide: the winner is marked ``yes``
+    when every other contender is decidedly slower, else it and the undecided or
+    equivalent ones ``tie``; a contender's gap to the fastest is its paired ratio with
+    that interval, and every other row of the problem is measured against the winner."""
+    if paired.empty or frame.empty:
+        return
+    for (machine, problem, dtype), duel in paired.groupby(["machine", "problem", "dtype"]):
+        in_problem = (
+            (frame["machine"] == machine)
+            & (frame["problem"] == problem)
+            & (frame["dtype"] == dtype)
+        )
+        labels = frame["variant"] + "@" + frame["device"]
+        winner_label = duel["versus"].iloc[0]
+        winner = frame.index[in_problem & (labels == winner_label)]
+        if winner.empty:
+            continue
+        w = winner[0]
+        others = duel[duel["outcome"] != "fastest"]
+        decided = bool((others["outcome"] == SLOWER).all())
+        for _, row in duel.iterrows():
+            i = frame.index[in_problem & (labels == f"{row['variant']}@{row['device']}")]
+            if i.empty:
+                continue
+            frame.loc[i, ["gap_to_fastest", "gap_ci_low", "gap_ci_high"]] = (
+                row["ratio"], row["ratio_ci_low"], row["ratio_ci_high"])  # fmt: skip
+            mark = ("yes" if decided else "tie") if row["outcome"] == "fastest" else (
+                "" if row["outcome"] == SLOWER else "tie")  # fmt: skip
+            frame.loc[i, "fastest"] = mark
+        duelled = set(duel["variant"] + "@" + duel["device"])
+        for i in frame.index[in_problem & ~labels.isin(duelled)]:
+            mine, best = float(frame.at[i, PER_EPOCH]), float(frame.at[w, PER_EPOCH])  # type: ignore[arg-type]
+            frame.at[i, "gap_to_fastest"] = mine / best
+            if rounds[i] and rounds[w]:
+                low, high = ratio_interval(rounds[i], rounds[w])
+                frame.at[i, "gap_ci_low"], frame.at[i, "gap_ci_high"] = low, high
+            if frame.at[i, "fastest"] in ("yes", "tie"):  # beaten in the alternating rounds
+                beaten = float(frame.at[i, "gap_ci_low"]) > 1  # type: ignore[arg-type]
+                frame.at[i, "fastest"] = "" if beaten else "tie"
+
+
+TRAJECTORY_KEYS = ["machine", "problem", "variant", "device", "dtype"]
+
+
+def excess_losses(trajectories: pd.DataFrame) -> pd.DataFrame:
+    """Each trajectory's excess loss over the least-squares optimum as a share of the
+    initial excess (the reference's first loss over the optimum's): ``epoch`` (1-based:
+    the epoch that computed the loss) and ``excess``, by TRAJECTORY_KEYS."""
+    columns = [*TRAJECTORY_KEYS, "epoch", "excess"]
+    if trajectories.empty or "optimum_loss" not in trajectories:
+        return pd.DataFrame(columns=columns)
+    traj = trajectories[trajectories["optimum_loss"].notna()]
+    first = traj.sort_values("epoch").groupby(TRAJECTORY_KEYS)["ref_loss"].transform("first")
+    initial = first - traj["optimum_loss"]
+    out = traj[[*TRAJECTORY_KEYS, "epoch"]].copy()
+    out["excess"] = (traj["loss"] - traj["optimum_loss"]) / initial.where(initial > 0)
+    return out[columns]
+
+
+def target_epochs(trajectories: pd.DataFrame, target: float) -> pd.Series:
+    """The first epoch whose excess loss is at most ``target`` of the initial excess, per
+    trajectory (indexed by TRAJECTORY_KEYS); NaN where no epoch reaches it."""
+    excess = excess_losses(trajectories)
+    if excess.empty:
+        return pd.Series(dtype=float)
+    reached = excess[excess["excess"] <= target]
+    first = reached.groupby(TRAJECTORY_KEYS)["epoch"].min()
+    keys = excess.groupby(TRAJECTORY_KEYS).size().index
+    return first.reindex(keys).astype(float)
+
+
+def time_to_target(frame: pd.DataFrame, trajectories: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per results row: the first epoch of its own convergence run under the target, and
+    the wall time to reach it, compile + fixed + epochs × marginal (the cost model of the
+    same row); NaN where the target is not reached or the row has no cost model."""
+    out = pd.DataFrame(np.nan, index=frame.index, columns=["epoch", "seconds"])
+    epochs = target_epochs(trajectories, target)
+    if frame.empty or epochs.empty:
+        return out
+    keys = pd.MultiIndex.from_frame(frame[TRAJECTORY_KEYS].astype(object))
+    found = epochs.reindex(keys).to_numpy(dtype=float)
+    out["epoch"] = found
+    valid = frame["status"].eq("agree").to_numpy()
+    out.loc[~valid, "epoch"] = np.nan
+    out["seconds"] = (
+        frame["compile_s"] + frame["fixed_s"] + out["epoch"] * frame["marginal_epoch_s"]
+    )
+    return out
+
+
+GROUP_ORDER = ("core", "single-pass", "data-parallel")
+
+
+def groups(frame: pd.DataFrame) -> pd.Series:
+    """Each row's variant group, from what its record says of it: ``data-parallel``
+    (a K), ``single-pass`` (rows per block), else ``core``."""
+    out = pd.Series("core", index=frame.index, dtype=object)
+    if "block_rows" in frame:
+        out[frame["block_rows"].notna()] = "single-pass"
+    if "parallel_variant" in frame:
+        out[frame["parallel_variant"].notna()] = "data-parallel"
+    return out

@@ -1,9 +1,11 @@
-"""The report's figures: per-epoch cost against size, scaling over K, and the
-convergence of every variant against the float64 reference (matplotlib, Agg).
+"""The report's figures: per-epoch cost against size, time to accuracy, scaling over
+K, and the convergence of every variant against the float64 reference (matplotlib,
+Agg).
 
 Every figure colours a variant by its framework (numpy blue, torch red, jax green, a
-shade per style), puts its legend outside the data, and is at most ``MAX_WIDTH_PX``
-pixels wide."""
+shade per style), puts its legend outside the data, has at most about ten lines per
+panel (small multiples by variant group or problem, wrapping at ``PANELS_PER_ROW``),
+and is at most ``MAX_WIDTH_PX`` pixels wide."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.frame import PER_EPOCH, Frames
+from reports.frame import GROUP_ORDER, PER_EPOCH, Frames, contenders, excess_losses, groups
 
 MAX_WIDTH_PX = 1600
 PANELS_PER_ROW = 4  # convergence.png wraps its problems at this many per row
@@ -52,53 +54,152 @@ def tolerance_lines(part: pd.DataFrame) -> list[tuple[str, float]]:
             for _, r in found.iterrows()]  # fmt: skip
 
 
-def plot_epoch_cost(frames: Frames, path: Path) -> None:
-    """Per-epoch cost against n_samples, log-log, one line per variant@device (and
-    machine), each with its 95% interval, coloured by framework."""
+def _panels(count: int, width: float, height: float, extra_width: float = 2.6):
+    """A figure of ``count`` panels wrapping at PANELS_PER_ROW, with room for a legend
+    on the right, within MAX_WIDTH_PX at the dpi of :func:`_save`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = frames.results[frames.results["status"] == "agree"]
-    data = data[data["problem"].str.startswith("synthetic")]
-    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
-    several = data["machine"].nunique() > 1
-    styles = variant_styles(list(data["variant"]))
-    for m, (machine, by_machine) in enumerate(data.groupby("machine", sort=False)):
-        for (variant, device, dtype), line in by_machine.groupby(
-            ["variant", "device", "dtype"], sort=False
-        ):
-            line = line.sort_values("n_samples")
-            label = f"{variant}@{device} {dtype}" + (f" — {machine}" if several else "")
-            style = dict(styles[str(variant)])
-            if several:  # the machine by line style, the variant by colour and marker
-                style["linestyle"] = LINESTYLES[m % len(LINESTYLES)]
-            # the 95% interval; IQR/2 where no rounds were kept (a JSON without them)
-            half_iqr = (line["per_epoch_iqr_s"] / 2) if "per_epoch_iqr_s" in line else 0.0
-            low = (line[PER_EPOCH] - line["per_epoch_ci_low_s"]).fillna(half_iqr).fillna(0)
-            high = (line["per_epoch_ci_high_s"] - line[PER_EPOCH]).fillna(half_iqr).fillna(0)
-            low, high = low.clip(lower=0), high.clip(lower=0)
-            ax.errorbar(line["n_samples"], line[PER_EPOCH], yerr=[low, high], capsize=3,
-                        label=label, **style)  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(
-        "n_samples (synthetic, n_features = "
-        + ", ".join(str(int(d)) for d in sorted(data["n_features"].unique()))
-        + ")"
-    )
-    ax.set_ylabel("time per epoch (s): median and 95% interval")
-    ax.set_title("Per-epoch cost of full-batch gradient descent")
-    ax.grid(True, which="both", alpha=0.3)
-    if data.empty:
-        ax.text(
-            0.5, 0.5, "no timed synthetic problem in this run", ha="center", transform=ax.transAxes
-        )
-    else:
-        fig.legend(loc="outside right upper", fontsize=8)
-    fig.savefig(path, dpi=120)
+    ncols = max(1, min(PANELS_PER_ROW, count))
+    nrows = max(1, -(-count // ncols))
+    total = min(width * ncols + extra_width, MAX_WIDTH_PX / DPI)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(total, height * nrows), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for k in range(count, nrows * ncols):
+        axes[k // ncols, k % ncols].axis("off")
+    return fig, [axes[k // ncols, k % ncols] for k in range(count)] or [axes[0, 0]]
+
+
+DPI = 100
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
+
+
+def _legend(fig: Any, handles: dict[str, Any]) -> None:
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=8)
+
+
+def _best_of_each_framework(part: pd.DataFrame) -> set[str]:
+    """The variant with the lowest median of each framework, over a panel's rows."""
+    timed = part[part[PER_EPOCH].notna()]
+    framework = timed["variant"].str.split("-").str[0]  # as variant_styles colours them
+    best = timed.assign(_framework=framework).sort_values(PER_EPOCH)
+    return set(best.drop_duplicates("_framework")["variant"])
+
+
+def plot_epoch_cost(frames: Frames, path: Path) -> None:
+    """Per-epoch cost against n_samples, log-log, one panel per variant group (core,
+    single-pass, data-parallel at K > 1), one line per variant@device (and machine) with
+    its 95% interval, coloured by framework; the best of each framework bold."""
+    results = frames.results
+    data = results[(results["status"] == "agree") & contenders(results)]
+    data = data[data["problem"].str.startswith("synthetic")]
+    kinds = groups(data)
+    present = [g for g in GROUP_ORDER if (kinds == g).any()]
+    fig, axes = _panels(len(present), 4.6, 4.2)
+    several = data["machine"].nunique() > 1
+    dtypes = data["dtype"].nunique() > 1
+    styles = variant_styles(list(data["variant"]))
+    handles: dict[str, Any] = {}
+    for ax, group in zip(axes, present, strict=False):
+        part = data[kinds == group]
+        best = _best_of_each_framework(part)
+        for m, (machine, by_machine) in enumerate(part.groupby("machine", sort=False)):
+            for (variant, device, dtype), line in by_machine.groupby(
+                ["variant", "device", "dtype"], sort=False
+            ):
+                line = line.sort_values("n_samples")
+                label = f"{variant}@{device}" + (f" {dtype}" if dtypes else "")
+                label += f" — {machine}" if several else ""
+                style = dict(styles[str(variant)])
+                if several:  # the machine by line style, the variant by colour and marker
+                    style["linestyle"] = LINESTYLES[m % len(LINESTYLES)]
+                style["linewidth"] = 2.6 if variant in best else 1.2
+                # the 95% interval; IQR/2 where no rounds were kept (a JSON without them)
+                half_iqr = (line["per_epoch_iqr_s"] / 2) if "per_epoch_iqr_s" in line else 0.0
+                low = (line[PER_EPOCH] - line["per_epoch_ci_low_s"]).fillna(half_iqr).fillna(0)
+                high = (line["per_epoch_ci_high_s"] - line[PER_EPOCH]).fillna(half_iqr).fillna(0)
+                low, high = low.clip(lower=0), high.clip(lower=0)
+                handle = ax.errorbar(line["n_samples"], line[PER_EPOCH], yerr=[low, high],
+                                     capsize=3, label=label, **style)  # fmt: skip
+                handles.setdefault(label, handle)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(group + (" (K > 1)" if group == "data-parallel" else ""))
+        ax.set_xlabel(
+            "n_samples (n_features = "
+            + ", ".join(str(int(d)) for d in sorted(part["n_features"].unique()))
+            + ")"
+        )
+        ax.set_ylabel("time per epoch (s): median, 95% interval")
+        ax.grid(True, which="both", alpha=0.3)
+    if data.empty:
+        axes[0].text(0.5, 0.5, "no timed synthetic problem in this run", ha="center",
+                     transform=axes[0].transAxes)  # fmt: skip
+    _legend(fig, handles)
+    fig.suptitle("Per-epoch cost (bold: the best of each framework)", x=0.02, ha="left")
+    _save(fig, path)
+
+
+def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
+    """Per problem (one panel each): the excess loss over the least-squares optimum, as
+    a share of the initial excess, against the wall-clock time it takes to get there,
+    compile + fixed + epochs × marginal, log-log; each line starts after its compile
+    time. A dotted line marks the target."""
+    results = frames.results
+    timed = results[results["status"].eq("agree") & results["marginal_epoch_s"].notna()
+                    & contenders(results)]  # fmt: skip
+    excess = excess_losses(frames.trajectories)
+    keys = ["machine", "problem", "variant", "device", "dtype"]
+    data = excess.merge(
+        timed[[*keys, "compile_s", "fixed_s", "marginal_epoch_s", "target"]], on=keys
+    )
+    problems = list(dict.fromkeys(data["problem"]))
+    fig, axes = _panels(len(problems), 3.8, 3.4)
+    styles = variant_styles(list(data["variant"]))
+    handles: dict[str, Any] = {}
+    for ax, problem in zip(axes, problems, strict=False):
+        part = data[data["problem"] == problem]
+        several = part["machine"].nunique() > 1
+        target = float(part["target"].iloc[0])
+        floor = target / 1000
+        for (machine, variant, device), line in part.groupby(
+            ["machine", "variant", "device"], sort=False
+        ):
+            line = line.sort_values("epoch")
+            # up to the first epoch far below the target: below it is float rounding
+            below = np.flatnonzero(line["excess"].to_numpy() <= floor)
+            line = line.iloc[: below[0] + 1] if below.size else line
+            seconds = line["compile_s"] + line["fixed_s"] + line["epoch"] * line["marginal_epoch_s"]
+            label = f"{variant}@{device}" + (f" — {machine}" if several else "")
+            style = {k: v for k, v in styles[str(variant)].items() if k != "marker"}
+            (handle,) = ax.plot(seconds, line["excess"].clip(lower=floor), **style)
+            handles.setdefault(label, handle)
+        handle = ax.axhline(target, color="black", linestyle=":", linewidth=1)
+        handles.setdefault(f"target ({target:g} of the initial excess)", handle)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor / 2, top=2)
+        first = part.iloc[0]
+        ax.set_title(f"{problem} ({first['dtype']})", fontsize=10)
+        ax.set_xlabel("seconds from the start (compile included)")
+        ax.set_ylabel("excess loss / initial")
+        ax.grid(True, which="both", alpha=0.3)
+    if not problems:
+        axes[0].text(0.5, 0.5, "no timed run with a cost model and a trajectory", ha="center",
+                     transform=axes[0].transAxes)  # fmt: skip
+    _legend(fig, handles)
+    fig.suptitle("Time to accuracy: excess loss over the least-squares optimum", x=0.02,
+                 ha="left")  # fmt: skip
+    _save(fig, path)
 
 
 def plot_scaling(table: pd.DataFrame, path: Path) -> None:

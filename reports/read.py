@@ -17,6 +17,7 @@ from reports.records import (
     BENCHMARK,
     CONVERGENCE,
     END,
+    PAIRED,
     RUN,
     WORKER,
     ReportInputError,
@@ -226,6 +227,7 @@ def gdbench_section(
         "config": header.get("config", {}),
         "isolation": header.get("isolation"),
         "convergence": [r for r in records if r.get("kind") == CONVERGENCE],
+        "paired": [r for r in records if r.get("kind") == PAIRED],
         "failures": [r for r in records if r.get("status") == "failed"],
         "unavailable": unavailable,
         "interrupted": (

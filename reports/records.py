@@ -8,6 +8,7 @@ thing happens (``suites/records.py`` writes them). Its ``kind`` says what it is:
 - ``worker``: a worker process's header (its pid, machine and what cannot run there);
 - ``convergence``, ``benchmark``: one finished case of either suite;
 - ``bandwidth``: one memory-bandwidth benchmark;
+- ``paired``: the alternating rounds of a problem's contenders (``suites/run/paired.py``);
 - ``worker-end``: a worker's last record; ``end``: the run's own end marker.
 
 Everything that reads results (the report, the manager's bookkeeping, ``gdbench
@@ -30,6 +31,7 @@ WORKER = "worker"
 CONVERGENCE = "convergence"
 BENCHMARK = "benchmark"
 BANDWIDTH = "bandwidth"
+PAIRED = "paired"
 WORKER_END = "worker-end"
 END = "end"
 

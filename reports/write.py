@@ -11,8 +11,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.frame import BASELINE, PER_EPOCH, Frames, Machine, contenders, scaling
-from reports.plots import plot_convergence, plot_epoch_cost, plot_scaling
+from reports.frame import (
+    GROUP_ORDER,
+    PER_EPOCH,
+    Frames,
+    Machine,
+    contenders,
+    excess_losses,
+    groups,
+    scaling,
+)
+from reports.plots import (
+    plot_convergence,
+    plot_epoch_cost,
+    plot_scaling,
+    plot_time_to_accuracy,
+)
 
 
 def human_time(seconds: float) -> str:
@@ -45,24 +59,31 @@ def _backend_column(frame: pd.DataFrame) -> pd.Series:
     return frame["variant"] + "@" + frame["device"]
 
 
+MAX_PROBLEM_COLUMNS = 8  # a table wider than this is split into several
+
+
 def pivot(frame: pd.DataFrame, cell: pd.Series) -> pd.DataFrame:
-    """Rows: problem and size; columns: variant@device (registry order kept)."""
-    frame = _ordered(frame)
+    """Rows: variant@device, by group (core, single-pass, data-parallel) in run order;
+    columns: problem and size, presets first, then the sweep by size."""
+    ordered = _ordered(frame)
     table = pd.DataFrame(
         {
             "problem": [
                 problem_label(p, n, d)
                 for p, n, d in zip(
-                    frame["problem"], frame["n_samples"], frame["n_features"], strict=True
+                    ordered["problem"], ordered["n_samples"], ordered["n_features"], strict=True
                 )
             ],
-            "backend": _backend_column(frame).to_numpy(),
-            "cell": cell.loc[frame.index].to_numpy(),
+            "backend": _backend_column(ordered).to_numpy(),
+            "cell": cell.loc[ordered.index].to_numpy(),
         }
     )
-    out = table.pivot(index="problem", columns="backend", values="cell")
-    rows = list(dict.fromkeys(table["problem"]))
-    cols = list(dict.fromkeys(table["backend"]))
+    out = table.pivot(index="backend", columns="problem", values="cell")
+    kinds = groups(frame)
+    rank = {g: i for i, g in enumerate(GROUP_ORDER)}
+    backends = _backend_column(frame)
+    rows = sorted(dict.fromkeys(backends), key=lambda b: rank[kinds[backends == b].iloc[0]])
+    cols = list(dict.fromkeys(table["problem"]))
     return out.reindex(index=rows, columns=cols).fillna("–")
 
 
@@ -116,8 +137,15 @@ def speedup_cells(frame: pd.DataFrame) -> pd.Series:
                      + interval_text(r["speedup_ci_low"], r["speedup_ci_high"], _ci))  # fmt: skip
 
 
-def markdown_table(table: pd.DataFrame, index_name: str) -> str:
-    return table.rename_axis(index=index_name, columns=None).to_markdown()
+def markdown_table(table: pd.DataFrame, index_name: str = "variant") -> str:
+    """A table of variants by problems as Markdown, split into tables of at most
+    MAX_PROBLEM_COLUMNS problems each."""
+    named = table.rename_axis(index=index_name, columns=None)
+    chunks = [
+        named.iloc[:, i : i + MAX_PROBLEM_COLUMNS]
+        for i in range(0, max(1, named.shape[1]), MAX_PROBLEM_COLUMNS)
+    ]
+    return "\n\n".join(chunk.to_markdown() for chunk in chunks)
 
 
 def _jax_exception(info: dict) -> str:
@@ -259,8 +287,22 @@ def human_bytes(n: float | None) -> str:
     return f"{int(n)} B"
 
 
+INTRO = (
+    "Linear regression by full-batch gradient descent on the MSE. Every variant gets the "
+    "same data, initial parameters and dtype, and its loss at every epoch is checked "
+    "against a float64 run of the same recurrence. Times are per epoch: the median of "
+    "the timed rounds (each a whole training run) over the epochs, with its 95% interval "
+    "in brackets. A variant is called fastest only when every other's time over it is "
+    "above 1 by its whole interval; **≈** marks variants that cannot be told apart from "
+    "the fastest here. Where the planned rounds left it open, the contenders were timed "
+    "again in alternating rounds until one was ahead or the budget was spent "
+    "(`docs/methodology.md` explains how)."
+)
+
+
 def markdown_report(frames: Frames, *, timing: bool = True) -> str:
-    """The whole report.md; ``timing=False`` writes only its convergence part."""
+    """The whole report.md, top-down: the answer, the pictures, then the details;
+    ``timing=False`` writes only its convergence part."""
     out = ["# gdbench report", ""]
     if frames.partial:
         out += [
@@ -268,47 +310,58 @@ def markdown_report(frames: Frames, *, timing: bool = True) -> str:
             "are shown.",
             "",
         ]
-    out += [
-        "Linear regression by full-batch gradient descent on the MSE. Every backend gets "
-        "the same data, initial parameters and dtype; its loss at every epoch is compared "
-        "with a float64 run of the same recurrence. Timings are per epoch: the median of "
-        "the timed rounds (each a full training run) divided by the number of epochs, "
-        "with its 95% interval in brackets (a bootstrap over the rounds, and over the "
-        "processes with --processes K). A fastest variant is bold only when its interval "
-        "clears every other's; ≈ marks variants that cannot be told apart from it; † "
-        "marks the fastest median where no rounds were saved to test it (± the IQR).",
-        "",
-    ]
+    out += [INTRO, ""]
+    several = len(frames.machines) > 1
+    level = "###" if several else "##"
     for machine in frames.machines:
-        several = len(frames.machines) > 1
         if several:
-            out += [f"## Machine: {machine.key}", ""]
-        out += ["## Summary" if not several else "### Summary", ""]
+            out += [f"## Summary: {machine.key}", ""]
+        else:
+            out += ["## Summary", ""]
         out += summary_lines(frames, machine.key, timing) + [""]
-        out += ["## Environment" if not several else "### Environment", ""]
+    out += ["## Figures", ""] + figure_lines(frames, timing) + [""]
+    for machine in frames.machines:
+        if several:
+            out += [f"## Details: {machine.key}", ""]
+        out += _machine_sections(frames, machine.key, level, timing)
+        out += [f"{level} Environment", ""]
         out += _environment(machine) + _precision(frames, machine.key)
         out += _block_rows(frames, machine) + [""]
-        level = "###" if several else "##"
-        out += _machine_sections(frames, machine.key, level, timing)
     return "\n".join(out).rstrip() + "\n"
 
 
+FIGURES = (
+    ("epoch_cost.png", "Per-epoch cost against problem size, by variant group", True),
+    ("time_to_accuracy.png", "Time to accuracy: excess loss against seconds, compile "
+     "included", True),
+    ("scaling.png", "Data-parallel scaling over K", True),
+    ("convergence.png", "Loss per epoch against the float64 reference", False),
+)  # fmt: skip
+
+
+def figure_lines(frames: Frames, timing: bool) -> list[str]:
+    """An embedded link to every PNG the report writes beside it."""
+    out = []
+    for name, title, timed in FIGURES:
+        if timed and not timing:
+            continue
+        if name == "scaling.png" and scaling(frames).empty:
+            continue
+        out += [f"**{title}** ([{name}]({name})):", "", f"![{title}]({name})", ""]
+    return out
+
+
 def summary_lines(frames: Frames, key: str, timing: bool = True) -> list[str]:
-    """The answer first: does everything agree, and per problem who is fastest (or which
-    variants tie), by how much over numpy-manual, and the fastest of each framework."""
+    """The answer first: does everything agree, then one row per problem (fastest,
+    runner-up and by how much, the best of each framework, the first to the target
+    accuracy), then what the table cannot say (ties, wide intervals)."""
     out = [_convergence_line(frames, key)]
     results = frames.results[frames.results["machine"] == key]
     if not timing or results.empty:
         return out
-    for dtype, first, part in _problems(results):
-        label = f"**{problem_label(first['problem'], first['n_samples'], first['n_features'])}**"
-        ranked, baselines_only = _ranked(part)
-        if baselines_only:
-            out.append(f"- {label} ({dtype}): only K = 1 scaling baselines (see Scaling)")
-        elif ranked.empty:
-            out.append(f"- {label} ({dtype}): no valid timing")
-        else:
-            out.append(f"- {label} ({dtype}): {_winner_text(ranked)}; {_per_framework(ranked)}")
+    table = summary_table(frames, key, frameworks=True)
+    out += ["", table.to_markdown(index=False), ""]
+    out += _summary_notes(frames, key)
     return out
 
 
@@ -321,143 +374,224 @@ def _problems(results: pd.DataFrame) -> Iterator[tuple[str, pd.Series, pd.DataFr
 
 
 def _ranked(part: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
-    """A problem's timed contenders, fastest first, and whether its only timed rows are
-    K = 1 of data-parallel variants (their scaling baselines, never contenders)."""
+    """A problem's timed contenders, fastest first (by their time over the fastest, which
+    alternating rounds may have settled, then by median), and whether its only timed
+    rows are K = 1 of data-parallel variants (their scaling baselines, never contenders)."""
     timed = part[part[PER_EPOCH].notna()]
-    ranked = timed[contenders(timed)].sort_values(PER_EPOCH, kind="stable")
+    keys = [k for k in ("gap_to_fastest", PER_EPOCH) if k in timed]
+    ranked = timed[contenders(timed)].sort_values(keys, kind="stable")
     return ranked, ranked.empty and not timed.empty
 
 
 def _convergence_line(frames: Frames, key: str) -> str:
     conv = frames.convergence[frames.convergence["machine"] == key]
     failures = frames.failures[frames.failures["machine"] == key]
+    failed = (
+        f" {len(failures)} case{'s' * (len(failures) != 1)} failed (see Failures)."
+        if not failures.empty
+        else ""
+    )
     if conv.empty:
-        return "- **Convergence:** not checked in this run."
+        return "- **Convergence:** not checked in this run." + failed
     agree = conv[conv["status"] == "agree"]
-    largest = agree["max_loss_dev"].max()
-    if len(agree) == len(conv) and failures.empty:
+    if len(agree) == len(conv):
         return (
             f"- **Convergence:** all {len(conv)} runs agree with the float64 reference "
-            f"(largest relative loss deviation {_sci(largest)})."
+            f"(largest relative loss deviation {_sci(agree['max_loss_dev'].max())})." + failed
         )
-    bad = conv[conv["status"] != "agree"]
-    names = [f"{r['variant']}@{r['device']} on {r['problem']} ({r['verdict']})"
-             for _, r in bad.iterrows()]  # fmt: skip
-    names += [f"{r['variant']}@{r['device']} on {r['problem']} (failed in {r['kind']})"
-              for _, r in failures.iterrows()]  # fmt: skip
     return (
         f"- **Convergence:** {len(agree)} of {len(conv)} runs agree with the float64 "
-        f"reference; not: {'; '.join(names)}."
+        f"reference; {len(conv) - len(agree)} do not (see Convergence)." + failed
     )
 
 
-def _winner_text(timed: pd.DataFrame) -> str:
-    def name(r: pd.Series) -> str:
-        return f"{r['variant']}@{r['device']}"
+def _name(r: pd.Series, several: bool) -> str:
+    return f"{r['variant']}@{r['device']}" if several else str(r["variant"])
 
-    def speedup(r: pd.Series) -> str:
-        if pd.isna(r["speedup_vs_numpy"]):
-            return ""
-        ci = interval_text(r["speedup_ci_low"], r["speedup_ci_high"], _ci)
-        return f", {_ratio(r['speedup_vs_numpy'])}{ci} over {BASELINE}"
 
-    ranked = timed.sort_values(PER_EPOCH, kind="stable")
-    best = ranked.iloc[0]
-    per_epoch = f"{human_time(best[PER_EPOCH])}/epoch"
-    if best["fastest"] == "yes":
-        return f"fastest **{name(best)}** ({per_epoch}{speedup(best)})"
-    if best["fastest"] == "tie":
+def _pct(value: float) -> str:
+    return f"{100 * (value - 1):+.1f}%".replace("-", "−")
+
+
+def _summary_notes(frames: Frames, key: str) -> list[str]:
+    """What the summary table cannot say: which variants are not distinguishable and by
+    how little they differ, which intervals are too wide to act on and why, and which
+    problems no variant brought to the target accuracy."""
+    results = frames.results[frames.results["machine"] == key]
+    several = results["device"].nunique() > 1
+    paired = frames.paired[frames.paired["machine"] == key] if not frames.paired.empty else None
+    notes = []
+    for _, first, part in _problems(results):
+        label = problem_label(first["problem"], first["n_samples"], first["n_features"])
+        ranked, _ = _ranked(part)
         tied = ranked[ranked["fastest"] == "tie"]
-        return (
-            f"a tie between {', '.join(name(r) for _, r in tied.iterrows())} (their 95% "
-            f"intervals overlap; fastest median {name(best)}, {per_epoch}{speedup(best)})"
-        )
-    return f"fastest median {name(best)} ({per_epoch}{speedup(best)}; untested: no rounds saved)"
+        if len(tied) > 1:
+            best = tied.iloc[0]
+            for _, other in tied.iloc[1:].iterrows():
+                how = "from the planned rounds"
+                if paired is not None:
+                    mine = paired[(paired["problem"] == first["problem"])
+                                  & (paired["variant"] == other["variant"])
+                                  & (paired["device"] == other["device"])]  # fmt: skip
+                    if not mine.empty:
+                        how = f"{int(mine['pairs'].iloc[0])} alternating pairs of rounds"
+                notes.append(
+                    f"- **{label}**: {_name(best, several)} and {_name(other, several)} "
+                    f"within {abs(100 * (other['gap_to_fastest'] - 1)):.1f}% "
+                    f"[{_pct(other['gap_ci_low'])}, {_pct(other['gap_ci_high'])}]: not "
+                    f"distinguishable here ({how})."
+                )
+        wide = part[part["per_epoch_ci_high_s"] > 2 * part["per_epoch_ci_low_s"]]
+        runner = ranked.iloc[1:2]
+        wide = pd.concat([wide, runner[runner["gap_ci_high"] > 2 * runner["gap_ci_low"]]])
+        for _, row in wide.drop_duplicates(["variant", "device"]).iterrows():
+            notes.append(
+                f"- **{label}**: the interval of {_name(row, several)} spans more than a "
+                f"factor of 2: {int(row['rounds'])} rounds were too few to say more (a "
+                "longer run, or a larger --budget, takes more)."
+            )
+    return notes
 
 
-def _per_framework(timed: pd.DataFrame) -> str:
-    best = timed.sort_values(PER_EPOCH, kind="stable").drop_duplicates("framework")
-    cells = [
-        f"{r['framework']} {r['variant']}@{r['device']} {human_time(r[PER_EPOCH])}"
-        for _, r in best.iterrows()
-    ]
-    return "best of each framework: " + ", ".join(cells)
+def _not_reached(frames: Frames, part: pd.DataFrame) -> str:
+    """Why a problem has no time to accuracy."""
+    first = part.iloc[0]
+    target = first["target"]
+    traj = frames.trajectories
+    if traj.empty or "optimum_loss" not in traj or traj["optimum_loss"].isna().all():
+        return "no time to accuracy: the run recorded no optimum (an older gdbench)."
+    excess = excess_losses(traj)
+    mine = excess[(excess["problem"] == first["problem"]) & (excess["dtype"] == first["dtype"])
+                  & (excess["machine"] == first["machine"])]  # fmt: skip
+    last = mine[mine["epoch"] == mine["epoch"].max()]["excess"]
+    reached = f"{last.min():.1e}" if not last.empty else "–"
+    return (
+        f"no variant reaches the target ({target:g} of the initial excess loss) within its "
+        f"{int(first['epochs'])} epochs (best at the last epoch: {reached}); "
+        "more epochs (--epochs) would."
+    )
 
 
 def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> list[str]:
+    results = frames.results[frames.results["machine"] == key]
     out: list[str] = []
+    if timing and not results.empty:
+        for dtype, part in results.groupby("dtype", sort=False):
+            out += _time_to_accuracy(frames, part, level, f" ({dtype})")
+    out += _convergence(frames, key, level)
+    failures = frames.failures[frames.failures["machine"] == key]
+    if not failures.empty:
+        table = pd.DataFrame({
+            "case": [f"{r['variant']}@{r['device']} on {r['problem']}"
+                     for _, r in failures.iterrows()],
+            "in": failures["kind"].to_numpy(),
+            "message": failures["message"].to_numpy(),
+        })  # fmt: skip
+        out += [f"{level} Failures", "", table.to_markdown(index=False), ""]
     unavailable = frames.unavailable[frames.unavailable["machine"] == key]
     if not unavailable.empty:
         out += [f"{level} Not run here", ""]
         out += [unavailable[["variant", "device", "reason"]].to_markdown(index=False), ""]
-    failures = frames.failures[frames.failures["machine"] == key]
-    if not failures.empty:
-        out += [f"{level} Failures", ""]
-        out += [
-            failures[["kind", "variant", "device", "problem", "message"]].to_markdown(index=False),
-            "",
-        ]
-
-    conv = frames.convergence[frames.convergence["machine"] == key]
-    if not conv.empty:
-        out += [f"{level} Convergence: does every backend follow the float64 reference?", ""]
-        table = _ordered(conv).assign(
-            problem=lambda f: [
-                problem_label(p, n, d)
-                for p, n, d in zip(f["problem"], f["n_samples"], f["n_features"], strict=True)
-            ],
-            backend=lambda f: _backend_column(f),
-            final_loss=lambda f: f["final_loss"].map(_sci),
-            ref_final_loss=lambda f: f["ref_final_loss"].map(_sci),
-            max_loss_dev=lambda f: f["max_loss_dev"].map(_sci),
-            param_dev=lambda f: f["param_dev"].map(_sci),
-        )[
-            [
-                "problem",
-                "backend",
-                "dtype",
-                "final_loss",
-                "ref_final_loss",
-                "max_loss_dev",
-                "param_dev",
-                "verdict",
-            ]
-        ]
-        out += [table.to_markdown(index=False), ""]
-        out += [
-            "`max_loss_dev`: largest relative deviation of any epoch's loss from the "
-            "float64 reference (compared with 1e-3 in float32, 2e-2 with TF32 products, "
-            "1e-9 in float64; see `suites/convergence.py`). `param_dev`: the same for the "
-            "final parameters.",
-            "",
-        ]
-        diverged = conv[conv["status"] == "diverged"]
-        for _, row in diverged.drop_duplicates("problem").iterrows():
-            out += [
-                f"- **{row['problem']}** diverged: lr = {row['lr']:g} is above the "
-                f"stability limit 2/λ_max = {row['lr_limit']:.4g}; any lr below it "
-                f"(e.g. {0.5 * row['lr_limit']:.3g}) converges.",
-                "",
-            ]
-
-    results = frames.results[frames.results["machine"] == key]
     if not timing or results.empty:
         return out
     for dtype, part in results.groupby("dtype", sort=False):
         suffix = f" ({dtype})"
         out += [f"{level} Per-epoch cost{suffix}: median [95% interval]", ""]
-        out += [markdown_table(pivot(part, cost_cells(part)), "problem"), ""]
-        out += [f"{level} Speedup over {BASELINE}{suffix}: higher is faster", ""]
-        out += [markdown_table(pivot(part, speedup_cells(part)), "problem"), ""]
+        out += [markdown_table(pivot(part, cost_cells(part))), ""]
+        gap = row_cells(part, "gap_to_fastest", lambda r: _gap_text(r))
+        out += [f"{level} Time over the fastest{suffix}: per-epoch cost over the problem's "
+                "fastest [95% interval]", ""]  # fmt: skip
+        out += [markdown_table(pivot(part, gap)), ""]
         out += _cost_model(part, level, suffix)
         compile_cells = part["compile_s"].map(human_time)
         out += [f"{level} Compile and first-call time{suffix}: kept out of the timings", ""]
-        out += [markdown_table(pivot(part, compile_cells), "problem"), ""]
+        out += [markdown_table(pivot(part, compile_cells)), ""]
         out += _process_spread(part, level, suffix)
         out += _memory(part, level, suffix)
         out += _limits(frames, key, part, level, suffix)
         out += _scaling(frames, key, str(dtype), level, suffix)
         out += _timing_method(part, level, suffix)
+    return out
+
+
+def _time_to_accuracy(frames: Frames, part: pd.DataFrame, level: str, suffix: str) -> list[str]:
+    """Per variant and problem: the wall time to the target accuracy, compile included,
+    and the epoch that reaches it."""
+    target = part["target"].iloc[0]
+
+    def cell(r: pd.Series) -> str:
+        if pd.isna(r["target_epoch"]):
+            return "not reached" if r["status"] == "agree" else r["status"]
+        if pd.isna(r["time_to_target_s"]):
+            return f"epoch {int(r['target_epoch'])} (no cost model)"
+        return f"{human_time(r['time_to_target_s'])} (epoch {int(r['target_epoch'])})"
+
+    out = [
+        f"{level} Time to accuracy{suffix}: to {target:g} of the initial excess loss",
+        "",
+        "The wall-clock time until a variant's loss is within the target of the "
+        "least-squares optimum's, as a share of the distance it started from: compile + "
+        "fixed cost + epochs × marginal cost (the cost model below), with the epoch of its "
+        "own convergence run that first gets there. A compiled variant pays its compile "
+        "time here, which the per-epoch cost leaves out.",
+        "",
+        markdown_table(pivot(part, part.apply(cell, axis=1))),
+        "",
+    ]
+    missing = [
+        f"- **{problem_label(first['problem'], first['n_samples'], first['n_features'])}**: "
+        + _not_reached(frames, rows)
+        for _, first, rows in _problems(part)
+        if rows["target_epoch"].notna().sum() == 0 and rows["status"].eq("agree").any()
+    ]
+    return out + (missing + [""] if missing else [])
+
+
+def _convergence(frames: Frames, key: str, level: str) -> list[str]:
+    """One line when everything agrees, with the largest deviation of each variant; the
+    disagreements, one row each, otherwise."""
+    conv = frames.convergence[frames.convergence["machine"] == key]
+    if conv.empty:
+        return []
+    out = [f"{level} Convergence: does every variant follow the float64 reference?", ""]
+    bad = conv[conv["status"] != "agree"]
+    agree = len(conv) - len(bad)
+    out += [
+        f"{agree} of {len(conv)} runs agree with the float64 reference at every epoch "
+        "(relative loss deviation within 1e-3 in float32, 2e-2 with TF32 products, 1e-9 "
+        "in float64). The largest deviations of each variant, over its problems:",
+        "",
+    ]
+    worst = (
+        conv.assign(backend=_backend_column(conv))
+        .groupby("backend", sort=False)
+        .agg(
+            runs=("status", "size"),
+            loss=("max_loss_dev", "max"),
+            parameters=("param_dev", "max"),
+        )
+    )
+    worst["loss"] = worst["loss"].map(_sci)
+    worst["parameters"] = worst["parameters"].map(_sci)
+    out += [worst.rename_axis("variant").to_markdown(), ""]
+    if not bad.empty:
+        table = _ordered(bad).assign(
+            problem=lambda f: [
+                problem_label(p, n, d)
+                for p, n, d in zip(f["problem"], f["n_samples"], f["n_features"], strict=True)
+            ],
+            variant=lambda f: _backend_column(f),
+            max_loss_dev=lambda f: f["max_loss_dev"].map(_sci),
+        )[["problem", "variant", "dtype", "verdict", "max_loss_dev"]]
+        out += ["Runs that do not agree:", "", table.to_markdown(index=False), ""]
+    diverged = conv[conv["status"] == "diverged"]
+    for _, row in diverged.drop_duplicates("problem").iterrows():
+        out += [
+            f"- **{row['problem']}** diverged: lr = {row['lr']:g} is above the "
+            f"stability limit 2/λ_max = {row['lr_limit']:.4g}; any lr below it "
+            f"(e.g. {0.5 * row['lr_limit']:.3g}) converges.",
+            "",
+        ]
     return out
 
 
@@ -528,7 +662,7 @@ def _cost_model(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
         "marginal cost is what one more epoch costs; compare it across epoch counts. A "
         "fixed cost below zero is noise around zero.",
         "",
-        markdown_table(pivot(part, cells), "problem"),
+        markdown_table(pivot(part, cells)),
         "",
     ]
     even = part[part["break_even_epochs"].notna()]
@@ -582,7 +716,7 @@ def _process_spread(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
         "what varies is the process (memory layout, allocator state, which core), which "
         "more rounds in one process cannot average out.",
         "",
-        markdown_table(pivot(part, cells), "problem"),
+        markdown_table(pivot(part, cells)),
         "",
     ]
 
@@ -605,7 +739,9 @@ def _memory(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
 
     table = pivot(part, part.apply(cell, axis=1))
     data = _ordered(part).drop_duplicates("problem")
-    table.insert(0, "data (X, y)", [human_bytes(b) for b in data["data_bytes"]])
+    sizes = pd.DataFrame([[human_bytes(b) for b in data["data_bytes"]]],
+                         index=["data (X, y)"], columns=table.columns)  # fmt: skip
+    table = pd.concat([sizes, table])
     return [
         f"{level} Peak memory per case{suffix}",
         "",
@@ -621,7 +757,7 @@ def _memory(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
         "(a second copy of X shows as about 2×). Small problems are dominated by allocator "
         "pages and compiled code.",
         "",
-        markdown_table(table, "problem"),
+        markdown_table(table),
         "",
     ]
 
@@ -654,17 +790,8 @@ def _limits(frames: Frames, key: str, part: pd.DataFrame, level: str, suffix: st
                 f"{100 * r['bandwidth_fraction']:.0f}% ({_gbps(r['achieved_gbps'], '.2g')} GB/s)"
             ),
         )
-        out += [markdown_table(pivot(part, cells), "problem"), ""]
+        out += [markdown_table(pivot(part, cells)), ""]
         out += _floor(reads, part, level, suffix)
-    gap = row_cells(part, "gap_to_fastest", lambda r: f"{r['gap_to_fastest']:.2f}×"
-                    + interval_text(r["gap_ci_low"], r["gap_ci_high"], _ci))  # fmt: skip
-    out += [f"{level} Gap to the fastest variant{suffix}: per-epoch cost over the row's best", ""]
-    out += [
-        "For small problems the cost is dispatch, not bandwidth: this is how much each "
-        "variant pays per epoch above the fastest (usually the fused jax-scan loop).",
-        "",
-    ]
-    out += [markdown_table(pivot(part, gap), "problem"), ""]
     return out
 
 
@@ -701,7 +828,7 @@ def _floor(reads: pd.DataFrame, part: pd.DataFrame, level: str, suffix: str) -> 
         "from it. The `*-blocked` variants make that one pass (blocks of rows used twice "
         "while in cache) and can reach 100%.",
         "",
-        markdown_table(pivot(part, cells), "problem"),
+        markdown_table(pivot(part, cells)),
         "",
     ]
 
@@ -750,7 +877,7 @@ def _timing_method(part: pd.DataFrame, level: str, suffix: str) -> list[str]:
             f"1% of every reported cost: at most {worst:.2f}% here.",
             "",
         ]
-    out += [markdown_table(pivot(part, cells), "problem"), ""]
+    out += [markdown_table(pivot(part, cells)), ""]
     return out
 
 
@@ -762,16 +889,17 @@ TERMINAL_WIDTH = 100  # the summary at the end of `gdbench run` fits this many c
 MARKS = {"yes": "", "tie": " ≈", "untested": " †"}  # as in the report's cost table
 
 
-def summary_table(frames: Frames, key: str, intervals: bool = True) -> pd.DataFrame:
-    """One row per problem of machine ``key``: the fastest contender (``≈`` where its
-    interval overlaps another's, ``†`` untested), its per-epoch median, the runner-up and
-    its time as a multiple of the fastest's, with the 95% interval (``intervals``).
-    Variants carry their device where the machine's rows have several."""
+def summary_table(
+    frames: Frames, key: str, intervals: bool = True, frameworks: bool = False
+) -> pd.DataFrame:
+    """One row per problem of machine ``key``: the fastest contender (``≈`` where another
+    cannot be told apart from it, ``†`` untested), its per-epoch median, the runner-up
+    and its time as a multiple of the fastest's with the 95% interval (``intervals``);
+    with ``frameworks``, the best of each framework and the first to reach the target
+    accuracy too. Variants carry their device where the machine's rows have several."""
     results = frames.results[frames.results["machine"] == key]
     several = results["device"].nunique() > 1  # name the device where it tells rows apart
-
-    def name(r: pd.Series) -> str:
-        return f"{r['variant']}@{r['device']}" if several else str(r["variant"])
+    names = list(dict.fromkeys(results["framework"].dropna())) if frameworks else []
 
     rows = []
     for dtype, first, part in _problems(results):
@@ -784,11 +912,28 @@ def summary_table(frames: Frames, key: str, intervals: bool = True) -> pd.DataFr
                "its time [95%]": ""}  # fmt: skip
         if not ranked.empty:
             best = ranked.iloc[0]
-            row |= {"fastest": name(best) + MARKS.get(best["fastest"], ""),
+            row |= {"fastest": _name(best, several) + MARKS.get(best["fastest"], ""),
                     "per epoch": human_time(best[PER_EPOCH])}  # fmt: skip
         if len(ranked) > 1:
             runner = ranked.iloc[1]
-            row |= {"runner-up": name(runner), "its time [95%]": _gap_text(runner, intervals)}
+            row |= {"runner-up": _name(runner, several),
+                    "its time [95%]": _gap_text(runner, intervals)}  # fmt: skip
+        for framework in names:
+            mine = ranked[ranked["framework"] == framework]
+            row[f"best {framework}"] = (
+                f"{_name(mine.iloc[0], several)} {human_time(mine.iloc[0][PER_EPOCH])}"
+                if not mine.empty
+                else "–"
+            )
+        if frameworks:
+            reached = ranked[ranked["time_to_target_s"].notna()]
+            reached = reached.sort_values("time_to_target_s", kind="stable")
+            winner = reached.iloc[0] if not reached.empty else None
+            row[f"first to {first['target']:g}"] = (
+                f"{_name(winner, several)} {human_time(winner['time_to_target_s'])}"
+                if winner is not None
+                else "–"
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -805,8 +950,9 @@ def _gap_text(row: pd.Series, interval: bool = True) -> str:
 
 
 def _end(value: float) -> str:
-    """An end of a ratio's interval, in at most five characters below 100 000."""
-    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+    """An end of a ratio's interval, in at most five characters below 100 000, with its
+    trailing zeros (``1.00``, never ``1``: the end is not exactly 1)."""
+    return f"{value:#.3g}" if value < 100 else f"{value:.0f}"
 
 
 def cost_table_text(frames: Frames) -> str:
@@ -850,7 +996,8 @@ def write_all(frames: Frames, out: Path, *, timing: bool = True) -> list[Path]:
     if timing:
         frames.results.to_csv(out / "results.csv", index=False)
         plot_epoch_cost(frames, out / "epoch_cost.png")
-        written += [out / "results.csv", out / "epoch_cost.png"]
+        plot_time_to_accuracy(frames, out / "time_to_accuracy.png")
+        written += [out / "results.csv", out / "epoch_cost.png", out / "time_to_accuracy.png"]
         table = scaling(frames)
         if not table.empty:
             table.to_csv(out / "scaling.csv", index=False)

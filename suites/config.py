@@ -38,8 +38,9 @@ DEFAULT_FEATURES = 16
 # without listing them again.
 OPTIONS = (
     "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
-    "threads", "seed", "matmul_precision", "block_rows", "workers",
+    "threads", "seed", "matmul_precision", "block_rows", "workers", "target",
 )  # fmt: skip
+DEFAULT_TARGET = 1e-6  # time to accuracy: excess loss at most this share of the initial
 
 
 def flag(name: str) -> str:
@@ -75,6 +76,9 @@ class RunConfig:
             chooses it per problem from the machine's L2 cache (``backends/blocking.py``).
         workers: the K of every data-parallel variant (devices or ranks), each a case
             of its own: 1 and 2 where the machine has 2 cores or more.
+        target: the accuracy of the report's time to accuracy: the first epoch whose
+            excess loss over the least-squares optimum is at most this share of the
+            initial excess.
     """
 
     problems: tuple[str, ...] = PROBLEM_CHOICES
@@ -91,6 +95,7 @@ class RunConfig:
     matmul_precision: str = "float32"
     block_rows: int | None = None
     workers: tuple[int, ...] = field(default_factory=lambda: default_workers())
+    target: float = DEFAULT_TARGET
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -201,6 +206,20 @@ def positive_number(flag: str, value: str, what: str = "a positive finite number
     return number
 
 
+def accuracy_target(value: str) -> float:
+    """--target: a share of the initial excess loss, strictly between 0 and 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < 1:
+        raise ConfigError(
+            f"--target: '{value}' is not a share of the initial excess loss; give a number "
+            "between 0 and 1 (exclusive), e.g. 1e-6"
+        )
+    return number
+
+
 def positive_int(flag: str, value: str) -> int:
     try:
         number = float(value)
@@ -227,6 +246,7 @@ def parse(
     matmul_precision: str | None = None,
     block_rows: str | None = None,
     workers: str | None = None,
+    target: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
     default_backends: tuple[str, ...] = VARIANTS,
@@ -286,4 +306,6 @@ def parse(
         if not items:
             raise ConfigError(f"--workers needs at least one positive integer, got '{workers}'")
         kw["workers"] = tuple(sorted(dict.fromkeys(positive_int("--workers", w) for w in items)))
+    if target is not None:
+        kw["target"] = accuracy_target(target)
     return RunConfig(**kw)  # type: ignore[arg-type]

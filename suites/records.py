@@ -78,12 +78,21 @@ def trajectory(problem: Problem, result: TrainResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "loss": [_num(v) for v in result.losses],
         "ref_loss": [_num(v) for v in problem.reference.losses],
+        # the least-squares optimum's loss, from which the excess loss is measured
+        "optimum_loss": _num(optimum_loss(problem)),
     }
     if result.w_history is not None:
         out["w"] = [[_num(v) for v in row] for row in result.w_history]
     if result.b_history is not None:
         out["b"] = [_num(v) for v in result.b_history]
     return out
+
+
+def optimum_loss(problem: Problem) -> float:
+    """The MSE at the least-squares optimum, in float64 on the problem's data."""
+    w, b = problem.optimum
+    residual = problem.X.astype(np.float64) @ w + b - problem.y.astype(np.float64)
+    return float(np.mean(residual**2))
 
 
 def first_line(err: BaseException) -> str:

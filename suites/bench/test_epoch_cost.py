@@ -40,7 +40,6 @@ from suites.bench.bandwidth import (
 from suites.bench.case import close_session
 from suites.bench.timing import (
     CALIBRATION_BUDGET_S,
-    MIN_ROUNDS,
     calibrate,
     cost_model,
     iterations_for,
@@ -54,6 +53,8 @@ from suites.convergence import compare
 from suites.records import BANDWIDTH, BENCHMARK, SCHEMA, first_line, verdict_fields
 
 pytestmark = pytest.mark.benchmark(group="epoch-cost", warmup=False)
+
+COPY_ROUNDS = {False: 10, True: 6}  # the copy benchmarks' rounds, by --quick
 
 
 def test_epoch_cost(case, benchmark) -> None:
@@ -77,8 +78,8 @@ def test_epoch_cost(case, benchmark) -> None:
             # data-parallel: the last round's slowest and fastest rank, the collective
             ranks = session.rank_stats() if hasattr(session, "rank_stats") else {}
             cost = {}
-            if not benchmark.disabled and not case.run.quick:
-                cost = cost_model(session.train, problem.epochs, overhead_s)
+            if not benchmark.disabled:
+                cost = cost_model(session.train, problem.epochs, overhead_s, quick=case.run.quick)
             close_session(session)
             del session, own
     except Exception as err:  # one backend failing must not hide the others' results
@@ -129,7 +130,7 @@ def test_memory_bandwidth(method, benchmark, run_config, record_log) -> None:
     benchmark.extra_info.update(kind=BANDWIDTH, method=method, device=device, access=access,
                                 bytes=(n_bytes if access == "read" else 2 * n_bytes),
                                 threads=run.threads, pid=os.getpid())  # fmt: skip
-    benchmark.pedantic(copy, rounds=MIN_ROUNDS[run.quick] * 2, iterations=1)
+    benchmark.pedantic(copy, rounds=COPY_ROUNDS[run.quick], iterations=1)
     del copy  # the arrays: torch's allocator would keep them beside jax's copy
     if device == "cuda" and "torch" in sys.modules:
         gc.collect()

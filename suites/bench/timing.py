@@ -17,7 +17,9 @@ import numpy as np
 ROUND_BUDGET_S = {False: 1.0, True: 0.15}
 
 
-MIN_ROUNDS = {False: 5, True: 3}
+# 11 rounds: the fewest for which the report's 95% interval of a ratio leaves out the
+# slowest round (reports/stats.py), so that one disturbed round cannot stretch it.
+MIN_ROUNDS = {False: 11, True: 11}
 
 
 # Untimed rounds that size the timed ones (after warm-up): at least one, then more while
@@ -38,10 +40,23 @@ SIZING_SHARE = OVERHEAD_SHARE / 2
 MAX_ITERATIONS = 100_000
 
 
+# --quick: a case whose MIN_ROUNDS would take longer than this gets fewer rounds (at
+# least QUICK_FEWEST): a slow variant on a long problem (torch-nn on toy-bias's 4,000
+# epochs, 0.4 s a round) is far from the fastest, and its wider interval says so.
+QUICK_CASE_S = 1.0
+QUICK_FEWEST = 5
+
+
 def rounds_for(round_s: float, quick: bool) -> int:
-    """How many rounds fit the time budget (at least MIN_ROUNDS for a median and IQR)."""
-    fit = math.floor(ROUND_BUDGET_S[quick] / max(round_s, 1e-9))
-    return max(MIN_ROUNDS[quick], min(MAX_ROUNDS, fit))
+    """How many rounds fit the time budget: at least MIN_ROUNDS, so that one disturbed
+    round cannot stretch an interval; with ``quick``, fewer where they would take more
+    than QUICK_CASE_S (down to QUICK_FEWEST)."""
+    round_s = max(round_s, 1e-9)
+    fit = math.floor(ROUND_BUDGET_S[quick] / round_s)
+    least = MIN_ROUNDS[quick]
+    if quick and least * round_s > QUICK_CASE_S:
+        least = max(QUICK_FEWEST, math.floor(QUICK_CASE_S / round_s))
+    return max(least, min(MAX_ROUNDS, fit))
 
 
 Timer = Callable[[], float]
@@ -83,9 +98,9 @@ def calibrate(
     return statistics.median(samples)
 
 
-# Time spent timing the cost model's two epoch counts, per case (a full run only:
-# --quick leaves the model out, to stay within its minute).
-COST_BUDGET_S = 0.5
+# Time spent timing the cost model's two epoch counts, per case, by --quick.
+COST_BUDGET_S = {False: 0.5, True: 0.05}
+COST_MIN_ROUNDS = {False: 5, True: 3}  # pairs of rounds: a median of each epoch count
 
 
 def short_epochs(epochs: int) -> int | None:
@@ -108,6 +123,7 @@ def cost_model(
     epochs: int,
     overhead_s: float,
     timer: Timer = time.perf_counter,
+    quick: bool = False,
 ) -> dict[str, object]:
     """Time ``train`` at a quarter of ``epochs`` and at all of them, in alternating
     rounds (a drift of the machine then hits both alike; measured apart, a drift
@@ -120,10 +136,11 @@ def cost_model(
     plans = []
     for count in counts:
         train(count)  # untimed: a program compiled per epoch count (jax-scan) compiles here
-        round_s = calibrate(functools.partial(train, count), COST_BUDGET_S / 8, timer=timer)
+        round_s = calibrate(functools.partial(train, count), COST_BUDGET_S[quick] / 8, timer=timer)
         plans.append((count, iterations_for(round_s, overhead_s), round_s))
     round_pair = sum(iterations * round_s for _, iterations, round_s in plans)
-    rounds = max(MIN_ROUNDS[False], min(MAX_ROUNDS, math.floor(COST_BUDGET_S / round_pair)))
+    budget_s = COST_BUDGET_S[quick]
+    rounds = max(COST_MIN_ROUNDS[quick], min(MAX_ROUNDS, math.floor(budget_s / round_pair)))
     per_call: dict[int, list[float]] = {count: [] for count in counts}
     for _ in range(rounds):
         for count, iterations, _ in plans:

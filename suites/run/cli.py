@@ -30,7 +30,7 @@ from suites.config import (
     positive_number,
 )
 from suites.records import RECORDS_FILE
-from suites.run import export, folder, workers
+from suites.run import export, folder, paired, workers
 from suites.run.folder import UsageError
 from suites.run.limits import check_memory, check_workers
 
@@ -84,9 +84,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "(default: 1,2 on 2+ cores, else 1)",
     )
     p.add_argument(
+        "--target",
+        help="time to accuracy: reached at the first epoch whose excess loss over the "
+        "least-squares optimum is at most this share of the initial excess (default: 1e-6)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes, few rounds, no cost model (a few minutes on 2 cores)",
+        help="small sizes, fewer and shorter rounds (under a minute on 2 cores)",
     )
     p.add_argument("--out", type=Path, help="output folder (default: a new results/<UTC time>/)")
     p.add_argument(
@@ -111,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--processes",
         help="fresh processes per variant whose rounds are pooled (default: 1)",
+    )
+    run.add_argument(
+        "--budget",
+        metavar="SECONDS",
+        help="per problem whose fastest variants' intervals overlap: seconds of alternating "
+        "rounds between them until one is ahead or they are equal within 1%% "
+        f"(default: {paired.BUDGET_S[False]:g}, {paired.BUDGET_S[True]:g} with --quick; "
+        "0: none)",
     )
     check = sub.add_parser("check", help="convergence only (no timing); exit 0 iff all agree")
     _add_run_options(check)
@@ -198,9 +211,27 @@ def _isolation(args: argparse.Namespace) -> tuple[str, int, float]:
     return isolate, processes, timeout
 
 
+def _budget(args: argparse.Namespace) -> float | None:
+    """--budget, validated (None: the default for --quick or not)."""
+    value = getattr(args, "budget", None)
+    if value is None:
+        return None
+    try:
+        budget = float(value)
+    except ValueError:
+        budget = -1.0
+    if not (budget >= 0 and budget < float("inf")):
+        raise UsageError(
+            f"--budget: '{value}' is not a number of seconds; give 0 or more (0: no "
+            "alternating rounds)"
+        )
+    return budget
+
+
 def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     cfg = _config(args)
     isolate, processes, timeout = _isolation(args)
+    _budget(args)
     if timing and os.environ.get("TOX_PARALLEL_ENV"):
         raise UsageError(
             "benchmarks must not run in parallel tox environments (timings would "
@@ -223,7 +254,7 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
         flush=True,
     )
     manager = workers.Manager(cfg, out, timing=timing, timeout=timeout, isolate=isolate,
-                              processes=processes)  # fmt: skip
+                              processes=processes, budget=_budget(args))  # fmt: skip
     rc = manager.run(jobs)
     export.write_json(out, timing)
     if manager.stop.signalled:

@@ -40,6 +40,7 @@ from backends import (
 from suites import machine, records
 from suites.bench.bandwidth import copy_methods
 from suites.config import RunConfig, flag
+from suites.run import paired
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"  # the worker's pytest suites
 ISOLATION = ("variant", "framework", "none")
@@ -298,8 +299,10 @@ class Manager:
     """Runs the jobs one after another and keeps the run's records.jsonl."""
 
     def __init__(self, cfg: RunConfig, out: Path, *, timing: bool, timeout: float,
-                 isolate: str, processes: int) -> None:  # fmt: skip
+                 isolate: str, processes: int, budget: float | None = None) -> None:  # fmt: skip
         self.cfg, self.out, self.timing = cfg, out, timing
+        # seconds per undecided problem for paired rounds (suites/run/paired.py); 0: none
+        self.budget = paired.BUDGET_S[cfg.quick] if budget is None else budget
         self.timeout, self.isolate, self.processes = timeout, isolate, processes
         self.log = records.RecordLog(out / records.RECORDS_FILE)
         self.stop = Stop()
@@ -331,6 +334,8 @@ class Manager:
                           f"the run goes on (log: {outcome.log})", flush=True)  # fmt: skip
                 if outcome.returncode not in (0, 5):
                     status = 1
+            if self.timing and self.budget > 0 and not self.stop.signalled:
+                self._settle(len(jobs))
         self.log.append({"schema": records.SCHEMA, "kind": records.END, "exitstatus": status,
                          "interrupted": self.stop.signalled,
                          "datetime": dt.datetime.now(dt.UTC).isoformat(),
@@ -339,7 +344,41 @@ class Manager:
         return status
 
     def isolation(self) -> dict[str, Any]:
-        return {"isolate": self.isolate, "processes": self.processes, "timeout_s": self.timeout}
+        return {"isolate": self.isolate, "processes": self.processes, "timeout_s": self.timeout,
+                "budget_s": self.budget}  # fmt: skip
+
+    def _settle(self, number: int) -> None:
+        """Paired rounds for every problem whose planned rounds left no answer."""
+        for contest in paired.contests(self.out / records.RECORDS_FILE):
+            if self.stop.signalled:
+                return
+            number += 1
+            slug = re.sub(r"[^A-Za-z0-9@.-]+", "-", contest.problem)
+            log_path = self.out / "workers" / f"{number:02d}-paired-{slug}.log"
+            names = " ".join(contest.label(i) for i in range(len(contest.contenders)))
+            print(f"[paired] {contest.problem}: {names} in alternating rounds "
+                  f"(budget {self.budget:g} s)", flush=True)  # fmt: skip
+            with open(log_path, "w", encoding="utf-8") as log:
+
+                def start(index: int, contest: paired.Contest = contest, log: TextIO = log):
+                    variant, device, _ = contest.contenders[index]
+                    command = paired.worker_command(self.cfg, contest, index)
+                    job = Job(contest.label(index), (variant,), (device,), (), (), 0)
+                    env = worker_env(job, self.cfg.threads)
+                    log.write(_shell_line(command, env) + "\n\n")
+                    log.flush()
+                    return subprocess.Popen(
+                        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                        text=True, env={**inherited_env(), **env}, start_new_session=True,
+                    )  # fmt: skip
+
+                fields = paired.settle(contest, start, self.budget, self.timeout,
+                                       lambda: self.stop.signalled)  # fmt: skip
+            self.log.append(paired.record(fields))
+            decided = fields["stop"]
+            print(f"[paired] {contest.problem}: {decided} after "
+                  f"{max(map(len, fields['rounds'].values()), default=0)} rounds each, "
+                  f"{fields['spent_s']:.1f} s", flush=True)  # fmt: skip
 
     def _run_one(self, number: int, job: Job, done: int, total: int) -> Outcome:
         folder = self.out / "workers"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -124,6 +125,19 @@ def test_quick_run_writes_six_files_readable_by_pytest_benchmark_compare(tmp_pat
     results = pd.read_csv(out / "results.csv")
     assert set(results["problem"]) == {"toy", "synthetic-100x16"}
     assert (results["per_epoch_median_s"] > 0).all()
+    # time to accuracy on toy, against its float64 recurrence written out here: y = 2x,
+    # so the optimum is w* = 2 with loss 0, and the excess loss is the loss itself
+    x, w, losses = np.array([1.0, 2.0, 3.0, 4.0]), 0.0, []
+    for _ in range(100):
+        residual = w * x - 2 * x
+        losses.append(np.mean(residual**2))
+        w -= 0.01 * 2 * np.mean(x * residual)
+    first = next(e for e, loss in enumerate(losses, 1) if loss <= 1e-6 * losses[0])
+    toy = results[results["problem"] == "toy"]
+    assert list(toy["target_epoch"]) == [first, first]
+    spent = toy["compile_s"] + toy["fixed_s"] + toy["target_epoch"] * toy["marginal_epoch_s"]
+    assert np.allclose(toy["time_to_target_s"], spent) and (toy["time_to_target_s"] > 0).all()
+    assert (out / "time_to_accuracy.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads((out / "benchmark.json").read_text())
     assert doc["machine_info"]["gdbench"]["versions"]["numpy"]
     console = Path(sys.executable).parent / "pytest-benchmark"
@@ -163,7 +177,7 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert SIX_FILES - {"benchmark.json"} <= {p.name for p in tmp_path.iterdir()}
-    assert "## Machine: beta (AMD EPYC Test)" in (tmp_path / "report.md").read_text()
+    assert "## Details: beta (AMD EPYC Test)" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -198,6 +212,9 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
         (("run", "--timeout", "-5"), ("--timeout must be a positive number of seconds",)),
         (("run", "--timeout", "soon"), ("--timeout must be a positive number", "'soon'")),
         (("check", "--processes", "2"), ("unrecognized arguments: --processes 2",)),
+        (("run", "--target", "1"), ("--target", "'1'", "between 0 and 1")),
+        (("run", "--target", "tiny"), ("--target", "'tiny'", "between 0 and 1")),
+        (("run", "--budget", "-1"), ("--budget", "'-1'", "0 or more")),
         (("list", "--require", "tpu"), ("--require", "'tpu'", "cpu, cuda")),
         (
             ("check", "--matmul-precision", "tf-32"),

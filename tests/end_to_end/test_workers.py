@@ -22,6 +22,7 @@ from suites.bench import bandwidth
 from suites.config import RunConfig
 from suites.run import workers
 from tests.conftest import gdbench, records
+from tests.reports.markdown import section
 
 ROOT = Path(__file__).parents[2]
 
@@ -76,12 +77,15 @@ def test_a_fast_wrong_backend_fails_instead_of_winning(tmp_path: Path) -> None:
     assert wrong["status"] == "disagree" and pd.isna(wrong["per_epoch_median_s"])
     assert wrong["fastest"] != "yes"
     report = (out / "report.md").read_text()
-    summary = report.split("## Environment")[0]
-    assert "not: numpy-manual@cpu on toy-20 (disagree at epoch 2)" in summary
-    assert "fastest **numpy-manual" not in summary
-    for other in others:  # the right one wins
+    summary = section(report, "Summary")
+    assert "1 of 2 runs agree" in summary and "1 do not (see Convergence)" in summary
+    disagreeing = section(report, "Convergence")
+    assert "| toy-20 (20×1) | numpy-manual@cpu | float32 | disagree at epoch 2 |" in disagreeing
+    row = next(x for x in summary.splitlines() if x.startswith("| toy-20"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    for other in others:  # the right one wins, and the wrong one is no runner-up
         assert results.loc[other, "status"] == "agree" and results.loc[other, "fastest"] == "yes"
-        assert f"fastest **{other}@cpu**" in summary
+        assert cells[1] == other and cells[3] == ""
 
 
 def test_a_worker_that_aborts_fails_its_cases_with_the_signal_and_the_run_goes_on(

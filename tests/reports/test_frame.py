@@ -309,24 +309,29 @@ def test_dedupe_keeps_the_last_of_each_case_and_renumbers() -> None:
     assert empty.empty and list(empty.columns) == ["k", "v"]
 
 
-def ci(variant, median, low, high, **extra) -> dict:
-    return {"variant": variant, "per_epoch_median_s": median, "per_epoch_ci_low_s": low,
-            "per_epoch_ci_high_s": high} | extra  # fmt: skip
+def ci(variant, median, high, gap_low, **extra) -> dict:
+    """A row with its median, the high end of its own interval and the low end of its
+    time over the fastest's (what decides a tie)."""
+    return {"variant": variant, "per_epoch_median_s": median, "per_epoch_ci_high_s": high,
+            "gap_ci_low": gap_low} | extra  # fmt: skip
 
 
 def test_fastest_marks_a_clear_winner_a_tie_and_an_untested_median() -> None:
     df = results([
-        ci("numpy-manual", 3.0, 2.9, 3.1),
-        ci("jax-scan", 1.0, 0.9, 1.1),
-        ci("torch-nn", 2.0, 1.2, 2.1),  # starts above the winner's high end: no tie
-        ci("torch-nn", 1.0, 0.9, np.nan, problem="q"),
-        ci("jax-scan", 2.0, 1.1, 2.2, problem="q"),
+        ci("numpy-manual", 3.0, 3.1, 2.6),
+        ci("jax-scan", 1.0, 1.1, 1.0),
+        ci("torch-nn", 2.0, 2.1, 1.01),  # its ratio to the winner is above 1 throughout
+        ci("torch-nn", 1.0, np.nan, 1.0, problem="q"),  # the fastest, with no interval
+        ci("jax-scan", 2.0, 2.2, 1.5, problem="q"),
         ci("jax-grad", np.nan, np.nan, np.nan, problem="q"),
-        ci("jax-scan", 1.0, 0.5, 1.5, problem="r"),
-        ci("torch-nn", 1.2, 1.5, 1.6, problem="r"),  # low end at the winner's high end: a tie
-        ci("numpy-manual", 1.1, 1.6, 1.7, problem="r"),
+        ci("jax-scan", 1.0, 1.5, 1.0, problem="r"),
+        ci("torch-nn", 1.2, 1.6, 1.0, problem="r"),  # its ratio's interval reaches 1: a tie
+        ci("numpy-manual", 1.1, 1.7, 0.98, problem="r"),  # and below: a tie too
+        ci("jax-grad", 1.3, 1.7, 1.001, problem="r"),  # just above: no tie
     ])  # fmt: skip
-    assert list(frame.fastest_marks(df)) == ["", "yes", "", "untested", "", "", "tie", "tie", ""]
+    assert list(frame.fastest_marks(df)) == [
+        "", "yes", "", "untested", "", "", "tie", "tie", "tie", "",
+    ]  # fmt: skip
 
 
 def test_break_even_against_the_fastest_uncompiled_variant() -> None:
@@ -409,11 +414,12 @@ def test_convergence_rows_have_every_column_and_the_machines_key() -> None:
 def test_trajectory_rows_one_per_epoch_with_parameters() -> None:
     rec = {"problem": "toy-bias", "variant": "numpy-manual", "device": "cpu", "dtype": "float32",
            "trajectory": {"loss": [30.0, None], "w": [[0.3, 1.0], [0.5, 2.0]], "b": [0.1, 0.2],
-                          "ref_loss": [30.0, 21.0]}, "loss_rtol": 1e-3}  # fmt: skip
+                          "ref_loss": [30.0, 21.0], "optimum_loss": 0.5},
+           "loss_rtol": 1e-3}  # fmt: skip
     first, second = frame._trajectory_rows([rec, {"problem": "x"}, {"trajectory": {}}], MACHINE)
     assert first == {"problem": "toy-bias", "variant": "numpy-manual", "device": "cpu",
                      "dtype": "float32", "epoch": 1, "loss": 30.0, "w0": 0.3, "w1": 1.0,
-                     "b": 0.1, "ref_loss": 30.0, "loss_rtol": 1e-3,
+                     "b": 0.1, "ref_loss": 30.0, "loss_rtol": 1e-3, "optimum_loss": 0.5,
                      "machine": "h (C)"}  # fmt: skip
     assert second["epoch"] == 2 and math.isnan(second["loss"])
     assert (second["w0"], second["w1"], second["b"], second["ref_loss"]) == (0.5, 2.0, 0.2, 21.0)

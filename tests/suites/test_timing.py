@@ -84,9 +84,20 @@ def test_iterations_keep_the_harness_below_its_share_and_are_the_fewest_that_do(
 
 @pytest.mark.parametrize("quick", [False, True])
 def test_rounds_fill_the_budget_within_their_bounds(quick) -> None:
-    from suites.bench.timing import MAX_ROUNDS, MIN_ROUNDS, ROUND_BUDGET_S, rounds_for
+    from suites.bench.timing import (
+        MAX_ROUNDS,
+        MIN_ROUNDS,
+        QUICK_CASE_S,
+        QUICK_FEWEST,
+        ROUND_BUDGET_S,
+        rounds_for,
+    )
 
-    assert rounds_for(10.0, quick) == MIN_ROUNDS[quick]  # a slow round: the minimum
+    # a slow round: the minimum (--quick: fewer where the minimum would take over 1 s)
+    assert rounds_for(10.0, quick) == (QUICK_FEWEST if quick else MIN_ROUNDS[quick])
+    assert rounds_for(QUICK_CASE_S / MIN_ROUNDS[quick], quick) == MIN_ROUNDS[quick]
+    if quick:  # 0.125 s a round: 8 rounds fill the second
+        assert rounds_for(QUICK_CASE_S / 8, quick) == 8
     assert rounds_for(1e-9, quick) == MAX_ROUNDS  # a tiny one: the cap
     budget = ROUND_BUDGET_S[quick]
     middle = budget / 20
