@@ -105,6 +105,9 @@ class Frames:
     partial: bool = False  # built from an interrupted run's records
     # per results row (same index): its per-epoch rounds, one list per process
     rounds: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    # data-parallel cases left out, their problem too small to split: variant, problem,
+    # n_samples, workers (the K left out), reason, machine
+    not_split: pd.DataFrame = field(default_factory=pd.DataFrame)
     # the contenders' alternating rounds (PAIRED_COLUMNS): one row per contender
     paired: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIRED_COLUMNS))
 
@@ -316,6 +319,7 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
     """
     results, convergence, trajectories, unavailable, failures = [], [], [], [], []
     contests: list[dict[str, Any]] = []
+    not_split: list[dict[str, Any]] = []
     targets: list[float | None] = []
     bandwidth: list[dict[str, Any]] = []
     machines: dict[str, Machine] = {}
@@ -360,6 +364,7 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
         trajectories += _trajectory_rows(conv, machine)
         unavailable += [{**u, "machine": machine.key} for u in gdb.get("unavailable", [])]
         contests += [{**c, "machine": machine.key} for c in gdb.get("paired", [])]
+        not_split += [{**c, "machine": machine.key} for c in gdb.get("not_split", [])]
         targets.append((gdb.get("config") or {}).get("target"))
         failures += [
             {k: f.get(k) for k in ("kind", "variant", "device", "problem", "message")}
@@ -407,6 +412,10 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
         machines=list(machines.values()),
         partial=partial,
         paired=paired,
+        not_split=pd.DataFrame(
+            not_split,
+            columns=["variant", "problem", "n_samples", "workers", "reason", "machine"],
+        ),
     )
 
 

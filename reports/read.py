@@ -230,6 +230,7 @@ def gdbench_section(
         "paired": [r for r in records if r.get("kind") == PAIRED],
         "failures": [r for r in records if r.get("status") == "failed"],
         "unavailable": unavailable,
+        "not_split": header.get("not_split", []),
         "interrupted": (
             (end is None or bool(end.get("interrupted"))) if interrupted is None else interrupted
         ),

@@ -489,9 +489,21 @@ def _machine_sections(frames: Frames, key: str, level: str, timing: bool) -> lis
         })  # fmt: skip
         out += [f"{level} Failures", "", table.to_markdown(index=False), ""]
     unavailable = frames.unavailable[frames.unavailable["machine"] == key]
-    if not unavailable.empty:
+    not_split = frames.not_split[frames.not_split["machine"] == key]
+    if not unavailable.empty or not not_split.empty:
         out += [f"{level} Not run here", ""]
+    if not unavailable.empty:
         out += [unavailable[["variant", "device", "reason"]].to_markdown(index=False), ""]
+    if not not_split.empty:
+        rows = not_split.groupby(["problem", "n_samples", "reason"], sort=False)["variant"]
+        table = pd.DataFrame(
+            [
+                {"problem": problem, "variants": ", ".join(dict.fromkeys(variants)), "why": reason}
+                for (problem, _, reason), variants in rows
+            ],  # fmt: skip
+        )
+        out += ["Data-parallel cases of problems too small to split:", "",
+                table.to_markdown(index=False), ""]  # fmt: skip
     if not timing or results.empty:
         return out
     for dtype, part in results.groupby("dtype", sort=False):
@@ -964,6 +976,10 @@ def cost_table_text(frames: Frames) -> str:
         if max(map(len, text.splitlines())) > TERMINAL_WIDTH:  # long names: ratios alone
             text = plain_table(summary_table(frames, key, intervals=False))
             text = text.replace("its time [95%]", "its time", 1) + "\n(intervals: report.md)"
+        if " ≈" in text:
+            text += (
+                "\n≈: the runner-up is not distinguishable from it here (report.md: by how much)"
+            )
         parts.append(f"fastest per problem, {key}\n{text}")
     return "\n\n".join(parts)
 

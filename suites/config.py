@@ -17,6 +17,7 @@ from backends import (
     MATMUL_PRECISIONS,
     VARIANTS,
     closest,
+    is_parallel,
 )
 from suites.machine import usable_cores
 from suites.problems import PRESETS, Problem, preset, synthetic
@@ -38,8 +39,9 @@ DEFAULT_FEATURES = 16
 # without listing them again.
 OPTIONS = (
     "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
-    "threads", "seed", "matmul_precision", "block_rows", "workers", "target",
+    "threads", "seed", "matmul_precision", "block_rows", "workers", "shard_rows", "target",
 )  # fmt: skip
+DEFAULT_SHARD_ROWS = 1_000  # a data-parallel case runs where each rank gets this many rows
 DEFAULT_TARGET = 1e-6  # time to accuracy: excess loss at most this share of the initial
 
 
@@ -76,6 +78,9 @@ class RunConfig:
             chooses it per problem from the machine's L2 cache (``backends/blocking.py``).
         workers: the K of every data-parallel variant (devices or ranks), each a case
             of its own: 1 and 2 where the machine has 2 cores or more.
+        shard_rows: the fewest rows per rank (or device) for which a data-parallel case
+            runs: a problem too small to split is not run at that K, and where no K > 1
+            splits it, K = 1 (the scaling baseline) is not run either.
         target: the accuracy of the report's time to accuracy: the first epoch whose
             excess loss over the least-squares optimum is at most this share of the
             initial excess.
@@ -95,6 +100,7 @@ class RunConfig:
     matmul_precision: str = "float32"
     block_rows: int | None = None
     workers: tuple[int, ...] = field(default_factory=lambda: default_workers())
+    shard_rows: int = DEFAULT_SHARD_ROWS
     target: float = DEFAULT_TARGET
 
     def to_dict(self) -> dict[str, object]:
@@ -112,6 +118,38 @@ class RunConfig:
                 out[name] = ",".join(map(str, value))
             else:
                 out[name] = repr(value) if isinstance(value, float) else str(value)
+        return out
+
+    def ks(self, variant: str, n_samples: int) -> tuple[int, ...]:
+        """The K of ``variant``'s cases on a problem of ``n_samples`` rows: (1,) for a
+        single-device variant; for a data-parallel one, each K of ``workers`` that
+        leaves every rank ``shard_rows`` rows or more, and K = 1 only beside such a K
+        (or when K = 1 is all that was asked)."""
+        if not is_parallel(variant):
+            return (1,)
+        split = tuple(k for k in self.workers if k > 1 and n_samples // k >= self.shard_rows)
+        if split or self.workers == (1,):
+            return tuple(k for k in self.workers if k == 1 or k in split)
+        return ()
+
+    def not_split(self) -> list[dict[str, object]]:
+        """The data-parallel cases left out because their problem is too small to split,
+        one entry per variant and problem, with the reason."""
+        out = []
+        for name, n, _, _ in self.problem_shapes():
+            for variant in self.backends:
+                if not is_parallel(variant) or self.ks(variant, n) == tuple(self.workers):
+                    continue
+                skipped = [k for k in self.workers if k not in self.ks(variant, n)]
+                split = [k for k in skipped if k > 1]
+                why = (
+                    f"{n:,} rows give fewer than {self.shard_rows:,} per rank at K = "
+                    + ", ".join(map(str, split))
+                    + " (--shard-rows)"
+                    + ("; K = 1, its baseline, left out too" if 1 in skipped else "")
+                )
+                out.append({"variant": variant, "problem": name, "n_samples": n,
+                            "workers": skipped, "reason": why})  # fmt: skip
         return out
 
     def problem_shapes(self) -> list[tuple[str, int, int, int]]:
@@ -246,6 +284,7 @@ def parse(
     matmul_precision: str | None = None,
     block_rows: str | None = None,
     workers: str | None = None,
+    shard_rows: str | None = None,
     target: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
@@ -306,6 +345,8 @@ def parse(
         if not items:
             raise ConfigError(f"--workers needs at least one positive integer, got '{workers}'")
         kw["workers"] = tuple(sorted(dict.fromkeys(positive_int("--workers", w) for w in items)))
+    if shard_rows is not None:
+        kw["shard_rows"] = positive_int("--shard-rows", shard_rows)
     if target is not None:
         kw["target"] = accuracy_target(target)
     return RunConfig(**kw)  # type: ignore[arg-type]

@@ -170,10 +170,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     run = metafunc.config.stash[CONFIG]
     cases = []
-    for problem, *_ in run.problem_shapes():
+    for problem, n_samples, *_ in run.problem_shapes():
         for variant in run.backends:
-            # a data-parallel variant is one case per K of --workers
-            ks = run.workers if is_parallel(variant) else (1,)
+            # a data-parallel variant is one case per K of --workers that splits it
+            ks = run.ks(variant, n_samples)
             for device in run.devices:
                 if device not in devices_of(variant):
                     continue

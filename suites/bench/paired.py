@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from backends import BackendUnavailable, framework_of, get_backend
+from backends import effective_precision, framework_of, get_backend
 from suites import machine
 from suites.bench.case import close_session
 from suites.config import RunConfig, parse
@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         problem = cfg.build_problem(job["problem"]).precompute()
         session = backend.prepare(problem.with_own_data())
         session.warmup()
-        verdict = compare(problem, session.train(), cfg.matmul_precision)
+        precision = effective_precision(cfg.matmul_precision, device)  # TF32 on CUDA only
+        verdict = compare(problem, session.train(), precision)
         if not verdict.ok:
             raise RuntimeError(f"does not agree with the reference: {verdict.message}")
-    except (BackendUnavailable, Exception) as err:  # noqa: BLE001 - the manager says why
+    except Exception as err:  # noqa: BLE001 - unavailable, or it failed: the manager says why
         _say({"error": first_line(err)})
         return 1
     _say({"ready": True})

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from backends import BackendUnavailable, block_rows_of, get_backend
-from reports import write
+from reports import stats, write
 from suites.convergence import compare
 from suites.perf.idiomatic import IDIOMATIC
 from suites.problems import Problem, preset, synthetic
@@ -66,12 +66,17 @@ def side_by_side(problem: Problem, variant: str, rounds: int = 21) -> dict | Non
             samples[name].append((time.perf_counter() - start) / repeat / problem.epochs)
     harness_s = statistics.median(samples["harness"])
     tutorial_s = statistics.median(samples["tutorial"])
+    # each round of one next to the same round of the other: the ratio of each pair,
+    # its median and its distribution-free 95% interval (reports/stats.py)
+    paired = stats.paired_ratio(samples["harness"], samples["tutorial"], stats.LEVEL)
     return {
         "problem": write.problem_label(problem.name, problem.n_samples, problem.n_features),
         "variant": variant,
         "gdbench": harness_s,
         "tutorial loop": tutorial_s,
-        "ratio": harness_s / tutorial_s,
+        "ratio": paired.ratio,
+        "ratio_ci_low": paired.low,
+        "ratio_ci_high": paired.high,
     }
 
 

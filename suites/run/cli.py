@@ -84,6 +84,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "(default: 1,2 on 2+ cores, else 1)",
     )
     p.add_argument(
+        "--shard-rows",
+        help="a data-parallel case runs where each of its K ranks gets at least this many "
+        "rows; smaller problems are listed as not run (default: 1000)",
+    )
+    p.add_argument(
         "--target",
         help="time to accuracy: reached at the first epoch whose excess loss over the "
         "least-squares optimum is at most this share of the initial excess (default: 1e-6)",

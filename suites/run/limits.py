@@ -58,7 +58,8 @@ def gpu_count() -> int:
 
 def check_workers(run: RunConfig, cores: int | None = None, gpus: int | None = None) -> None:
     """Refuse K larger than what can hold K workers: the usable cores on the CPU (one
-    each), the visible GPUs on cuda, or the rows of a problem (one each).
+    each), or the visible GPUs on cuda. A problem too small to split at K is not an
+    error: its case is not run (``RunConfig.ks``, ``--shard-rows``).
 
     Raises:
         ConfigError: naming K, what is available and how to choose.
@@ -79,12 +80,6 @@ def check_workers(run: RunConfig, cores: int | None = None, gpus: int | None = N
                 f"--workers {k} on cuda needs {k} GPUs; {gpus} visible: choose --workers "
                 f"up to {max(gpus, 1)}"
             )
-    smallest = min((n, name) for name, n, _, _ in run.problem_shapes())
-    if k > smallest[0]:
-        raise ConfigError(
-            f"--workers {k} splits the rows of {smallest[1]} ({smallest[0]} rows) into {k} "
-            f"shards: choose --workers up to {smallest[0]} or larger problems"
-        )
 
 
 def free_gpu_memory() -> int | None:

@@ -104,16 +104,17 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
         else:  # per framework, or a framework that is not installed: one worker says why
             key = f"{framework_of(variant)}@{device}"
         groups.setdefault(key, []).append((variant, device))
-    names = [name for name, *_ in cfg.problem_shapes()]
+    shapes = [(name, n) for name, n, *_ in cfg.problem_shapes()]
 
     def job(label: str, members: list[tuple[str, str]], kinds: tuple[str, ...],
             ks: tuple[int, ...] | None) -> Job:  # fmt: skip
         cases = [
             (kind, case_label(v, k), d, problem)
             for kind in kinds
-            for problem in names
+            for problem, n in shapes
             for v, d in members
-            for k in ((ks or cfg.workers) if is_parallel(v) else (1,))
+            for k in cfg.ks(v, n)
+            if ks is None or k in ks
         ]  # fmt: skip
         tests = tuple({records.CONVERGENCE: CONVERGENCE, records.BENCHMARK: COST}[k] for k in kinds)
         variants = tuple(dict.fromkeys(v for v, _ in members))
@@ -130,7 +131,9 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
         for key, members in groups.items():
             label = key if processes == 1 or not timing else f"{key} #{k}"
             kinds = first if k == 1 else (records.BENCHMARK,)
-            jobs.append(job(label, members, kinds, own_k.get(key)))
+            planned = job(label, members, kinds, own_k.get(key))
+            if planned.cases:  # none: a K too large for every problem (--shard-rows)
+                jobs.append(planned)
     if timing:
         # the host's copy bandwidth, and the GPU's in a run on cuda: only then may the
         # worker see the GPU
@@ -313,7 +316,7 @@ class Manager:
         0 if every worker ended normally with all its tests passed, else 1."""
         self.log.append({"schema": records.SCHEMA, "kind": records.RUN,
                          "config": self.cfg.to_dict(), "isolation": self.isolation(),
-                         "unavailable": [],
+                         "unavailable": [], "not_split": self.cfg.not_split(),
                          "machine": machine.machine_fields(self.cfg.threads)})  # fmt: skip
         total = sum(j.items for j in jobs)
         done = 0

@@ -50,6 +50,10 @@ TAG = {"GDBENCH_TEST_TAG": f"test-parallel-{os.getpid()}"}
 
 
 def gdbench(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """gdbench with this module's tag; run and check split even the 4-row toy problems
+    (--shard-rows 1), which is what these tests of the machinery train on."""
+    if args and args[0] in ("run", "check") and "--shard-rows" not in args:
+        args = (*args, "--shard-rows", "1")
     return conftest.gdbench(*args, timeout=timeout, **TAG, **env)
 
 
@@ -148,6 +152,30 @@ def test_the_cli_refuses_more_workers_than_cores_in_one_line(tmp_path: Path) -> 
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert f"--workers {cores + 1} needs {cores + 1} cores" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif("torch-ddp" not in HERE, reason="torch is not installed")
+def test_problems_too_small_to_split_are_listed_as_not_run(tmp_path: Path) -> None:
+    # the default: a data-parallel case needs 1,000 rows per rank; 2,400 rows split at
+    # K = 2 (1,200 each), toy's 4 rows do not, and then not even its K = 1 baseline runs
+    out = tmp_path / "run"
+    proc = gdbench("check", "--backends", "torch-ddp,numpy-manual", "--problems", "toy,sweep",
+                   "--sizes", "2400", "--workers", "1,2", "--shard-rows", "1000",
+                   "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ran = {(r["variant"], r["problem"]) for r in records(out) if r["kind"] == "convergence"}
+    assert ran == {
+        ("numpy-manual", "toy"),
+        ("numpy-manual", "synthetic-2400x16"),
+        ("torch-ddp-x1", "synthetic-2400x16"),
+        ("torch-ddp-x2", "synthetic-2400x16"),
+    }
+    (header,) = [r for r in records(out) if r["kind"] == "run"]
+    assert [(e["variant"], e["problem"], e["workers"]) for e in header["not_split"]] == [
+        ("torch-ddp", "toy", [1, 2])
+    ]
+    left_out = (out / "report.md").read_text().split("## Not run here")[1]
+    assert "| toy       | torch-ddp   | 4 rows give fewer than 1,000 per rank at K = 2" in left_out
 
 
 @pytest.fixture(scope="module")
