@@ -210,20 +210,19 @@ class _Loaded:
         45 µs (measured on the project's VM, docs/audit.md), four times jax-scan's whole
         run on ``toy``. On a GPU every array's copy is started first, so that the copies
         overlap instead of each waiting for the one before."""
-        leaves = {"losses": losses, "w": params["w"], "b": params.get("b")}
-        if hist is not None:
-            leaves |= {"w_history": hist["w"], "b_history": hist.get("b")}
-        arrays = [a for a in leaves.values() if a is not None]
+        b = params.get("b")
+        w_hist = hist["w"] if hist is not None else None
+        b_hist = hist.get("b") if hist is not None else None
         if self.device.platform != "cpu":
-            for array in arrays:
-                array.copy_to_host_async()
-        host = {k: (None if a is None else np.asarray(a)) for k, a in leaves.items()}
+            for array in (losses, params["w"], b, w_hist, b_hist):
+                if array is not None:
+                    array.copy_to_host_async()
         return TrainResult(
-            losses=host["losses"][:epochs],
-            w=host["w"],
-            b=float(host["b"]) if host["b"] is not None else None,
-            w_history=host.get("w_history"),
-            b_history=host.get("b_history"),
+            losses=np.asarray(losses)[:epochs],
+            w=np.asarray(params["w"]),
+            b=float(b) if b is not None else None,
+            w_history=np.asarray(w_hist) if w_hist is not None else None,
+            b_history=np.asarray(b_hist) if b_hist is not None else None,
         )
 
 
