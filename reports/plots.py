@@ -82,9 +82,14 @@ def _save(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def _legend(fig: Any, handles: dict[str, Any]) -> None:
+MOST_LINES = 10  # legend entries (lines) per panel
+
+
+def _panel_legend(ax: Any, handles: dict[str, Any]) -> None:
+    """A panel's own legend, under its axes, outside the data."""
     if handles:
-        fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=8)
+        ax.legend(list(handles.values()), list(handles), loc="upper center", fontsize=7,
+                  bbox_to_anchor=(0.5, -0.22), ncols=2, frameon=False)  # fmt: skip
 
 
 def _best_of_each_framework(part: pd.DataFrame) -> set[str]:
@@ -104,12 +109,12 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
     data = data[data["problem"].str.startswith("synthetic")]
     kinds = groups(data)
     present = [g for g in GROUP_ORDER if (kinds == g).any()]
-    fig, axes = _panels(len(present), 4.6, 4.2)
+    fig, axes = _panels(len(present), 4.6, 5.6, extra_width=0.4)
     several = data["machine"].nunique() > 1
     dtypes = data["dtype"].nunique() > 1
     styles = variant_styles(list(data["variant"]))
-    handles: dict[str, Any] = {}
     for ax, group in zip(axes, present, strict=False):
+        handles: dict[str, Any] = {}
         part = data[kinds == group]
         best = _best_of_each_framework(part)
         for m, (machine, by_machine) in enumerate(part.groupby("machine", sort=False)):
@@ -141,10 +146,10 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
         )
         ax.set_ylabel("time per epoch (s): median, 95% interval")
         ax.grid(True, which="both", alpha=0.3)
+        _panel_legend(ax, handles)
     if data.empty:
         axes[0].text(0.5, 0.5, "no timed synthetic problem in this run", ha="center",
                      transform=axes[0].transAxes)  # fmt: skip
-    _legend(fig, handles)
     fig.suptitle("Per-epoch cost (bold: the best of each framework)", x=0.02, ha="left")
     _save(fig, path)
 
@@ -162,12 +167,23 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
     data = excess.merge(
         timed[[*keys, "compile_s", "fixed_s", "marginal_epoch_s", "target"]], on=keys
     )
+    if "time_to_target_s" not in timed:
+        timed = timed.assign(time_to_target_s=np.nan)
     problems = list(dict.fromkeys(data["problem"]))
-    fig, axes = _panels(len(problems), 3.8, 3.4)
+    fig, axes = _panels(len(problems), 3.9, 5.2, extra_width=0.4)
     styles = variant_styles(list(data["variant"]))
-    handles: dict[str, Any] = {}
     for ax, problem in zip(axes, problems, strict=False):
+        handles: dict[str, Any] = {}
         part = data[data["problem"] == problem]
+        # the first MOST_LINES - 1 to the target (then the cheapest per epoch), and the
+        # target line
+        order = (
+            timed[timed["problem"] == problem]
+            .assign(_t=lambda f: f["time_to_target_s"].fillna(np.inf))
+            .sort_values(["_t", PER_EPOCH])
+        )
+        shown = set((order["variant"] + "@" + order["device"]).head(MOST_LINES - 1))
+        part = part[(part["variant"] + "@" + part["device"]).isin(shown)]
         several = part["machine"].nunique() > 1
         target = float(part["target"].iloc[0])
         floor = target / 1000
@@ -181,7 +197,7 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
             seconds = line["compile_s"] + line["fixed_s"] + line["epoch"] * line["marginal_epoch_s"]
             label = f"{variant}@{device}" + (f" — {machine}" if several else "")
             style = {k: v for k, v in styles[str(variant)].items() if k != "marker"}
-            (handle,) = ax.plot(seconds, line["excess"].clip(lower=floor), **style)
+            (handle,) = ax.plot(seconds, line["excess"].clip(lower=floor), label=label, **style)
             handles.setdefault(label, handle)
         handle = ax.axhline(target, color="black", linestyle=":", linewidth=1)
         handles.setdefault(f"target ({target:g} of the initial excess)", handle)
@@ -193,10 +209,10 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
         ax.set_xlabel("seconds from the start (compile included)")
         ax.set_ylabel("excess loss / initial")
         ax.grid(True, which="both", alpha=0.3)
+        _panel_legend(ax, handles)
     if not problems:
         axes[0].text(0.5, 0.5, "no timed run with a cost model and a trajectory", ha="center",
                      transform=axes[0].transAxes)  # fmt: skip
-    _legend(fig, handles)
     fig.suptitle("Time to accuracy: excess loss over the least-squares optimum", x=0.02,
                  ha="left")  # fmt: skip
     _save(fig, path)
@@ -256,6 +272,10 @@ def plot_convergence(frames: Frames, path: Path) -> None:
                              squeeze=False, layout="constrained")  # fmt: skip
     styles = variant_styles(list(traj["variant"])) if problems else {}
     labels: dict[str, Any] = {}  # one legend entry per line, whatever its panel
+    # more variants than a legend can name: one entry per framework (its shades)
+    lines = traj.drop_duplicates(["variant", "device", "machine"]) if problems else traj
+    by_framework = len(lines) > MOST_LINES - 2
+    counts = lines["variant"].str.split("-").str[0].value_counts() if problems else {}
     for k, problem in enumerate(problems):
         top, bottom = axes[2 * (k // ncols), k % ncols], axes[2 * (k // ncols) + 1, k % ncols]
         bottom.sharex(top)
@@ -269,6 +289,9 @@ def plot_convergence(frames: Frames, path: Path) -> None:
             ["variant", "device", "machine"], sort=False
         ):
             label = f"{variant}@{device}" + (f" ({machine})" if several else "")
+            if by_framework:
+                framework = str(variant).split("-")[0]
+                label = f"{framework} ({counts[framework]} variants, by shade)"
             style = {k: v for k, v in styles[str(variant)].items() if k != "marker"}
             (handle,) = top.plot(line["epoch"], line["loss"], **style)
             labels.setdefault(label, handle)

@@ -106,4 +106,100 @@ def test_epoch_cost_error_bars_are_the_95_percent_intervals(tmp_path: Path, save
     segments = bars.lines[2][0].get_segments()
     ends = [v for seg in segments for v in seg[:, 1]]
     assert ends == pytest.approx([1.5e-4, 3e-4, 1.5e-2, 3e-2])  # low and high, at each size
-    assert ax.get_legend() is None and len(fig.legends) == 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["numpy-manual@cpu"]
+
+
+SINGLE_PASS = ["numpy-blocked", "torch-blocked", "jax-blocked"]
+PARALLEL = ["torch-ddp", "torch-allreduce", "jax-sharded", "jax-shardmap", "jax-sharded-procs",
+            "jax-shardmap-procs"]  # fmt: skip
+
+
+def every_variant(sizes: tuple[int, ...] = (100, 10_000, 1_000_000)) -> pd.DataFrame:
+    """Rows of every variant (data-parallel at K = 1 and 2) on a sweep, as --backends all
+    gives them: 8 core, 3 single-pass and 12 data-parallel lines."""
+    rows = []
+    for n in sizes:
+        base = {"device": "cpu", "dtype": "float32", "machine": "m", "status": "agree",
+                "problem": f"synthetic-{n}x16", "n_samples": n, "n_features": 16,
+                "block_rows": None, "parallel_variant": None, "workers": None}  # fmt: skip
+        for i, v in enumerate(CORE):
+            rows.append(base | {"variant": v, "per_epoch_median_s": (i + 1) * 1e-6 * n})
+        for i, v in enumerate(SINGLE_PASS):
+            rows.append(base | {"variant": v, "per_epoch_median_s": (i + 2) * 1e-6 * n,
+                                "block_rows": 4096})  # fmt: skip
+        for i, v in enumerate(PARALLEL):
+            for k in (1, 2):
+                rows.append(base | {"variant": f"{v}-x{k}", "parallel_variant": v,
+                                    "workers": k,
+                                    "per_epoch_median_s": (i + 3) * 1e-6 * n / k})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    return frame.assign(per_epoch_ci_low_s=frame["per_epoch_median_s"] * 0.9,
+                        per_epoch_ci_high_s=frame["per_epoch_median_s"] * 1.1)  # fmt: skip
+
+
+def test_epoch_cost_is_one_panel_per_group_each_with_its_own_short_legend(
+    tmp_path: Path, saved
+) -> None:
+    path = tmp_path / "epoch_cost.png"
+    plots.plot_epoch_cost(SimpleNamespace(results=every_variant()), path)
+    (fig,) = saved
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["core", "single-pass", "data-parallel (K > 1)"]
+    legends = {ax.get_title(): [t.get_text() for t in ax.get_legend().get_texts()]
+               for ax in fig.axes}  # fmt: skip
+    assert legends["core"] == [f"{v}@cpu" for v in CORE]
+    assert legends["single-pass"] == [f"{v}@cpu" for v in SINGLE_PASS]
+    # K = 1 is each data-parallel variant's scaling baseline (scaling.png), not drawn here
+    assert legends["data-parallel (K > 1)"] == [f"{v}-x2@cpu" for v in PARALLEL]
+    assert all(len(texts) <= plots.MOST_LINES for texts in legends.values())
+    assert not fig.legends
+    # the best of each framework in a panel is drawn bold: numpy-manual, torch-autograd,
+    # jax-grad among the core styles (the lowest medians of their frameworks)
+    core = fig.axes[0]
+    widths = {bars.get_label(): bars.lines[0].get_linewidth() for bars in core.containers}
+    bold = {label for label, width in widths.items() if width > 2}
+    assert bold == {"numpy-manual@cpu", "torch-autograd@cpu", "jax-grad@cpu"}
+    assert matplotlib.image.imread(path).shape[1] <= plots.MAX_WIDTH_PX
+
+
+def test_time_to_accuracy_starts_each_line_at_its_compile_time(tmp_path: Path, saved) -> None:
+    # two variants, 10 epochs each halving the excess; jax-scan pays 0.5 s to compile
+    results = pd.DataFrame([
+        {"variant": v, "device": "cpu", "dtype": "float32", "machine": "m", "status": "agree",
+         "problem": "toy", "per_epoch_median_s": m, "compile_s": c, "fixed_s": 0.0,
+         "marginal_epoch_s": m, "target": 1e-2, "time_to_target_s": c + 7 * m}
+        for v, c, m in (("numpy-manual", 0.0, 1e-3), ("jax-scan", 0.5, 1e-5))
+    ])  # fmt: skip
+    traj = pd.DataFrame([
+        {"problem": "toy", "variant": v, "device": "cpu", "dtype": "float32", "epoch": e,
+         "loss": 1 + 2.0 ** (1 - e), "ref_loss": 1 + 2.0 ** (1 - e), "optimum_loss": 1.0,
+         "machine": "m"}
+        for v in ("numpy-manual", "jax-scan") for e in range(1, 12)
+    ])  # fmt: skip
+    path = tmp_path / "t.png"
+    plots.plot_time_to_accuracy(SimpleNamespace(results=results, trajectories=traj), path)
+    (fig,) = saved
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    jax = lines["jax-scan@cpu"]
+    # epoch 1 (the initial loss) is over after compile + fixed + one epoch
+    assert jax.get_xdata()[0] == pytest.approx(0.5 + 1e-5)
+    assert lines["numpy-manual@cpu"].get_xdata()[1] == pytest.approx(2e-3)
+    assert jax.get_ydata()[0] == pytest.approx(1.0)  # the initial excess, as a share of itself
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["numpy-manual@cpu", "jax-scan@cpu", "target (0.01 of the initial excess)"]
+
+
+def test_convergence_of_many_variants_names_the_frameworks_not_each_variant(
+    tmp_path: Path, saved
+) -> None:
+    many = pd.concat([trajectories(2, 1e-3)] + [
+        trajectories(2, 1e-3).assign(variant=v) for v in SINGLE_PASS
+    ])  # fmt: skip
+    plots.plot_convergence(SimpleNamespace(trajectories=many), tmp_path / "c.png")
+    (fig,) = saved
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["float64 reference", "numpy (2 variants, by shade)",
+                     "torch (5 variants, by shade)", "jax (4 variants, by shade)",
+                     "float32 tolerance (rtol 0.001)"]  # fmt: skip
