@@ -1,8 +1,9 @@
 """Two runs side by side: NEW/BASE per case with its interval, and a regression gate.
 
 For each case (variant, device, dtype, problem) timed in both runs, the ratio of the
-per-epoch medians NEW/BASE with its 95% bootstrap interval (``reports/stats.py``: over
-each run's processes, then their rounds). As pyperf's ``compare_to`` does, a case is
+per-epoch medians NEW/BASE with its 95% interval (``reports/stats.py``: from the two
+medians' distribution-free intervals, or a bootstrap over each run's processes, then
+their rounds). As pyperf's ``compare_to`` does, a case is
 *slower* only when the whole interval lies above 1, *faster* when it lies below 1, and
 otherwise shows *no significant change*. Cases timed in one run only, or not in agreement
 with the float64 reference, are listed, never dropped. Nothing here imports a framework.
@@ -252,8 +253,8 @@ def markdown(
         _run_line(new),
         "",
         "Per-epoch cost: the median of the timed rounds over the epochs. NEW/BASE is the "
-        "ratio of the medians with its 95% bootstrap interval (over processes, then "
-        "rounds). *slower*: the whole interval is above 1; *faster*: below 1; otherwise "
+        "ratio of the medians with its 95% interval (docs/methodology.md). *slower*: the "
+        "whole interval is above 1; *faster*: below 1; otherwise "
         "*no significant change*.",
         "",
     ]

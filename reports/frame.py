@@ -26,7 +26,7 @@ from reports.read import (
     run_stamp,
 )
 from reports.records import BANDWIDTH, END, ReportInputError, read_records
-from reports.stats import SLOWER, median_interval, paired_ratio, ratio_interval
+from reports.stats import FASTER, SLOWER, median_interval, paired_ratio, ratio_interval
 
 __all__ = ["Frames", "Machine", "ReportInputError", "load"]
 
@@ -86,8 +86,9 @@ CONVERGENCE_COLUMNS = [
 
 
 PAIRED_COLUMNS = [
-    "machine", "problem", "dtype", "variant", "device", "versus", "ratio", "ratio_ci_low",
-    "ratio_ci_high", "pairs", "outcome", "stop", "budget_s", "spent_s",
+    "machine", "problem", "dtype", "n_samples", "n_features", "epochs", "variant", "device",
+    "versus", "ratio", "ratio_ci_low", "ratio_ci_high", "pairs", "outcome", "stop", "budget_s",
+    "spent_s",
 ]  # fmt: skip
 
 
@@ -609,64 +610,74 @@ def scaling(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SCALING_COLUMNS)
 
 
+PAIRED_KEYS = ["machine", "problem", "dtype", "n_samples", "n_features", "epochs"]
+
+
 def paired_frame(contests: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per contender of each problem settled by alternating rounds: its time over
-    the winner's (the contender whose rounds have the lowest median), the interval of that
-    ratio from the pairs of neighbouring rounds (reports/stats.py) and what it says
-    (``slower``, ``equivalent``, ``undecided``; the winner's own row says ``fastest``)."""
+    the winner's, the interval of that ratio from the pairs of neighbouring rounds
+    (reports/stats.py) and what it says (``slower``, ``equivalent``, ``undecided``; the
+    winner's own row says ``fastest``). The winner is the leader (the planned rounds'
+    fastest, which every contender was timed against) unless a contender's own pairs
+    with the leader show it decidedly faster."""
     rows = []
     for contest in contests:
         rounds = {k: v for k, v in (contest.get("rounds") or {}).items() if v}
-        if len(rounds) < 2:
+        leader = contest.get("leader") or next(iter(rounds), None)
+        if len(rounds) < 2 or leader not in rounds:
             continue  # the workers did not start: the planned rounds stand
-        winner = min(rounds, key=lambda k: float(np.median(rounds[k])))
+        against_leader = {
+            label: paired_ratio(times, rounds[leader])
+            for label, times in rounds.items()
+            if label != leader
+        }
+        faster = [k for k, v in against_leader.items() if v.outcome == FASTER]
+        winner = min(faster, key=lambda k: against_leader[k].ratio) if faster else leader
         for label, times in rounds.items():
             variant, _, device = label.rpartition("@")
-            row = {k: contest.get(k) for k in ("machine", "problem", "dtype", "stop",
-                                                "budget_s", "spent_s")}  # fmt: skip
+            row = {k: contest.get(k) for k in (*PAIRED_KEYS, "stop", "budget_s", "spent_s")}
             row |= {"variant": variant, "device": device, "versus": winner}
             if label == winner:
                 row |= {"ratio": 1.0, "ratio_ci_low": 1.0, "ratio_ci_high": 1.0,
                         "pairs": len(times), "outcome": "fastest"}  # fmt: skip
-            else:
-                verdict = paired_ratio(times, rounds[winner])
-                row |= {"ratio": verdict.ratio, "ratio_ci_low": verdict.low,
-                        "ratio_ci_high": verdict.high, "pairs": verdict.pairs,
-                        "outcome": verdict.outcome}  # fmt: skip
+                rows.append(row)
+                continue
+            # against the leader: the pairs the rule decided on; against another winner:
+            # the cycles both took part in
+            verdict = (
+                against_leader[label] if winner == leader else paired_ratio(times, rounds[winner])
+            )
+            row |= {"ratio": verdict.ratio, "ratio_ci_low": verdict.low,
+                    "ratio_ci_high": verdict.high, "pairs": verdict.pairs,
+                    "outcome": verdict.outcome}  # fmt: skip
             rows.append(row)
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
 def settle(frame: pd.DataFrame, rounds: pd.Series, paired: pd.DataFrame) -> None:
-    """Where alternating rounds were taken, they decide: the winner is marked ``yes``
-    when every other contender is decidedly slower, else it and the undecided or
-    equivalent ones ``tie``; a contender's gap to the fastest is its paired ratio with
-    that interval, and every other row of the problem is measured against the winner."""
+    """Where alternating rounds were taken, they decide: a contender's gap to the fastest
+    is its paired ratio to the winner, with that interval; every other row of the problem
+    is measured against the winner; and the winner is marked ``yes`` only when every
+    other contender is decidedly slower and no row outside the contest still ties with
+    it, else it and those rows ``tie``."""
     if paired.empty or frame.empty:
         return
-    for (machine, problem, dtype), duel in paired.groupby(["machine", "problem", "dtype"]):
-        in_problem = (
-            (frame["machine"] == machine)
-            & (frame["problem"] == problem)
-            & (frame["dtype"] == dtype)
-        )
-        labels = frame["variant"] + "@" + frame["device"]
-        winner_label = duel["versus"].iloc[0]
-        winner = frame.index[in_problem & (labels == winner_label)]
+    labels = frame["variant"] + "@" + frame["device"]
+    for keys, duel in paired.groupby(PAIRED_KEYS):
+        in_problem = pd.Series(True, index=frame.index)
+        for key, value in zip(PAIRED_KEYS, keys, strict=True):
+            in_problem &= frame[key] == value
+        winner = frame.index[in_problem & (labels == duel["versus"].iloc[0])]
         if winner.empty:
             continue
         w = winner[0]
-        others = duel[duel["outcome"] != "fastest"]
-        decided = bool((others["outcome"] == SLOWER).all())
         for _, row in duel.iterrows():
             i = frame.index[in_problem & (labels == f"{row['variant']}@{row['device']}")]
             if i.empty:
                 continue
             frame.loc[i, ["gap_to_fastest", "gap_ci_low", "gap_ci_high"]] = (
                 row["ratio"], row["ratio_ci_low"], row["ratio_ci_high"])  # fmt: skip
-            mark = ("yes" if decided else "tie") if row["outcome"] == "fastest" else (
-                "" if row["outcome"] == SLOWER else "tie")  # fmt: skip
-            frame.loc[i, "fastest"] = mark
+            frame.loc[i, "fastest"] = "" if row["outcome"] == SLOWER else "tie"
         duelled = set(duel["variant"] + "@" + duel["device"])
         for i in frame.index[in_problem & ~labels.isin(duelled)]:
             mine, best = float(frame.at[i, PER_EPOCH]), float(frame.at[w, PER_EPOCH])  # type: ignore[arg-type]
@@ -674,9 +685,11 @@ def settle(frame: pd.DataFrame, rounds: pd.Series, paired: pd.DataFrame) -> None
             if rounds[i] and rounds[w]:
                 low, high = ratio_interval(rounds[i], rounds[w])
                 frame.at[i, "gap_ci_low"], frame.at[i, "gap_ci_high"] = low, high
-            if frame.at[i, "fastest"] in ("yes", "tie"):  # beaten in the alternating rounds
+            if frame.at[i, "fastest"] in ("yes", "tie"):  # still within reach of the winner?
                 beaten = float(frame.at[i, "gap_ci_low"]) > 1  # type: ignore[arg-type]
                 frame.at[i, "fastest"] = "" if beaten else "tie"
+        others = frame.loc[in_problem & (frame.index != w), "fastest"]
+        frame.at[w, "fastest"] = "tie" if (others == "tie").any() else "yes"
 
 
 TRAJECTORY_KEYS = ["machine", "problem", "variant", "device", "dtype"]

@@ -108,7 +108,12 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
     data = results[(results["status"] == "agree") & contenders(results)]
     data = data[data["problem"].str.startswith("synthetic")]
     kinds = groups(data)
-    present = [g for g in GROUP_ORDER if (kinds == g).any()]
+    if data["device"].nunique() > 1:  # a panel per group and device: at most ten lines
+        kinds = kinds + " on " + data["device"]
+        order = [f"{g} on {d}" for g in GROUP_ORDER for d in dict.fromkeys(data["device"])]
+    else:
+        order = list(GROUP_ORDER)
+    present = [g for g in order if (kinds == g).any()]
     fig, axes = _panels(len(present), 4.6, 5.6, extra_width=0.4)
     several = data["machine"].nunique() > 1
     dtypes = data["dtype"].nunique() > 1
@@ -138,7 +143,7 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
                 handles.setdefault(label, handle)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(group + (" (K > 1)" if group == "data-parallel" else ""))
+        ax.set_title(group + (" (K > 1)" if group.startswith("data-parallel") else ""))
         ax.set_xlabel(
             "n_samples (n_features = "
             + ", ".join(str(int(d)) for d in sorted(part["n_features"].unique()))
@@ -169,21 +174,23 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
     )
     if "time_to_target_s" not in timed:
         timed = timed.assign(time_to_target_s=np.nan)
-    problems = list(dict.fromkeys(data["problem"]))
+    problems = list(dict.fromkeys(zip(data["problem"], data["dtype"], strict=True)))
     fig, axes = _panels(len(problems), 3.9, 5.2, extra_width=0.4)
     styles = variant_styles(list(data["variant"]))
-    for ax, problem in zip(axes, problems, strict=False):
+    for ax, (problem, dtype) in zip(axes, problems, strict=False):
         handles: dict[str, Any] = {}
-        part = data[data["problem"] == problem]
+        part = data[(data["problem"] == problem) & (data["dtype"] == dtype)]
         # the first MOST_LINES - 1 to the target (then the cheapest per epoch), and the
         # target line
         order = (
-            timed[timed["problem"] == problem]
+            timed[(timed["problem"] == problem) & (timed["dtype"] == dtype)]
             .assign(_t=lambda f: f["time_to_target_s"].fillna(np.inf))
             .sort_values(["_t", PER_EPOCH])
         )
         shown = set((order["variant"] + "@" + order["device"]).head(MOST_LINES - 1))
         part = part[(part["variant"] + "@" + part["device"]).isin(shown)]
+        if part.empty:
+            continue
         several = part["machine"].nunique() > 1
         target = float(part["target"].iloc[0])
         floor = target / 1000
@@ -204,8 +211,7 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylim(bottom=floor / 2, top=2)
-        first = part.iloc[0]
-        ax.set_title(f"{problem} ({first['dtype']})", fontsize=10)
+        ax.set_title(f"{problem} ({dtype})", fontsize=10)
         ax.set_xlabel("seconds from the start (compile included)")
         ax.set_ylabel("excess loss / initial")
         ax.grid(True, which="both", alpha=0.3)
@@ -275,7 +281,7 @@ def plot_convergence(frames: Frames, path: Path) -> None:
     # more variants than a legend can name: one entry per framework (its shades)
     lines = traj.drop_duplicates(["variant", "device", "machine"]) if problems else traj
     by_framework = len(lines) > MOST_LINES - 2
-    counts = lines["variant"].str.split("-").str[0].value_counts() if problems else {}
+    counts: Any = lines["variant"].str.split("-").str[0].value_counts() if problems else {}
     for k, problem in enumerate(problems):
         top, bottom = axes[2 * (k // ncols), k % ncols], axes[2 * (k // ncols) + 1, k % ncols]
         bottom.sharex(top)

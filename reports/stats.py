@@ -86,12 +86,18 @@ def order_interval(n: int, level: float = LEVEL) -> tuple[int, int]:
     below = 0.0  # P(Binomial(n, 1/2) <= k - 1), k the 1-based rank of the low end
     k = 0
     while k < n // 2:
-        below += math.comb(n, k) / 2.0**n
+        below += math.comb(n, k) / 2**n  # exact integers: no overflow at any n
         if below > tail:
             break
         k += 1
     k = max(k, 1)
     return k - 1, n - k
+
+
+def covers(n: int, level: float = LEVEL) -> bool:
+    """Whether ``n`` rounds are enough for an order-statistic interval at ``level``:
+    the range's coverage, 1 − 2 / 2ⁿ, reaches it (6 rounds for 95%)."""
+    return n > 0 and 1 - 2 / 2**n >= level
 
 
 def _order_stat_interval(rounds: np.ndarray, level: float) -> tuple[float, float]:
@@ -138,7 +144,9 @@ def ratio_interval(
 
 
 # The sequential rule of paired rounds.
-LOOKS = (8, 16, 32, 64, 128, 256)  # pairs at which the rule looks
+# Pairs at which the rule looks: the first, 10, is the fewest whose interval can reach
+# LOOK_LEVEL (1 − 2/2¹⁰ ≥ 1 − 5%/7; 8 pairs cannot).
+LOOKS = (10, 16, 32, 64, 128, 256)
 MAX_PAIRS = LOOKS[-1]
 EQUIVALENT = 0.01  # an interval within ±1% of equal: equal for any practical purpose
 LOOK_LEVEL = 1 - (1 - LEVEL) / (len(LOOKS) + 1)
@@ -171,7 +179,9 @@ def paired_ratio(first: Sequence[float], second: Sequence[float],
     if not ratios.size:
         return Paired(np.nan, np.nan, np.nan, 0, UNDECIDED)
     low, high = _order_stat_interval(ratios, level)
-    if high < 1:
+    if not covers(ratios.size, level):  # too few pairs to say anything at this level
+        outcome = UNDECIDED
+    elif high < 1:
         outcome = FASTER
     elif low > 1:
         outcome = SLOWER

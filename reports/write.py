@@ -430,8 +430,10 @@ def _summary_notes(frames: Frames, key: str) -> list[str]:
             for _, other in tied.iloc[1:].iterrows():
                 how = "from the planned rounds"
                 if paired is not None:
-                    mine = paired[(paired["problem"] == first["problem"])
-                                  & (paired["variant"] == other["variant"])
+                    same = pd.Series(True, index=paired.index)
+                    for key in ("problem", "dtype", "n_samples", "n_features", "epochs"):
+                        same &= paired[key] == first[key]
+                    mine = paired[same & (paired["variant"] == other["variant"])
                                   & (paired["device"] == other["device"])]  # fmt: skip
                     if not mine.empty:
                         how = f"{int(mine['pairs'].iloc[0])} alternating pairs of rounds"
@@ -467,8 +469,8 @@ def _not_reached(frames: Frames, part: pd.DataFrame) -> str:
     reached = f"{last.min():.1e}" if not last.empty else "–"
     return (
         f"no variant reaches the target ({target:g} of the initial excess loss) within its "
-        f"{int(first['epochs'])} epochs (best at the last epoch: {reached}); "
-        "more epochs (--epochs) would."
+        f"{int(first['epochs'])} epochs (the best at the last epoch: {reached}); more "
+        "epochs (--epochs) may, unless the dtype's rounding stops the loss first."
     )
 
 
@@ -531,9 +533,16 @@ def _time_to_accuracy(frames: Frames, part: pd.DataFrame, level: str, suffix: st
     and the epoch that reaches it."""
     target = part["target"].iloc[0]
 
+    traced = excess_losses(frames.trajectories)
+    measured = set(map(tuple, traced[["machine", "problem", "variant", "device", "dtype"]]
+                       .drop_duplicates().to_numpy()))  # fmt: skip
+
     def cell(r: pd.Series) -> str:
         if pd.isna(r["target_epoch"]):
-            return "not reached" if r["status"] == "agree" else r["status"]
+            if r["status"] != "agree":
+                return r["status"]
+            key = (r["machine"], r["problem"], r["variant"], r["device"], r["dtype"])
+            return "not reached" if key in measured else "–"
         if pd.isna(r["time_to_target_s"]):
             return f"epoch {int(r['target_epoch'])} (no cost model)"
         return f"{human_time(r['time_to_target_s'])} (epoch {int(r['target_epoch'])})"
@@ -973,13 +982,16 @@ def cost_table_text(frames: Frames) -> str:
     parts = []
     for key in frames.results["machine"].unique():
         text = plain_table(summary_table(frames, key))
+        notes = []
+        if " ≈" in text:
+            notes.append(
+                "≈: the runner-up is not distinguishable from it here (report.md: by how much)"
+            )
         if max(map(len, text.splitlines())) > TERMINAL_WIDTH:  # long names: ratios alone
             text = plain_table(summary_table(frames, key, intervals=False))
-            text = text.replace("its time [95%]", "its time", 1) + "\n(intervals: report.md)"
-        if " ≈" in text:
-            text += (
-                "\n≈: the runner-up is not distinguishable from it here (report.md: by how much)"
-            )
+            text = text.replace("its time [95%]", "its time", 1)
+            notes.append("(intervals: report.md)")
+        text = "\n".join([text, *notes])
         parts.append(f"fastest per problem, {key}\n{text}")
     return "\n\n".join(parts)
 

@@ -17,8 +17,9 @@ import numpy as np
 ROUND_BUDGET_S = {False: 1.0, True: 0.15}
 
 
-# 11 rounds: the fewest for which the report's 95% interval of a ratio leaves out the
-# slowest round (reports/stats.py), so that one disturbed round cannot stretch it.
+# 11 rounds: the report's 95% interval of a ratio leaves out the slowest round from 10
+# (reports/stats.py), so that one disturbed round cannot stretch it; 11 for an odd
+# count, whose median is one round.
 MIN_ROUNDS = {False: 11, True: 11}
 
 

@@ -187,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
+    if args.command == "check" and args.target is not None:
+        raise UsageError(
+            "--target: time to accuracy needs the timing of gdbench run; check does not "
+            "time (use it with run)"
+        )
     try:
         return parse(
             **{name: getattr(args, name) for name in OPTIONS}, quick=args.quick,

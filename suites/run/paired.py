@@ -14,7 +14,9 @@ contenders by them.
 from __future__ import annotations
 
 import json
+import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -55,11 +57,13 @@ def contests(records_path: Path) -> list[Contest]:
     results = report_frame.load([records_path]).results
     if results.empty:
         return []
-    single = results["parallel_variant"].isna() & results["status"].eq("agree")
-    tied = results[results["fastest"].eq("tie") & single]
     out = []
+    tied = results[results["fastest"].eq("tie") & results["status"].eq("agree")]
     for keys, group in tied.groupby(["problem", "dtype"], sort=False):
-        ranked = group.sort_values("per_epoch_median_s", kind="stable").head(MOST)
+        ranked = group.sort_values("per_epoch_median_s", kind="stable")
+        if not ranked["parallel_variant"].isna().iloc[0]:
+            continue  # a data-parallel fastest has no worker of alternating rounds
+        ranked = ranked[ranked["parallel_variant"].isna()].head(MOST)
         if len(ranked) < 2:
             continue
         first = ranked.iloc[0]
@@ -77,6 +81,7 @@ class _Worker:
     label: str
     proc: subprocess.Popen
     lines: queue.Queue = field(default_factory=queue.Queue)
+    group: int | None = None  # its process group, when it leads one of its own
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -108,9 +113,14 @@ def settle(contest: Contest, start_worker: Any, budget_s: float, round_limit_s: 
            stopped: Any) -> dict[str, Any]:  # fmt: skip
     """Alternate rounds between the contest's workers until decided or out of budget.
 
+    Every worker is ended when this returns, whatever happened: asked to stop, then its
+    process group killed. A worker not ready by the set-up deadline is killed then, so
+    that it cannot compute beside the others' timed rounds.
+
     Args:
         start_worker: ``(index) -> subprocess.Popen`` with text pipes on stdin/stdout.
-        round_limit_s: the longest a worker may take to answer (the run's --timeout).
+        round_limit_s: the longest a worker may take to answer (the run's --timeout);
+            no round waits past the budget by more than a minute either.
         stopped: ``() -> bool``, true once the run is asked to stop.
 
     Returns:
@@ -118,67 +128,31 @@ def settle(contest: Contest, start_worker: Any, budget_s: float, round_limit_s: 
     """
     started = time.monotonic()
     workers: list[_Worker] = []
-    for index in range(len(contest.contenders)):
-        proc = start_worker(index)
-        worker = _Worker(contest.label(index), proc)
-        threading.Thread(target=_pump, args=(proc.stdout, worker.lines), daemon=True).start()
-        workers.append(worker)
     errors: dict[str, str] = {}
-    ready = []
-    setup_deadline = started + max(STARTUP_SHARE * budget_s, 1.0)
-    for worker in workers:
-        answer = worker.receive(min(setup_deadline - time.monotonic(), round_limit_s))
-        if answer.get("ready"):
-            ready.append(worker)
-        else:
-            errors[worker.label] = str(answer.get("error", answer))
-    rounds: dict[str, list[float]] = {w.label: [] for w in ready}
+    ready: list[_Worker] = []
+    rounds: dict[str, list[float]] = {}
     stop_reason = "fewer than two contenders ready"
-    if len(ready) >= 2:
-        leader, others = ready[0], ready[1:]
-        rules = {w.label: SequentialComparison() for w in others}
-        order = list(ready)
-        stop_reason = "budget spent"
-        while True:
-            if stopped():
-                stop_reason = "run stopped"
-                break
-            active = [leader, *(w for w in others if not rules[w.label].done)]
-            if len(active) < 2:
-                settled = all(rule.result is not None for rule in rules.values())
-                stop_reason = "decided" if settled else "pairs exhausted"
-                break
-            if time.monotonic() - started > budget_s:
-                break
-            cycle = [w for w in order if w in active]
-            times = {}
-            for worker in cycle:
-                worker.send("round")
-                answer = worker.receive(round_limit_s)
-                if "s" not in answer:
-                    errors[worker.label] = str(answer.get("error", answer))
-                    break
-                times[worker.label] = float(answer["s"])
-            if len(times) < len(cycle):
-                stop_reason = f"{worker.label} failed"
-                break
-            for label, seconds in times.items():
-                rounds[label].append(seconds)
-            for worker in cycle:
-                if worker is not leader:
-                    rules[worker.label].add(times[worker.label], times[leader.label])
-            order.reverse()
-    for worker in workers:
-        try:
-            worker.send("stop")
-        except (BrokenPipeError, OSError, ValueError):
-            pass
-    for worker in workers:
-        try:
-            worker.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.proc.kill()
-            worker.proc.wait()
+    try:
+        for index in range(len(contest.contenders)):
+            proc = start_worker(index)
+            worker = _Worker(contest.label(index), proc, group=_own_group(proc))
+            threading.Thread(target=_pump, args=(proc.stdout, worker.lines), daemon=True).start()
+            workers.append(worker)
+        setup_deadline = started + max(STARTUP_SHARE * budget_s, 1.0)
+        for worker in workers:
+            answer = worker.receive(min(setup_deadline - time.monotonic(), round_limit_s))
+            if answer.get("ready"):
+                ready.append(worker)
+            else:
+                errors[worker.label] = str(answer.get("error", answer))
+                _end(worker)  # not ready: it must not compute beside the timed rounds
+        rounds = {w.label: [] for w in ready}
+        if len(ready) >= 2:
+            stop_reason = _alternate(ready, rounds, errors, started, budget_s,
+                                     min(round_limit_s, budget_s + 60), stopped)  # fmt: skip
+    finally:
+        for worker in workers:
+            _end(worker)
     return {
         "problem": contest.problem, "dtype": contest.dtype, "n_samples": contest.n_samples,
         "n_features": contest.n_features, "epochs": contest.epochs,
@@ -189,6 +163,71 @@ def settle(contest: Contest, start_worker: Any, budget_s: float, round_limit_s: 
         "budget_s": budget_s, "spent_s": round(time.monotonic() - started, 3),
         "stop": stop_reason, "errors": errors,
     }  # fmt: skip
+
+
+def _alternate(ready: list[_Worker], rounds: dict[str, list[float]], errors: dict[str, str],
+               started: float, budget_s: float, wait_s: float, stopped: Any) -> str:  # fmt: skip
+    """The cycles of rounds, leader first; returns why they stopped."""
+    leader, others = ready[0], ready[1:]
+    rules = {w.label: SequentialComparison() for w in others}
+    order = list(ready)
+    while True:
+        if stopped():
+            return "run stopped"
+        active = [leader, *(w for w in others if not rules[w.label].done)]
+        if len(active) < 2:
+            settled = all(rule.result is not None for rule in rules.values())
+            return "decided" if settled else "pairs exhausted"
+        if time.monotonic() - started > budget_s:
+            return "budget spent"
+        cycle = [w for w in order if w in active]
+        times = {}
+        for worker in cycle:
+            try:
+                worker.send("round")
+            except (BrokenPipeError, OSError, ValueError):
+                answer = {"error": f"exited with status {worker.proc.poll()}"}
+            else:
+                answer = worker.receive(wait_s)
+            if "s" not in answer:
+                errors[worker.label] = str(answer.get("error", answer))
+                return f"{worker.label} failed"
+            times[worker.label] = float(answer["s"])
+        for label, seconds in times.items():
+            rounds[label].append(seconds)
+        for worker in cycle:
+            if worker is not leader:
+                rules[worker.label].add(times[worker.label], times[leader.label])
+        order.reverse()
+
+
+def _own_group(proc: subprocess.Popen) -> int | None:
+    """The process group ``proc`` leads (it was started in a session of its own), else
+    None: a group shared with this process is never killed."""
+    try:
+        return proc.pid if os.getpgid(proc.pid) == proc.pid else None
+    except ProcessLookupError:
+        return None
+
+
+def _end(worker: _Worker) -> None:
+    """Ask a worker to stop, wait a little, then kill its process group (what it started
+    goes with it: torch.compile's compile workers)."""
+    proc = worker.proc
+    if proc.poll() is None:
+        try:
+            worker.send("stop")
+            proc.wait(timeout=5)
+        except (BrokenPipeError, OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+    if worker.group is not None:
+        try:
+            os.killpg(worker.group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
 
 
 def worker_command(cfg: Any, contest: Contest, index: int) -> list[str]:

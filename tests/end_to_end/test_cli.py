@@ -215,6 +215,7 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
         (("run", "--target", "1"), ("--target", "'1'", "between 0 and 1")),
         (("run", "--target", "tiny"), ("--target", "'tiny'", "between 0 and 1")),
         (("run", "--budget", "-1"), ("--budget", "'-1'", "0 or more")),
+        (("check", "--target", "1e-3"), ("--target", "check does not time")),
         (("list", "--require", "tpu"), ("--require", "'tpu'", "cpu, cuda")),
         (
             ("check", "--matmul-precision", "tf-32"),

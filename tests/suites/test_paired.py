@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,9 @@ for line in sys.stdin:
         fh.write(label + "\\n")
     if fail == "round" and i == 3:
         sys.exit(3)
+    if fail == "after" and i == 3:  # answers, then is gone before the next round
+        print(json.dumps({"s": scale}), flush=True)
+        sys.exit(0)
     seconds = scale * (1 + noise * math.sin(7.3 * i))
     time.sleep(seconds)
     print(json.dumps({"s": seconds}), flush=True)
@@ -64,8 +68,9 @@ def scripted(tmp_path: Path, behaviour: dict[int, tuple[float, float, str]]):  #
 
 
 def test_a_slower_contender_is_decided_in_alternating_rounds(tmp_path: Path) -> None:
-    # w1 is 5% slower with 2% noise: decided at the first look (8 pairs) or the next
-    start, log = scripted(tmp_path, {0: (1e-3, 0.02, ""), 1: (1.05e-3, 0.02, "")})
+    # w1 is 5% slower, each with 2% noise in opposite phase: ratios 1.05 ± 4%, decided
+    # at the first look (10 pairs) or the next
+    start, log = scripted(tmp_path, {0: (1e-3, 0.02, ""), 1: (1.05e-3, -0.02, "")})
     rec = paired.settle(contest("a", "b"), start, 30.0, 10.0, lambda: False)
     assert rec["stop"] == "decided" and rec["errors"] == {}
     first, second = rec["rounds"]["a@cpu"], rec["rounds"]["b@cpu"]
@@ -89,14 +94,14 @@ def test_identical_contenders_stop_early_as_equivalent(tmp_path: Path) -> None:
 
 
 def test_undecided_contenders_stop_when_the_budget_is_spent(tmp_path: Path) -> None:
-    # 20% noise, opposite in the two: 10 ms rounds, 0.5 s of budget, no answer in time
-    start, _ = scripted(tmp_path, {0: (1e-2, 0.2, ""), 1: (1e-2, -0.2, ""), 2: (1e-2, -0.2, "")})
-    rec = paired.settle(contest("a", "b", "c"), start, 0.5, 10.0, lambda: False)
+    # 20% noise, opposite in the two: 20 ms rounds, 1 s of budget, no answer in time
+    start, _ = scripted(tmp_path, {0: (2e-2, 0.2, ""), 1: (2e-2, -0.2, ""), 2: (2e-2, -0.2, "")})
+    rec = paired.settle(contest("a", "b", "c"), start, 1.0, 10.0, lambda: False)
     assert rec["stop"] == "budget spent"
-    assert 0.5 <= rec["spent_s"] < 0.5 + 2.0  # the last cycle, and the workers' stop
-    # every contender still undecided took every cycle's round
+    assert 1.0 <= rec["spent_s"] < 1.0 + 5.0  # the last cycle, and the workers' stop
+    # every contender still undecided took every cycle's round, fewer than 1 s allows
     assert len(set(map(len, rec["rounds"].values()))) == 1
-    assert 4 <= len(rec["rounds"]["a@cpu"]) < stats.LOOKS[1]
+    assert 1 <= len(rec["rounds"]["a@cpu"]) <= 1.0 / (3 * 2e-2 * 0.8)
 
 
 def test_contenders_out_of_pairs_are_not_called_decided(tmp_path: Path) -> None:
@@ -119,6 +124,33 @@ def test_a_worker_that_dies_mid_round_ends_the_contest_and_says_so(tmp_path: Pat
     assert rec["stop"] == "b@cpu failed"
     assert rec["errors"]["b@cpu"].startswith("exited with status 3")
     assert len(rec["rounds"]["a@cpu"]) == len(rec["rounds"]["b@cpu"]) == 2
+
+
+def test_a_worker_gone_between_rounds_ends_the_contest_and_says_so(tmp_path: Path) -> None:
+    start, _ = scripted(tmp_path, {0: (1e-3, 0.0, ""), 1: (1.5e-3, 0.0, "after")})
+    rec = paired.settle(contest("a", "b"), start, 5.0, 10.0, lambda: False)
+    assert rec["stop"] == "b@cpu failed"
+    assert rec["errors"]["b@cpu"].startswith("exited with status")
+    assert len(rec["rounds"]["a@cpu"]) == len(rec["rounds"]["b@cpu"]) == 3
+
+
+def test_a_worker_not_ready_in_time_is_ended_at_once(tmp_path: Path) -> None:
+    # w1 answers nothing for 30 s: given up at the set-up deadline (1 s), never waited for
+    slow = SCRIPT.replace('if fail == "start":', 'if fail == "sleep":\n    time.sleep(30)\nif 0:')
+    log = tmp_path / "order.log"
+
+    def start(index: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", slow, f"w{index}", "1e-3", "0", str(log),
+             "sleep" if index else ""],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    began = time.monotonic()
+    rec = paired.settle(contest("a", "b"), start, 1.0, 60.0, lambda: False)
+    assert time.monotonic() - began < 10
+    assert rec["stop"] == "fewer than two contenders ready"
+    assert "no answer within" in rec["errors"]["b@cpu"]
 
 
 def test_a_stop_signal_ends_the_contest_at_once(tmp_path: Path) -> None:
@@ -159,6 +191,7 @@ def test_a_worker_whose_variant_does_not_agree_refuses_to_be_timed() -> None:
 
 def duel(a: list[float], b: list[float]) -> dict:
     return {"kind": "paired", "machine": "m", "problem": "synthetic-100x16", "dtype": "float32",
+            "n_samples": 100, "n_features": 16, "epochs": 100, "leader": "numpy-manual@cpu",
             "rounds": {"numpy-manual@cpu": a, "jax-scan@cpu": b}, "stop": "decided",
             "budget_s": 5.0, "spent_s": 1.0}  # fmt: skip
 
@@ -182,16 +215,14 @@ def test_paired_rounds_name_the_winner_and_the_ratio_from_neighbouring_rounds() 
 A = Path(__file__).parents[1] / "fixtures" / "machine_a.json"
 
 
-def with_duel(tmp_path: Path, a: list[float], b: list[float]) -> Path:
-    """machine_a.json with rounds that tie numpy-manual and jax-scan on synthetic 100×16,
-    and a paired record between them."""
+def with_duel(tmp_path: Path, a: list[float], b: list[float], *also: str) -> Path:
+    """machine_a.json with rounds that tie numpy-manual and jax-scan (and ``also``) on
+    synthetic 100×16, and a paired record between the first two."""
     doc = json.loads(A.read_text())
+    tied = ("numpy-manual", "jax-scan", *also)
     for bench in doc["benchmarks"]:
         info = bench["extra_info"]
-        if info.get("problem") == "synthetic-100x16" and info["variant"] in (
-            "numpy-manual",
-            "jax-scan",
-        ):
+        if info.get("problem") == "synthetic-100x16" and info["variant"] in tied:
             bench["stats"]["data"] = list(np.linspace(0.9e-3, 1.1e-3, 11))
             bench["stats"]["median"] = 1e-3
     record = duel(a, b)
@@ -200,6 +231,25 @@ def with_duel(tmp_path: Path, a: list[float], b: list[float]) -> Path:
     path = tmp_path / "run.json"
     path.write_text(json.dumps(doc))
     return path
+
+
+def test_a_contender_decidedly_faster_than_the_leader_wins() -> None:
+    # the leader (planned fastest) numpy-manual is 10% slower in every pair: jax-scan wins,
+    # and numpy-manual's ratio is taken against it
+    ones = np.ones(16)
+    rows = frame.paired_frame([duel(list(1.1e-3 * ones), list(1e-3 * ones))])
+    by_variant = rows.set_index("variant")
+    assert by_variant.loc["jax-scan", "outcome"] == "fastest"
+    assert by_variant.loc["numpy-manual", "outcome"] == stats.SLOWER
+    assert by_variant.loc["numpy-manual", "ratio"] == pytest.approx(1.1)
+    # three contenders: the one decided slower than the leader stays slower, whatever the
+    # medians of the cycles it did not take part in
+    rec = duel(list(1e-3 * ones), list(1e-3 * ones)) | {"leader": "numpy-manual@cpu"}
+    rec["rounds"]["torch-nn@cpu"] = list(1.3e-3 * np.ones(10))  # decided at the first look
+    rows = frame.paired_frame([rec]).set_index("variant")
+    assert rows.loc["numpy-manual", "outcome"] == "fastest"
+    assert rows.loc["torch-nn", "outcome"] == stats.SLOWER
+    assert rows.loc["jax-scan", "outcome"] == stats.EQUIVALENT_OUTCOME
 
 
 def test_the_report_names_the_paired_winner_or_says_not_distinguishable(tmp_path: Path) -> None:
@@ -245,3 +295,15 @@ def test_the_manager_settles_a_tie_left_by_the_planned_rounds(tmp_path: Path) ->
     assert len(rec["rounds"]["numpy-manual@cpu"]) >= stats.LOOKS[0]
     log = (out / "workers" / "03-paired-toy.log").read_text()
     assert "suites.bench.paired" in log  # the command, to re-run by hand
+
+
+def test_a_paired_winner_is_no_winner_while_a_variant_outside_the_contest_ties(
+    tmp_path: Path,
+) -> None:
+    # torch-nn ties in the planned rounds too but took no part in the alternating ones
+    # (as a fourth contender, or one whose worker did not start): no bold winner
+    ones = np.ones(16)
+    frames = frame.load([with_duel(tmp_path, list(1.1e-3 * ones), list(1e-3 * ones), "torch-nn")])
+    rows = frames.results[frames.results["problem"] == "synthetic-100x16"].set_index("variant")
+    assert rows.loc["jax-scan", "fastest"] == "tie" and rows.loc["torch-nn", "fastest"] == "tie"
+    assert rows.loc["numpy-manual", "fastest"] == ""
