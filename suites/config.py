@@ -289,6 +289,7 @@ def parse(
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
     default_backends: tuple[str, ...] = VARIANTS,
+    default_shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> RunConfig:
     """Build a :class:`RunConfig` from option strings; ``None`` means the default.
 
@@ -345,6 +346,7 @@ def parse(
         if not items:
             raise ConfigError(f"--workers needs at least one positive integer, got '{workers}'")
         kw["workers"] = tuple(sorted(dict.fromkeys(positive_int("--workers", w) for w in items)))
+    kw["shard_rows"] = default_shard_rows
     if shard_rows is not None:
         kw["shard_rows"] = positive_int("--shard-rows", shard_rows)
     if target is not None:

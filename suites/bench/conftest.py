@@ -132,6 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
             quick=config.getoption("--gdb-quick"),
             default_sizes=SMOKE_SIZES,
             default_devices=SMOKE_DEVICES,
+            # a plain pytest session tests the machinery: every case, even 4 rows split
+            default_shard_rows=1,
         )
     except ConfigError as err:
         raise pytest.UsageError(str(err)) from None

@@ -168,7 +168,7 @@ def test_every_k_of_a_k_process_variant_gets_a_worker_of_its_own(
     # the plan for a machine with jax (without it, one worker per framework says why)
     monkeypatch.setattr(workers, "installed", lambda framework: True)
     cfg = RunConfig(problems=("toy",), backends=("jax-sharded", "jax-sharded-procs"),
-                    devices=("cpu",), workers=(1, 2))  # fmt: skip
+                    devices=("cpu",), workers=(1, 2), shard_rows=1)  # fmt: skip
     jobs = {job.label: job for job in workers.plan(cfg, "variant", 1, timing=False)}
     assert sorted(jobs) == ["jax-sharded-procs@cpu-x1", "jax-sharded-procs@cpu-x2",
                             "jax-sharded@cpu"]  # fmt: skip
