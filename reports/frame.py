@@ -725,7 +725,8 @@ def target_epochs(trajectories: pd.DataFrame, target: float) -> pd.Series:
 def time_to_target(frame: pd.DataFrame, trajectories: pd.DataFrame, target: float) -> pd.DataFrame:
     """Per results row: the first epoch of its own convergence run under the target, and
     the wall time to reach it, compile + fixed + epochs × marginal (the cost model of the
-    same row); NaN where the target is not reached or the row has no cost model."""
+    same row, a fixed cost fitted below zero taken as zero); NaN where the target is not
+    reached or the row has no cost model."""
     out = pd.DataFrame(np.nan, index=frame.index, columns=["epoch", "seconds"])
     epochs = target_epochs(trajectories, target)
     if frame.empty or epochs.empty:
@@ -735,9 +736,9 @@ def time_to_target(frame: pd.DataFrame, trajectories: pd.DataFrame, target: floa
     out["epoch"] = found
     valid = frame["status"].eq("agree").to_numpy()
     out.loc[~valid, "epoch"] = np.nan
-    out["seconds"] = (
-        frame["compile_s"] + frame["fixed_s"] + out["epoch"] * frame["marginal_epoch_s"]
-    )
+    # a fixed cost fitted below zero is noise around zero (the cost model's fit): 0
+    fixed = frame["fixed_s"].clip(lower=0)
+    out["seconds"] = frame["compile_s"] + fixed + out["epoch"] * frame["marginal_epoch_s"]
     return out
 
 

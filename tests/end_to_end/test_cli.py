@@ -135,7 +135,8 @@ def test_quick_run_writes_six_files_readable_by_pytest_benchmark_compare(tmp_pat
     first = next(e for e, loss in enumerate(losses, 1) if loss <= 1e-6 * losses[0])
     toy = results[results["problem"] == "toy"]
     assert list(toy["target_epoch"]) == [first, first]
-    spent = toy["compile_s"] + toy["fixed_s"] + toy["target_epoch"] * toy["marginal_epoch_s"]
+    fixed = toy["fixed_s"].clip(lower=0)  # a fit below zero is noise around zero
+    spent = toy["compile_s"] + fixed + toy["target_epoch"] * toy["marginal_epoch_s"]
     assert np.allclose(toy["time_to_target_s"], spent) and (toy["time_to_target_s"] > 0).all()
     assert (out / "time_to_accuracy.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads((out / "benchmark.json").read_text())
