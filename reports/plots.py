@@ -175,11 +175,8 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
     if "time_to_target_s" not in timed:
         timed = timed.assign(time_to_target_s=np.nan)
     problems = list(dict.fromkeys(zip(data["problem"], data["dtype"], strict=True)))
-    fig, axes = _panels(len(problems), 3.9, 5.2, extra_width=0.4)
-    styles = variant_styles(list(data["variant"]))
-    for ax, (problem, dtype) in zip(axes, problems, strict=False):
-        handles: dict[str, Any] = {}
-        part = data[(data["problem"] == problem) & (data["dtype"] == dtype)]
+    shown: dict[tuple[str, str], set[str]] = {}
+    for problem, dtype in problems:
         # the first MOST_LINES - 1 to the target (then the cheapest per epoch), and the
         # target line
         order = (
@@ -187,8 +184,16 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
             .assign(_t=lambda f: f["time_to_target_s"].fillna(np.inf))
             .sort_values(["_t", PER_EPOCH])
         )
-        shown = set((order["variant"] + "@" + order["device"]).head(MOST_LINES - 1))
-        part = part[(part["variant"] + "@" + part["device"]).isin(shown)]
+        shown[problem, dtype] = set((order["variant"] + "@" + order["device"]).head(MOST_LINES - 1))
+    # the same lines in every panel: one legend for the figure, else one under each panel
+    shared = len({frozenset(v) for v in shown.values()}) <= 1
+    fig, axes = _panels(len(problems), 3.9, 3.6 if shared else 5.2, extra_width=0.4)
+    styles = variant_styles(list(data["variant"]))
+    legends: list[tuple[Any, dict[str, Any]]] = []
+    for ax, (problem, dtype) in zip(axes, problems, strict=False):
+        handles: dict[str, Any] = {}
+        part = data[(data["problem"] == problem) & (data["dtype"] == dtype)]
+        part = part[(part["variant"] + "@" + part["device"]).isin(shown[problem, dtype])]
         if part.empty:
             continue
         several = part["machine"].nunique() > 1
@@ -201,7 +206,8 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
             # up to the first epoch far below the target: below it is float rounding
             below = np.flatnonzero(line["excess"].to_numpy() <= floor)
             line = line.iloc[: below[0] + 1] if below.size else line
-            seconds = line["compile_s"] + line["fixed_s"] + line["epoch"] * line["marginal_epoch_s"]
+            start = line["compile_s"] + line["fixed_s"].clip(lower=0)  # as time_to_target
+            seconds = start + line["epoch"] * line["marginal_epoch_s"]
             label = f"{variant}@{device}" + (f" — {machine}" if several else "")
             style = {k: v for k, v in styles[str(variant)].items() if k != "marker"}
             (handle,) = ax.plot(seconds, line["excess"].clip(lower=floor), label=label, **style)
@@ -215,10 +221,16 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
         ax.set_xlabel("seconds from the start (compile included)")
         ax.set_ylabel("excess loss / initial")
         ax.grid(True, which="both", alpha=0.3)
-        _panel_legend(ax, handles)
+        legends.append((ax, handles))
     if not problems:
         axes[0].text(0.5, 0.5, "no timed run with a cost model and a trajectory", ha="center",
                      transform=axes[0].transAxes)  # fmt: skip
+    if shared and legends:
+        handles = legends[0][1]
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=8)
+    else:
+        for ax, handles in legends:
+            _panel_legend(ax, handles)
     fig.suptitle("Time to accuracy: excess loss over the least-squares optimum", x=0.02,
                  ha="left")  # fmt: skip
     _save(fig, path)

@@ -186,8 +186,11 @@ def test_time_to_accuracy_starts_each_line_at_its_compile_time(tmp_path: Path, s
     assert jax.get_xdata()[0] == pytest.approx(0.5 + 1e-5)
     assert lines["numpy-manual@cpu"].get_xdata()[1] == pytest.approx(2e-3)
     assert jax.get_ydata()[0] == pytest.approx(1.0)  # the initial excess, as a share of itself
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    # the same lines in every panel: one legend for the figure, outside the data
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
     assert texts == ["numpy-manual@cpu", "jax-scan@cpu", "target (0.01 of the initial excess)"]
+    assert ax.get_legend() is None
 
 
 def test_convergence_of_many_variants_names_the_frameworks_not_each_variant(
