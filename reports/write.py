@@ -378,8 +378,20 @@ def _ranked(part: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     alternating rounds may have settled, then by median), and whether its only timed
     rows are K = 1 of data-parallel variants (their scaling baselines, never contenders)."""
     timed = part[part[PER_EPOCH].notna()]
-    keys = [k for k in ("gap_to_fastest", PER_EPOCH) if k in timed]
-    ranked = timed[contenders(timed)].sort_values(keys, kind="stable")
+    ranked = timed[contenders(timed)]
+    if "gap_to_fastest" in ranked:
+        # the row every gap is measured against first (its own gap exactly 1 [1, 1]):
+        # an undecided contender may have a median ratio just below 1 and is not ahead
+        reference = ranked["gap_to_fastest"].eq(1.0)
+        if "gap_ci_low" in ranked:
+            reference &= ranked["gap_ci_low"].eq(1.0) & ranked["gap_ci_high"].eq(1.0)
+        ranked = (
+            ranked.assign(_ref=~reference)
+            .sort_values(["_ref", "gap_to_fastest", PER_EPOCH], kind="stable")
+            .drop(columns="_ref")
+        )
+    else:
+        ranked = ranked.sort_values(PER_EPOCH, kind="stable")
     return ranked, ranked.empty and not timed.empty
 
 

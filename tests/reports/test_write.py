@@ -503,3 +503,17 @@ def test_the_terminal_summary_names_devices_and_leaves_out_k_1_baselines() -> No
     assert write.summary_table(only, "m").loc[0, "fastest"] == "only K = 1 scaling baselines"
     none = summary_rows({"variant": "torch-nn", "per_epoch_median_s": np.nan})
     assert write.summary_table(none, "m").loc[0, "fastest"] == "no valid timing"
+
+
+def test_the_summary_leads_with_the_row_every_gap_is_measured_against() -> None:
+    # alternating rounds left torch-compile's median ratio to torch-manual, the leader,
+    # just below 1 but undecided: torch-manual stays first, torch-compile its runner-up
+    frames = summary_rows(
+        {"variant": "torch-compile", "per_epoch_median_s": 3.1e-3, "fastest": "tie",
+         "gap_to_fastest": 0.98, "gap_ci_low": 0.923, "gap_ci_high": 1.19},
+        {"variant": "torch-manual", "per_epoch_median_s": 3.0e-3, "fastest": "tie",
+         "gap_to_fastest": 1.0, "gap_ci_low": 1.0, "gap_ci_high": 1.0},
+    )  # fmt: skip
+    table = write.summary_table(frames, "m")
+    assert list(table.loc[0]) == ["10,000×16", "torch-manual ≈", "3 ms", "torch-compile",
+                                  "0.98× [0.923, 1.19]"]  # fmt: skip
