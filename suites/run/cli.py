@@ -29,6 +29,7 @@ from suites.config import (
     positive_int,
     positive_number,
 )
+from suites.machine import usable_cores
 from suites.records import RECORDS_FILE
 from suites.run import export, folder, paired, workers
 from suites.run.folder import UsageError
@@ -111,10 +112,21 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _version() -> str:
+    """The installed distribution's version (and "unknown" where it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gdbench")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gdbench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"gdbench {_version()}")
     sub = parser.add_subparsers(
-        dest="command", metavar="{run,check,report,compare,list,rank}", parser_class=_Parser
+        dest="command", metavar="{run,check,report,show,compare,list,rank}", parser_class=_Parser
     )
     run = sub.add_parser("run", help="convergence check + per-epoch cost, then the report")
     _add_run_options(run)
@@ -140,7 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="benchmark.json / convergence.json / records.jsonl, or a run folder",
     )
-    report.add_argument("--out", type=Path, help="output folder (default: the first file's folder)")
+    report.add_argument(
+        "--out",
+        type=Path,
+        help="output folder, never one that holds an input (default: a new "
+        "results/<UTC time>-report/)",
+    )
+    show = sub.add_parser("show", help="print a finished run's summary again")
+    show.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder")
     compare = sub.add_parser(
         "compare",
         help="NEW/BASE of every case's per-epoch median with its 95%% interval, as "
@@ -193,12 +212,19 @@ def _config(args: argparse.Namespace) -> RunConfig:
             "time (use it with run)"
         )
     try:
-        return parse(
+        cfg = parse(
             **{name: getattr(args, name) for name in OPTIONS}, quick=args.quick,
             default_backends=GROUPS[DEFAULT_GROUP],
         )  # fmt: skip
     except ConfigError as err:
         raise UsageError(str(err)) from None
+    cores = len(usable_cores())
+    if args.threads is not None and cfg.threads > cores:
+        raise UsageError(
+            f"--threads {cfg.threads}: this process may use {cores} cores; choose --threads "
+            f"up to {cores} (more threads than cores would time the scheduler)"
+        )
+    return cfg
 
 
 def _isolation(args: argparse.Namespace) -> tuple[str, int, float]:
@@ -348,13 +374,49 @@ def _report(args: argparse.Namespace) -> int:
         frames = frame.load(files)
     except frame.ReportInputError as err:
         raise UsageError(str(err)) from None
-    out = args.out or files[0].parent
+    out = report_folder(args.out, args.files)
     try:
         written = write.write_all(frames, out, timing=not frames.results.empty)
     except OSError as err:
         raise UsageError(f"--out {out}: cannot write there ({err.strerror})") from None
     for path in written:
         print(path)
+    return EXIT_OK
+
+
+def report_folder(out: Path | None, inputs: list[Path]) -> Path:
+    """Where ``gdbench report`` writes: ``--out``, never a folder that holds one of its
+    inputs (its files would be replaced), or else a new ``results/<UTC time>-report/``."""
+    if out is None:
+        return folder.new_run_folder(Path("results"), suffix="-report")
+    homes = {(p if p.is_dir() else p.parent).resolve() for p in inputs}
+    if out.resolve() in homes:
+        raise UsageError(
+            f"--out {out}: holds an input of this report, whose files a report would "
+            "replace; choose another folder (or leave --out out for a new one)"
+        )
+    return out
+
+
+def _show(run_dir: Path) -> int:
+    """``gdbench show RUN_DIR``: a finished run's answer again, as ``run`` printed it."""
+    from reports import frame, write
+
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run folder")
+    try:
+        frames = frame.load([folder.run_source(run_dir)])
+    except frame.ReportInputError as err:
+        raise UsageError(str(err)) from None
+    stamp = next((m.datetime for m in frames.machines if m.datetime), None)
+    print(f"run {run_dir}" + (f", ended {stamp}" if stamp else "")
+          + (" (interrupted: partial)" if frames.partial else ""))  # fmt: skip
+    for machine in frames.machines:
+        line = write.summary_lines(frames, machine.key, timing=False)[0]
+        print(line.removeprefix("- ").replace("**", ""))
+    if not frames.results.empty:
+        print("\n" + write.cost_table_text(frames))
+    print(f"\nreport: {run_dir / 'report.md'}")
     return EXIT_OK
 
 
@@ -442,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         if args.command == "list":
             return _list(args.require)
+        if args.command == "show":
+            return _show(args.run_dir)
         if args.command == "report":
             return _report(args)
         if args.command == "compare":

@@ -18,16 +18,16 @@ class UsageError(Exception):
     """Bad input: the message is printed as one line and the exit status is 2."""
 
 
-def new_run_folder(root: Path) -> Path:
-    """A fresh results/<UTC timestamp>[-k]/ folder; mkdir is atomic, so two runs started
-    in the same second never share one."""
+def new_run_folder(root: Path, suffix: str = "") -> Path:
+    """A fresh results/<UTC timestamp>[-k]<suffix>/ folder; mkdir is atomic, so two runs
+    started in the same second never share one."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"cannot create results folder {root}: {err.strerror}") from None
     for k in range(1000):
-        path = root / (stamp if k == 0 else f"{stamp}-{k}")
+        path = root / ((stamp if k == 0 else f"{stamp}-{k}") + suffix)
         try:
             path.mkdir()
         except FileExistsError:

@@ -217,6 +217,7 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
         (("run", "--target", "tiny"), ("--target", "'tiny'", "between 0 and 1")),
         (("run", "--budget", "-1"), ("--budget", "'-1'", "0 or more")),
         (("check", "--target", "1e-3"), ("--target", "check does not time")),
+        (("run", "--threads", "999"), ("--threads 999", "may use", "choose --threads up to")),
         (("list", "--require", "tpu"), ("--require", "'tpu'", "cpu, cuda")),
         (
             ("check", "--matmul-precision", "tf-32"),
@@ -449,3 +450,35 @@ def test_a_plain_pytest_session_of_the_suites_builds_the_runs_gdbench_section(tm
         ("numpy-manual", "agree")
     ]
     assert checked["unavailable"] == []  # torch-cudagraph has no CPU form: not a case here
+
+
+def test_version_names_the_installed_distribution() -> None:
+    from importlib.metadata import version
+
+    proc = gdbench("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"gdbench {version('gdbench')}"
+
+
+def test_report_never_writes_into_a_run_it_reads_and_show_prints_its_answer(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    proc = gdbench("run", "--quick", "--problems", "toy", "--backends", "numpy-manual",
+                   "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # without --out: a new folder beside, every file of the run left as it was
+    proc = gdbench("report", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (made,) = (tmp_path / "results").iterdir()
+    assert made.name.endswith("-report") and (made / "report.md").is_file()
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # --out naming the run's own folder is refused, with nothing written
+    assert_usage_error(gdbench("report", str(out), "--out", str(out)), "holds an input")
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # show: the run's answer again, as the run printed it
+    shown = gdbench("show", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "Convergence: all 1 runs agree" in shown.stdout
+    assert "fastest per problem" in shown.stdout and "toy (4×1)  numpy-manual" in shown.stdout
+    assert_usage_error(gdbench("show", str(tmp_path / "nothing")), "no such run folder")
