@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from reports import frame, stats
-from reports.read import pooled_cases
+from reports.read import Machine, pooled_cases
 from reports.records import BENCHMARK, read_records
 from reports.write import human_time
 
@@ -157,12 +157,39 @@ def load_run(path: Path, label: str) -> Run:
     return run
 
 
+# What makes two runs comparable: the hardware and the software that ran them, never
+# the host's name (a hosted CI runner gets a new one for every job).
+IDENTITY_VERSIONS = ("python", "numpy", "torch", "jax", "jaxlib")
+
+
+def identity(machine: Machine) -> dict[str, Any]:
+    """A run's machine as compare judges it: CPU model, cores, memory, GPU and library
+    versions. A field the run did not record (an older gdbench) is left out."""
+    info = machine.info
+    out: dict[str, Any] = {"CPU": machine.cpu, "GPU": machine.gpu or "none"}
+    if info.get("cpu_count") is not None:
+        out["cores"] = info["cpu_count"]
+    if info.get("memory_bytes") is not None:
+        out["memory"] = f"{info['memory_bytes'] / 2**30:.0f} GiB"
+    for name in IDENTITY_VERSIONS:
+        version = (info.get("versions") or {}).get(name)
+        if version is not None:
+            out[name] = version
+    return out
+
+
 def machine_mismatch(base: Run, new: Run) -> str | None:
-    """Why two runs must not be ratioed (different machines), or None."""
-    if base.machine.key == new.machine.key:
+    """Why two runs must not be ratioed (different hardware or software), or None; each
+    difference named with both values."""
+    one, other = identity(base.machine), identity(new.machine)
+    differences = [
+        f"{key} {one[key]} / {other[key]}" for key in one if key in other and one[key] != other[key]
+    ]
+    if not differences:
         return None
     return (
-        f"BASE and NEW are from different machines: BASE {base.machine.key}, NEW {new.machine.key}"
+        f"BASE and NEW are from different machines (BASE / NEW: {'; '.join(differences)}): "
+        f"BASE {base.machine.key}, NEW {new.machine.key}"
     )
 
 

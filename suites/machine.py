@@ -122,6 +122,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def memory_bytes() -> int | None:
+    """The machine's physical memory, in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def machine_fields(threads: int) -> dict[str, Any]:
     """Versions, CPU, threads and GPU, for pytest-benchmark's ``machine_info``.
 
@@ -133,6 +141,7 @@ def machine_fields(threads: int) -> dict[str, Any]:
         "node": platform.node(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "memory_bytes": memory_bytes(),
         "threads": threads,
         "jax_threads": jax_threads(threads),
         "thread_env": {k: os.environ.get(k) for k in sorted(thread_env(threads))},
