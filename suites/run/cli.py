@@ -17,9 +17,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from backends import DEFAULT_GROUP, GROUPS, closest
+from backends import DEFAULT_GROUP, DEVICES, DTYPES, GROUPS, MATMUL_PRECISIONS, closest
 from suites.config import (
     OPTIONS,
     PROBLEM_CHOICES,
@@ -38,7 +38,20 @@ from suites.run.limits import check_memory, check_workers
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help, without breaking a variant's name at its hyphen."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:  # argparse would print usage + message, exit 2
         raise UsageError(message)
 
@@ -51,12 +64,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--backends",
-        help="comma list of variants and groups (core: the single-device styles; "
-        "single-pass: the *-blocked forms; data-parallel), or all (default: core)",
+        metavar="NAMES",
+        help="comma list of variants and groups, or all (default: core). Groups: "
+        + "; ".join(f"{g}: {', '.join(v)}" for g, v in GROUPS.items()),
     )
     p.add_argument(
         "--devices",
-        help="comma list of cpu, cuda, or all (default: cpu; an absent "
+        metavar="DEVICES",
+        help=f"comma list of {', '.join(DEVICES)}, or all (default: cpu; an absent "
         "device is listed as unavailable, not an error)",
     )
     p.add_argument(
@@ -65,11 +80,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", help="n_features of the sweep (default: 16)")
     p.add_argument("--epochs", help="epochs of every problem (default: each problem's own)")
     p.add_argument("--lr", help="learning rate of every problem (default: each problem's own)")
-    p.add_argument("--dtype", help="float32 (default) or float64")
+    p.add_argument("--dtype", metavar="{" + ",".join(DTYPES) + "}", help="default: float32")
     p.add_argument("--threads", help="intra-op threads for every framework (default: all cores)")
     p.add_argument("--seed", help="seed of the synthetic data (default: 0)")
     p.add_argument(
         "--matmul-precision",
+        metavar="{" + ",".join(MATMUL_PRECISIONS) + "}",
         help="float32 products in full float32 (default, every framework alike) or tf32 "
         "(tensor cores of Ampere+ GPUs; judged with a looser stated tolerance)",
     )
@@ -102,6 +118,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: a new results/<UTC time>/)")
     p.add_argument(
         "--isolate",
+        metavar="{" + ",".join(workers.ISOLATION) + "}",
         help="worker processes: one per variant (default), per framework, or none "
         "(everything in one process)",
     )
@@ -123,7 +140,13 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gdbench", description=__doc__.split("\n\n")[0])
+    parser = _Parser(
+        prog="gdbench",
+        description="Linear regression by full-batch gradient descent in NumPy, PyTorch and "
+        "JAX: does every variant compute the same thing, and which is fastest here?",
+        epilog="exit status: 0 all agree; 1 a variant diverged, disagreed or failed (compare: "
+        "a regression under --fail-slower); 2 bad input; 130 interrupted",
+    )
     parser.add_argument("--version", action="version", version=f"gdbench {_version()}")
     sub = parser.add_subparsers(
         dest="command", metavar="{run,check,report,show,compare,list,rank}", parser_class=_Parser

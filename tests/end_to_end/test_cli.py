@@ -482,3 +482,16 @@ def test_report_never_writes_into_a_run_it_reads_and_show_prints_its_answer(
     assert "Convergence: all 1 runs agree" in shown.stdout
     assert "fastest per problem" in shown.stdout and "toy (4×1)  numpy-manual" in shown.stdout
     assert_usage_error(gdbench("show", str(tmp_path / "nothing")), "no such run folder")
+
+
+def test_help_is_plain_text_and_lists_every_closed_set_of_values() -> None:
+    top = gdbench("--help")
+    assert top.returncode == 0 and "``" not in top.stdout
+    for command in ("run", "check", "report", "show", "compare", "list", "rank"):
+        assert command in top.stdout
+    run = gdbench("run", "--help").stdout
+    words = run.split()
+    for name in VARIANTS:  # each a whole word: never broken at a hyphen
+        assert any(w.strip(",;.") == name for w in words), name
+    assert "{float32,float64}" in run and "{variant,framework,none}" in run
+    assert "{float32,tf32}" in run and "cpu, cuda" in run
