@@ -310,6 +310,7 @@ class Manager:
         self.log = records.RecordLog(out / records.RECORDS_FILE)
         self.stop = Stop()
         self.outcomes: list[Outcome] = []
+        self.started = time.monotonic()  # the run's clock, for the progress lines
 
     def run(self, jobs: list[Job]) -> int:
         """Run every job (until interrupted); returns the exit status for the run's cases:
@@ -320,6 +321,7 @@ class Manager:
                          "machine": machine.machine_fields(self.cfg.threads)})  # fmt: skip
         total = sum(j.items for j in jobs)
         done = 0
+        self.started = time.monotonic()
         status = 0
         with self.stop:
             for number, job in enumerate(jobs, 1):
@@ -399,7 +401,8 @@ class Manager:
                 errors="replace", env={**inherited_env(), **env}, start_new_session=True,
             )  # fmt: skip
             self.stop.watch(proc)
-            reader = threading.Thread(target=_forward, args=(proc.stdout, log), daemon=True)
+            reader = threading.Thread(target=_forward, args=(proc.stdout, log, self.started),
+                                      daemon=True)  # fmt: skip
             reader.start()
             timed_out = self._wait(proc, started)
             self.stop.proc = None
@@ -479,18 +482,41 @@ class Manager:
                 "log": str(o.log.relative_to(self.out))}  # fmt: skip
 
 
-_PROGRESS = re.compile(r"\[\s*\d+/\d+\] ")
+_PROGRESS = re.compile(r"\[\s*(\d+)/(\d+)\] ")
 
 
-def _forward(stream: TextIO, log: TextIO) -> None:
-    """Copy a worker's output into its log; show its progress lines and its failures.
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def progress_suffix(line: str, elapsed_s: float) -> str:
+    """``  1:05 elapsed, about 2:10 left`` for a progress line ``[ k/N] ...``: the time
+    so far, and what is left at the mean time per finished case so far (cases differ:
+    an estimate)."""
+    match = _PROGRESS.match(line)
+    if match is None:
+        return ""
+    done, total = int(match.group(1)), int(match.group(2))
+    left = elapsed_s / done * (total - done) if done else float("nan")
+    estimate = f", about {_clock(left)} left" if done and done < total else ""
+    return f"  ({_clock(elapsed_s)} elapsed{estimate})"
+
+
+def _forward(stream: TextIO, log: TextIO, started: float | None = None) -> None:
+    """Copy a worker's output into its log; show its progress lines (with the run's
+    elapsed time and an estimate of what is left, from ``started``) and its failures.
     Reads to the end whatever happens, so that the worker never blocks on a full pipe."""
     for line in stream:
         try:
             log.write(line)
             log.flush()
             # a progress line ("[  2/14] passed ..."), not a library's "[Gloo] ..."
-            if _PROGRESS.match(line) or "Fatal Python error" in line:
+            if _PROGRESS.match(line) and started is not None:
+                elapsed = time.monotonic() - started
+                sys.stdout.write(line.rstrip("\n") + progress_suffix(line, elapsed) + "\n")
+                sys.stdout.flush()
+            elif _PROGRESS.match(line) or "Fatal Python error" in line:
                 sys.stdout.write(line)
                 sys.stdout.flush()
         except (OSError, ValueError):  # the log closed, the terminal went away

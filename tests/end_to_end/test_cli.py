@@ -115,7 +115,9 @@ def test_quick_run_writes_six_files_readable_by_pytest_benchmark_compare(tmp_pat
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert SIX_FILES <= {p.name for p in out.iterdir()}
-    assert "[  1/" in proc.stdout  # progress lines
+    assert "[  1/" in proc.stdout  # progress lines, with the time so far and what is left
+    assert re.search(r"\[  1/\d+\] passed .*  \(\d+:\d\d elapsed, about \d+:\d\d left\)",
+                     proc.stdout)  # fmt: skip
     # the answer per problem, within 100 columns (the report has every variant)
     summary = proc.stdout.split("fastest per problem, ", 1)[1].split("\nreport: ")[0]
     assert max(map(len, summary.strip().splitlines())) <= 100

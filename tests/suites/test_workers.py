@@ -191,3 +191,11 @@ def test_a_worker_inherits_no_pytest_xdist_variables(monkeypatch) -> None:
     env = workers.inherited_env()
     assert not [k for k in env if k.startswith("PYTEST_XDIST_")]
     assert env["GDBENCH_KEPT"] == "1" and env["PATH"] == os.environ["PATH"]
+
+
+def test_a_progress_line_gets_the_elapsed_time_and_an_estimate_of_what_is_left() -> None:
+    # 3 of 12 cases in 65 s: 21.7 s a case, 9 left: about 3:15
+    line = "[  3/12] passed  test_epoch_cost    jax-scan@cpu-toy\n"
+    assert workers.progress_suffix(line, 65.0) == "  (1:05 elapsed, about 3:15 left)"
+    assert workers.progress_suffix("[ 12/12] passed  x\n", 600.0) == "  (10:00 elapsed)"
+    assert workers.progress_suffix("[Gloo] Rank 0 is connected\n", 5.0) == ""
