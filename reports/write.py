@@ -27,6 +27,7 @@ from reports.plots import (
     plot_scaling,
     plot_time_to_accuracy,
 )
+from reports.stats import LOOK_LEVEL
 
 
 def human_time(seconds: float) -> str:
@@ -448,7 +449,11 @@ def _summary_notes(frames: Frames, key: str) -> list[str]:
                     mine = paired[same & (paired["variant"] == other["variant"])
                                   & (paired["device"] == other["device"])]  # fmt: skip
                     if not mine.empty:
-                        how = f"{int(mine['pairs'].iloc[0])} alternating pairs of rounds"
+                        how = (
+                            f"{int(mine['pairs'].iloc[0])} alternating pairs of rounds; "
+                            f"a {100 * LOOK_LEVEL:.1f}% interval, as the rule looked "
+                            "several times"
+                        )
                 notes.append(
                     f"- **{label}**: {_name(best, several)} and {_name(other, several)} "
                     f"within {abs(100 * (other['gap_to_fastest'] - 1)):.1f}% "

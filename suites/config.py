@@ -330,7 +330,9 @@ def parse(
         try:
             kw["seed"] = int(seed)
         except ValueError:
-            raise ConfigError(f"--seed must be an integer, got '{seed}'") from None
+            kw["seed"] = -1
+        if kw["seed"] < 0:  # numpy's generators take no negative seed
+            raise ConfigError(f"--seed must be an integer of 0 or more, got '{seed}'")
     if matmul_precision is not None:
         if matmul_precision not in MATMUL_PRECISIONS:
             raise ConfigError(

@@ -1,4 +1,4 @@
-"""The ``gdbench`` command: run, check, report, compare, list.
+"""The ``gdbench`` command: run, check, report, show, compare, list, rank.
 
 ``run`` and ``check`` measure each variant in a fresh worker process of its own, one
 after another (``suites/run/workers.py``): frameworks never share an allocator, threads or a
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             type=Path,
             metavar=name.upper(),
-            help=f"{what}: a run folder (its benchmark.json, else its records.jsonl) or a "
+            help=f"{what}: a run folder (its records.jsonl, else its benchmark.json) or a "
             "benchmark.json",
         )
     compare.add_argument(

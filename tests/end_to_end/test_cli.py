@@ -220,6 +220,8 @@ def test_report_rebuilds_every_file_from_saved_json(tmp_path: Path) -> None:
         (("run", "--budget", "-1"), ("--budget", "'-1'", "0 or more")),
         (("check", "--target", "1e-3"), ("--target", "check does not time")),
         (("run", "--threads", "999"), ("--threads 999", "may use", "choose --threads up to")),
+        (("check", "--seed", "-3"), ("--seed must be an integer of 0 or more, got '-3'",)),
+        (("check", "--seed", "x"), ("--seed must be an integer of 0 or more, got 'x'",)),
         (("list", "--require", "tpu"), ("--require", "'tpu'", "cpu, cuda")),
         (
             ("check", "--matmul-precision", "tf-32"),

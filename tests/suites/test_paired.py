@@ -266,7 +266,7 @@ def test_the_report_names_the_paired_winner_or_says_not_distinguishable(tmp_path
     assert set(rows.loc[["jax-scan", "numpy-manual"], "fastest"]) == {"tie"}
     text = section(write.markdown_report(even), "Summary")
     note = next(x for x in text.splitlines() if x.startswith("- **synthetic 100×16**"))
-    assert "not distinguishable here (16 alternating pairs of rounds)" in note
+    assert "not distinguishable here (16 alternating pairs of rounds; a 99.3% interval" in note
 
 
 def test_the_manager_settles_a_tie_left_by_the_planned_rounds(tmp_path: Path) -> None:
