@@ -328,11 +328,12 @@ def parse(
         kw["threads"] = positive_int("--threads", threads)
     if seed is not None:
         try:
-            kw["seed"] = int(seed)
+            number = int(seed)
         except ValueError:
-            kw["seed"] = -1
-        if kw["seed"] < 0:  # numpy's generators take no negative seed
+            number = -1
+        if number < 0:  # numpy's generators take no negative seed
             raise ConfigError(f"--seed must be an integer of 0 or more, got '{seed}'")
+        kw["seed"] = number
     if matmul_precision is not None:
         if matmul_precision not in MATMUL_PRECISIONS:
             raise ConfigError(
