@@ -722,6 +722,14 @@ def target_epochs(trajectories: pd.DataFrame, target: float) -> pd.Series:
     return first.reindex(keys).astype(float)
 
 
+def seconds_to_epoch(rows: pd.DataFrame, epochs: pd.Series) -> pd.Series:
+    """The wall time from the start to the end of ``epochs`` epochs, by the cost model of
+    each row: compile + fixed + epochs × marginal, a fixed cost fitted below zero taken as
+    zero (noise around zero)."""
+    fixed = rows["fixed_s"].clip(lower=0)
+    return rows["compile_s"] + fixed + epochs * rows["marginal_epoch_s"]
+
+
 def time_to_target(frame: pd.DataFrame, trajectories: pd.DataFrame, target: float) -> pd.DataFrame:
     """Per results row: the first epoch of its own convergence run under the target, and
     the wall time to reach it, compile + fixed + epochs × marginal (the cost model of the
@@ -736,9 +744,7 @@ def time_to_target(frame: pd.DataFrame, trajectories: pd.DataFrame, target: floa
     out["epoch"] = found
     valid = frame["status"].eq("agree").to_numpy()
     out.loc[~valid, "epoch"] = np.nan
-    # a fixed cost fitted below zero is noise around zero (the cost model's fit): 0
-    fixed = frame["fixed_s"].clip(lower=0)
-    out["seconds"] = frame["compile_s"] + fixed + out["epoch"] * frame["marginal_epoch_s"]
+    out["seconds"] = seconds_to_epoch(frame, out["epoch"])
     return out
 
 

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.frame import GROUP_ORDER, PER_EPOCH, Frames, contenders, excess_losses, groups
+from reports.frame import (
+    GROUP_ORDER,
+    PER_EPOCH,
+    Frames,
+    contenders,
+    excess_losses,
+    groups,
+    seconds_to_epoch,
+)
 
 MAX_WIDTH_PX = 1600
 PANELS_PER_ROW = 4  # convergence.png wraps its problems at this many per row
@@ -206,8 +214,7 @@ def plot_time_to_accuracy(frames: Frames, path: Path) -> None:
             # up to the first epoch far below the target: below it is float rounding
             below = np.flatnonzero(line["excess"].to_numpy() <= floor)
             line = line.iloc[: below[0] + 1] if below.size else line
-            start = line["compile_s"] + line["fixed_s"].clip(lower=0)  # as time_to_target
-            seconds = start + line["epoch"] * line["marginal_epoch_s"]
+            seconds = seconds_to_epoch(line, line["epoch"])  # as the table's times
             label = f"{variant}@{device}" + (f" — {machine}" if several else "")
             style = {k: v for k, v in styles[str(variant)].items() if k != "marker"}
             (handle,) = ax.plot(seconds, line["excess"].clip(lower=floor), label=label, **style)

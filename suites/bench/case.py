@@ -10,7 +10,7 @@ from pathlib import Path
 
 from backends import Backend, TrainResult
 from suites.convergence import Verdict, compare
-from suites.problems import Problem
+from suites.problems import Problem, preset
 
 
 def run_convergence(
@@ -23,6 +23,15 @@ def run_convergence(
     finally:
         close_session(session)
     return result, compare(problem, result, matmul_precision)
+
+
+def warm_up(backend: Backend, dtype: str) -> None:
+    """Train a tiny problem once, so that the framework's one-time start (XLA client, CUDA
+    context, torch.compile's machinery) is charged to no later case's compile time or
+    peak memory."""
+    warm = backend.prepare(preset("toy-20", dtype).replace(name="warm-up"))
+    warm.warmup()
+    close_session(warm)
 
 
 def close_session(session: object) -> None:

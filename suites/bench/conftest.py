@@ -39,7 +39,7 @@ from backends import (
 )
 from reports.read import gdbench_section
 from suites import machine, records
-from suites.bench.case import PeakMemory, close_session
+from suites.bench.case import PeakMemory, warm_up
 from suites.config import (
     OPTIONS,
     SMOKE_DEVICES,
@@ -49,7 +49,7 @@ from suites.config import (
     flag,
     parse,
 )
-from suites.problems import Problem, preset
+from suites.problems import Problem
 
 CONFIG = pytest.StashKey[RunConfig]()
 PROBLEMS = pytest.StashKey[dict[str, Problem]]()
@@ -229,9 +229,7 @@ class Case:
         warmed = self.config.stash.setdefault(WARMED, set())
         if (self.variant, self.device) not in warmed:
             warmed.add((self.variant, self.device))
-            warm = backend.prepare(preset("toy-20", self.run.dtype).replace(name="warm-up"))
-            warm.warmup()
-            close_session(warm)
+            warm_up(backend, self.run.dtype)
         return backend
 
     def first_sizing(self) -> tuple[int, int] | None:

@@ -29,10 +29,9 @@ from typing import Any
 
 from backends import effective_precision, framework_of, get_backend
 from suites import machine
-from suites.bench.case import close_session
+from suites.bench.case import close_session, warm_up
 from suites.config import RunConfig, parse
 from suites.convergence import compare
-from suites.problems import preset
 from suites.records import first_line
 
 
@@ -57,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         backend = get_backend(variant, device, cfg.matmul_precision, cfg.block_rows,
                               threads=cfg.threads)  # fmt: skip
         machine.apply_threads(framework_of(variant), cfg.threads)
-        warm = backend.prepare(preset("toy-20", cfg.dtype).replace(name="warm-up"))
-        warm.warmup()
-        close_session(warm)
+        warm_up(backend, cfg.dtype)
         problem = cfg.build_problem(job["problem"]).precompute()
         session = backend.prepare(problem.with_own_data())
         session.warmup()

@@ -290,7 +290,7 @@ def _budget(args: argparse.Namespace) -> float | None:
 def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     cfg = _config(args)
     isolate, processes, timeout = _isolation(args)
-    _budget(args)
+    budget = _budget(args)
     if timing and os.environ.get("TOX_PARALLEL_ENV"):
         raise UsageError(
             "benchmarks must not run in parallel tox environments (timings would "
@@ -313,7 +313,7 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
         flush=True,
     )
     manager = workers.Manager(cfg, out, timing=timing, timeout=timeout, isolate=isolate,
-                              processes=processes, budget=_budget(args))  # fmt: skip
+                              processes=processes, budget=budget)  # fmt: skip
     rc = manager.run(jobs)
     export.write_json(out, timing)
     if manager.stop.signalled:

@@ -118,20 +118,21 @@ def test_a_worker_that_cannot_start_leaves_the_planned_rounds_standing(tmp_path:
     assert frame.paired_frame([rec | {"machine": "m"}]).empty  # nothing to judge by
 
 
-def test_a_worker_that_dies_mid_round_ends_the_contest_and_says_so(tmp_path: Path) -> None:
-    start, _ = scripted(tmp_path, {0: (1e-3, 0.0, ""), 1: (1.5e-3, 0.0, "round")})
+@pytest.mark.parametrize(
+    ("fail", "error", "cycles"),
+    [
+        ("round", "exited with status 3", 2),  # dies in its third round, answering nothing
+        ("after", "exited with status", 3),  # answers its third round, then is gone
+    ],
+)
+def test_a_worker_that_dies_ends_the_contest_and_says_so(
+    tmp_path: Path, fail: str, error: str, cycles: int
+) -> None:
+    start, _ = scripted(tmp_path, {0: (1e-3, 0.0, ""), 1: (1.5e-3, 0.0, fail)})
     rec = paired.settle(contest("a", "b"), start, 5.0, 10.0, lambda: False)
     assert rec["stop"] == "b@cpu failed"
-    assert rec["errors"]["b@cpu"].startswith("exited with status 3")
-    assert len(rec["rounds"]["a@cpu"]) == len(rec["rounds"]["b@cpu"]) == 2
-
-
-def test_a_worker_gone_between_rounds_ends_the_contest_and_says_so(tmp_path: Path) -> None:
-    start, _ = scripted(tmp_path, {0: (1e-3, 0.0, ""), 1: (1.5e-3, 0.0, "after")})
-    rec = paired.settle(contest("a", "b"), start, 5.0, 10.0, lambda: False)
-    assert rec["stop"] == "b@cpu failed"
-    assert rec["errors"]["b@cpu"].startswith("exited with status")
-    assert len(rec["rounds"]["a@cpu"]) == len(rec["rounds"]["b@cpu"]) == 3
+    assert rec["errors"]["b@cpu"].startswith(error)
+    assert len(rec["rounds"]["a@cpu"]) == len(rec["rounds"]["b@cpu"]) == cycles
 
 
 def test_a_worker_not_ready_in_time_is_ended_at_once(tmp_path: Path) -> None:
