@@ -31,7 +31,7 @@ class _Entry:
     framework: str
     devices: tuple[str, ...]
     blocked: bool = False  # a single-pass variant: takes block_rows
-    parallel: bool = False  # data-parallel over K workers (``--workers``)
+    parallel: bool = False  # data-parallel over K ranks (``--ranks``)
     # K processes that form one world for life (jax.distributed.initialize runs once per
     # process): every K needs a worker process of its own
     processes: bool = False
@@ -117,7 +117,7 @@ def get_backend(
     matmul_precision: str = "float32",
     block_rows: int | None = None,
     *,
-    workers: int = 1,
+    ranks: int = 1,
     threads: int | None = None,
 ) -> Backend:
     """Build the backend ``variant`` on ``device``.
@@ -130,7 +130,7 @@ def get_backend(
         block_rows: rows per block of the single-pass variants (``*-blocked``;
             ``--block-rows``); ``None`` chooses it from the machine's L2 cache
             (``backends/blocking.py``). Ignored by the other variants.
-        workers: K, the devices or ranks of a data-parallel variant (ignored by the
+        ranks: K, the devices or ranks of a data-parallel variant (ignored by the
             others).
         threads: the threads the K ranks share (data-parallel torch variants).
 
@@ -168,7 +168,7 @@ def get_backend(
     if entry.blocked:
         kwargs["block_rows"] = block_rows
     if entry.parallel:
-        kwargs |= {"workers": workers, "threads": threads}
+        kwargs |= {"ranks": ranks, "threads": threads}
     backend: Backend = cls(device, **kwargs)
     return backend
 
@@ -216,26 +216,26 @@ def block_rows_of(
 
 
 def is_parallel(variant: str) -> bool:
-    """Whether ``variant`` is data-parallel over K workers (``--workers``)."""
+    """Whether ``variant`` is data-parallel over K ranks (``--ranks``)."""
     return _entry(variant).parallel
 
 
-def join_world(variant: str, device: str, workers: int, threads: int | None = None) -> None:
+def join_world(variant: str, device: str, ranks: int, threads: int | None = None) -> None:
     """Before anything else asks the framework a question in this process: make it rank 0
-    of ``variant``'s world of ``workers`` processes (a K-process jax variant:
+    of ``variant``'s world of ``ranks`` processes (a K-process jax variant:
     ``jax.distributed.initialize`` must come before jax's first computation). Nothing
     for the other variants, for K = 1, or where the framework is not installed (its
     cases then say so). A failure is kept and raised again by the backend, so its cases
     fail with the reason."""
     entry = _entry(variant)
-    if not entry.processes or workers < 2:
+    if not entry.processes or ranks < 2:
         return
     try:
         module = importlib.import_module(f"backends.{entry.module}")
     except ImportError:
         return
     with contextlib.suppress(Exception):  # kept by the module: the backend raises it
-        module.join_world(workers, device, threads)
+        module.join_world(ranks, device, threads)
 
 
 def world_per_process(variant: str) -> bool:
@@ -244,10 +244,10 @@ def world_per_process(variant: str) -> bool:
     return _entry(variant).processes
 
 
-def case_label(variant: str, workers: int) -> str:
+def case_label(variant: str, ranks: int) -> str:
     """The name of a case's variant in records and reports: ``torch-ddp-x2`` for a
-    data-parallel variant on K = 2 workers, the variant itself otherwise."""
-    return f"{variant}-x{workers}" if is_parallel(variant) else variant
+    data-parallel variant on K = 2 ranks, the variant itself otherwise."""
+    return f"{variant}-x{ranks}" if is_parallel(variant) else variant
 
 
 def variant_of(label: str) -> str:

@@ -55,7 +55,7 @@ RESULT_COLUMNS = [
     "achieved_gbps", "bandwidth_fraction", "processes", "process_spread",
     "per_epoch_process_min_s", "per_epoch_process_max_s", "data_bytes",
     "peak_host_bytes", "peak_device_bytes", "pid", "machine", "host", "cpu", "gpu", "threads",
-    "parallel_variant", "workers", "rank_max_epoch_s", "rank_min_epoch_s",
+    "parallel_variant", "ranks", "rank_max_epoch_s", "rank_min_epoch_s",
     "collective_epoch_s",
     "matmul_precision", "numpy_version", "torch_version", "jax_version", "message",
 ]  # fmt: skip
@@ -107,7 +107,7 @@ class Frames:
     # per results row (same index): its per-epoch rounds, one list per process
     rounds: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
     # data-parallel cases left out, their problem too small to split: variant, problem,
-    # n_samples, workers (the K left out), reason, machine
+    # n_samples, ranks (the K left out), reason, machine
     not_split: pd.DataFrame = field(default_factory=pd.DataFrame)
     # the contenders' alternating rounds (PAIRED_COLUMNS): one row per contender
     paired: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIRED_COLUMNS))
@@ -204,7 +204,7 @@ def _row(info: dict[str, Any], stats: dict[str, Any], machine: Machine) -> dict[
         # data-parallel variants: K, and the last round's slowest and fastest rank and
         # longest time in the collective, per epoch (the rank's own clock)
         "parallel_variant": info.get("parallel_variant"),
-        "workers": info.get("workers"),
+        "ranks": info.get("ranks", info.get("workers")),  # "workers": its earlier name
         **{
             column: info[key] / epochs if valid and info.get(key) is not None else np.nan
             for column, key in (
@@ -365,7 +365,8 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
         trajectories += _trajectory_rows(conv, machine)
         unavailable += [{**u, "machine": machine.key} for u in gdb.get("unavailable", [])]
         contests += [{**c, "machine": machine.key} for c in gdb.get("paired", [])]
-        not_split += [{**c, "machine": machine.key} for c in gdb.get("not_split", [])]
+        not_split += [{**c, "ranks": c.get("ranks", c.get("workers")), "machine": machine.key}
+                      for c in gdb.get("not_split", [])]  # fmt: skip
         targets.append((gdb.get("config") or {}).get("target"))
         failures += [
             {k: f.get(k) for k in ("kind", "variant", "device", "problem", "message")}
@@ -415,7 +416,7 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
         paired=paired,
         not_split=pd.DataFrame(
             not_split,
-            columns=["variant", "problem", "n_samples", "workers", "reason", "machine"],
+            columns=["variant", "problem", "n_samples", "ranks", "reason", "machine"],
         ),
     )
 
@@ -477,9 +478,9 @@ def contenders(frame: pd.DataFrame) -> pd.Series:
     """Which rows compete for fastest: all but K = 1 of a data-parallel variant, which is
     its single-device program run through the data-parallel machinery, the baseline of
     its scaling (the report's scaling section), never a winner of its own."""
-    if frame.empty or "workers" not in frame or "parallel_variant" not in frame:
+    if frame.empty or "ranks" not in frame or "parallel_variant" not in frame:
         return pd.Series(True, index=frame.index, dtype=bool)
-    baseline = frame["parallel_variant"].notna() & (frame["workers"] == 1)
+    baseline = frame["parallel_variant"].notna() & (frame["ranks"] == 1)
     return ~baseline
 
 
@@ -569,7 +570,7 @@ def speedups(frame: pd.DataFrame) -> pd.Series:
 
 
 SCALING_COLUMNS = [
-    "machine", "problem", "n_samples", "n_features", "dtype", "device", "variant", "workers",
+    "machine", "problem", "n_samples", "n_features", "dtype", "device", "variant", "ranks",
     "per_epoch_median_s", "speedup", "speedup_ci_low", "speedup_ci_high", "efficiency",
     "rank_max_epoch_s", "rank_min_epoch_s", "collective_epoch_s", "collective_share",
 ]  # fmt: skip
@@ -586,10 +587,10 @@ def scaling(frames: Frames) -> pd.DataFrame:
     rows = []
     keys = ["machine", "problem", "dtype", "device", "parallel_variant"]
     for _, group in results[results["parallel_variant"].notna()].groupby(keys, sort=False):
-        base = group[group["workers"] == 1]
+        base = group[group["ranks"] == 1]
         t1 = base["per_epoch_median_s"].iloc[0] if len(base) else np.nan
-        for i, row in group.sort_values("workers").iterrows():
-            k, tk = int(row["workers"]), row["per_epoch_median_s"]
+        for i, row in group.sort_values("ranks").iterrows():
+            k, tk = int(row["ranks"]), row["per_epoch_median_s"]
             low = high = np.nan
             if len(base) and np.isfinite(t1) and np.isfinite(tk):
                 rounds_1, rounds_k = frames.rounds.get(base.index[0]), frames.rounds.get(i)
@@ -599,7 +600,7 @@ def scaling(frames: Frames) -> pd.DataFrame:
             rows.append({
                 **{c: row[c] for c in ("machine", "problem", "n_samples", "n_features",
                                        "dtype", "device")},
-                "variant": row["parallel_variant"], "workers": k,
+                "variant": row["parallel_variant"], "ranks": k,
                 "per_epoch_median_s": tk, "speedup": speedup,
                 "speedup_ci_low": low, "speedup_ci_high": high, "efficiency": speedup / k,
                 "rank_max_epoch_s": row["rank_max_epoch_s"],

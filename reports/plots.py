@@ -259,14 +259,14 @@ def plot_scaling(table: pd.DataFrame, path: Path) -> None:
         for (variant, device, machine, dtype), line in part.groupby(
             ["variant", "device", "machine", "dtype"], sort=False
         ):
-            line = line.sort_values("workers")
+            line = line.sort_values("ranks")
             label = f"{variant}@{device} {dtype}" + (f" — {machine}" if several else "")
-            axes[row][0].plot(line["workers"], line["per_epoch_median_s"], marker="o", label=label)
-            axes[row][1].plot(line["workers"], line["efficiency"], marker="o", label=label)
-        ks = sorted(part["workers"].unique())
+            axes[row][0].plot(line["ranks"], line["per_epoch_median_s"], marker="o", label=label)
+            axes[row][1].plot(line["ranks"], line["efficiency"], marker="o", label=label)
+        ks = sorted(part["ranks"].unique())
         for ax, what in ((axes[row][0], "time per epoch (s)"), (axes[row][1], "efficiency")):
             ax.set_xticks(ks)
-            ax.set_xlabel("K (workers)")
+            ax.set_xlabel("K (ranks)")
             ax.set_ylabel(what)
             ax.set_title(problem)
             ax.grid(True, alpha=0.3)

@@ -645,7 +645,7 @@ def _scaling(frames: Frames, key: str, dtype: str, level: str, suffix: str) -> l
             for p, n, d in zip(f["problem"], f["n_samples"], f["n_features"], strict=True)
         ],
         backend=lambda f: f["variant"] + "@" + f["device"],
-        K=lambda f: f["workers"],
+        K=lambda f: f["ranks"],
         per_epoch=lambda f: f["per_epoch_median_s"].map(human_time),
         speedup=lambda f: [
             f"{s:.2f}× {_ci_pair(lo, hi)}" if math.isfinite(s) else "–"
@@ -664,7 +664,7 @@ def _scaling(frames: Frames, key: str, dtype: str, level: str, suffix: str) -> l
     cols = ["problem", "backend", "K", "per_epoch", "speedup", "efficiency", "slowest_rank",
             "fastest_rank", "in_allreduce"]  # fmt: skip
     return [
-        f"{level} Scaling of the data-parallel variants{suffix}: K workers against K = 1",
+        f"{level} Scaling of the data-parallel variants{suffix}: K ranks against K = 1",
         "",
         shown[cols].to_markdown(index=False),
         "",

@@ -39,7 +39,7 @@ DEFAULT_FEATURES = 16
 # without listing them again.
 OPTIONS = (
     "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
-    "threads", "seed", "matmul_precision", "block_rows", "workers", "shard_rows", "target",
+    "threads", "seed", "matmul_precision", "block_rows", "ranks", "shard_rows", "target",
 )  # fmt: skip
 DEFAULT_SHARD_ROWS = 1_000  # a data-parallel case runs where each rank gets this many rows
 DEFAULT_TARGET = 1e-6  # time to accuracy: excess loss at most this share of the initial
@@ -76,7 +76,7 @@ class RunConfig:
             of the precision asked for (``suites.convergence.tolerance``).
         block_rows: rows per block of the single-pass variants (``*-blocked``); None
             chooses it per problem from the machine's L2 cache (``backends/blocking.py``).
-        workers: the K of every data-parallel variant (devices or ranks), each a case
+        ranks: the K of every data-parallel variant (devices or ranks), each a case
             of its own: 1 and 2 where the machine has 2 cores or more.
         shard_rows: the fewest rows per rank (or device) for which a data-parallel case
             runs: a problem too small to split is not run at that K, and where no K > 1
@@ -99,7 +99,7 @@ class RunConfig:
     seed: int = 0
     matmul_precision: str = "float32"
     block_rows: int | None = None
-    workers: tuple[int, ...] = field(default_factory=lambda: default_workers())
+    ranks: tuple[int, ...] = field(default_factory=lambda: default_ranks())
     shard_rows: int = DEFAULT_SHARD_ROWS
     target: float = DEFAULT_TARGET
 
@@ -122,14 +122,14 @@ class RunConfig:
 
     def ks(self, variant: str, n_samples: int) -> tuple[int, ...]:
         """The K of ``variant``'s cases on a problem of ``n_samples`` rows: (1,) for a
-        single-device variant; for a data-parallel one, each K of ``workers`` that
+        single-device variant; for a data-parallel one, each K of ``ranks`` that
         leaves every rank ``shard_rows`` rows or more, and K = 1 only beside such a K
         (or when K = 1 is all that was asked)."""
         if not is_parallel(variant):
             return (1,)
-        split = tuple(k for k in self.workers if k > 1 and n_samples // k >= self.shard_rows)
-        if split or self.workers == (1,):
-            return tuple(k for k in self.workers if k == 1 or k in split)
+        split = tuple(k for k in self.ranks if k > 1 and n_samples // k >= self.shard_rows)
+        if split or self.ranks == (1,):
+            return tuple(k for k in self.ranks if k == 1 or k in split)
         return ()
 
     def not_split(self) -> list[dict[str, object]]:
@@ -138,9 +138,9 @@ class RunConfig:
         out = []
         for name, n, _, _ in self.problem_shapes():
             for variant in self.backends:
-                if not is_parallel(variant) or self.ks(variant, n) == tuple(self.workers):
+                if not is_parallel(variant) or self.ks(variant, n) == tuple(self.ranks):
                     continue
-                skipped = [k for k in self.workers if k not in self.ks(variant, n)]
+                skipped = [k for k in self.ranks if k not in self.ks(variant, n)]
                 split = [k for k in skipped if k > 1]
                 why = (
                     f"{n:,} rows give fewer than {self.shard_rows:,} per rank at K = "
@@ -149,7 +149,7 @@ class RunConfig:
                     + ("; K = 1, its baseline, left out too" if 1 in skipped else "")
                 )
                 out.append({"variant": variant, "problem": name, "n_samples": n,
-                            "workers": skipped, "reason": why})  # fmt: skip
+                            "ranks": skipped, "reason": why})  # fmt: skip
         return out
 
     def problem_shapes(self) -> list[tuple[str, int, int, int]]:
@@ -197,7 +197,7 @@ class RunConfig:
         return problem.replace(**changes) if changes else problem
 
 
-def default_workers() -> tuple[int, ...]:
+def default_ranks() -> tuple[int, ...]:
     """K = 1 and 2 where this process may use 2 cores or more, else 1."""
     return (1, 2) if len(usable_cores()) >= 2 else (1,)
 
@@ -283,7 +283,7 @@ def parse(
     seed: str | None = None,
     matmul_precision: str | None = None,
     block_rows: str | None = None,
-    workers: str | None = None,
+    ranks: str | None = None,
     shard_rows: str | None = None,
     target: str | None = None,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
@@ -344,11 +344,11 @@ def parse(
         kw["matmul_precision"] = matmul_precision
     if block_rows is not None:
         kw["block_rows"] = positive_int("--block-rows", block_rows)
-    if workers is not None:
-        items = [w.strip() for w in workers.split(",") if w.strip()]
+    if ranks is not None:
+        items = [w.strip() for w in ranks.split(",") if w.strip()]
         if not items:
-            raise ConfigError(f"--workers needs at least one positive integer, got '{workers}'")
-        kw["workers"] = tuple(sorted(dict.fromkeys(positive_int("--workers", w) for w in items)))
+            raise ConfigError(f"--ranks needs at least one positive integer, got '{ranks}'")
+        kw["ranks"] = tuple(sorted(dict.fromkeys(positive_int("--ranks", w) for w in items)))
     kw["shard_rows"] = default_shard_rows
     if shard_rows is not None:
         kw["shard_rows"] = positive_int("--shard-rows", shard_rows)

@@ -48,13 +48,13 @@ from jax.sharding import PartitionSpec as P
 
 from backends.base import BackendUnavailable, ProblemSpec, TrainResult, effective_precision
 from backends.jax_backend import PRECISION, device_error, traced_with
-from backends.parallel import ranks
+from backends.parallel import ranks as rank_tools
 
 AXIS = "rows"
 
 
-def mesh_of(device: str, workers: int) -> Mesh:
-    """A 1-D mesh over the first ``workers`` devices of ``device``'s platform."""
+def mesh_of(device: str, k: int) -> Mesh:
+    """A 1-D mesh over the first ``k`` devices of ``device``'s platform."""
     platform = {"cpu": "cpu", "cuda": "gpu"}.get(device)
     if platform is None:
         raise BackendUnavailable(f"jax has no device '{device}'")
@@ -62,17 +62,17 @@ def mesh_of(device: str, workers: int) -> Mesh:
         devices = jax.devices(platform)
     except RuntimeError as err:
         raise BackendUnavailable(device_error(platform, err)) from None
-    if len(devices) < workers:
+    if len(devices) < k:
         hint = (
             " (the gdbench run sets XLA_FLAGS=--xla_force_host_platform_device_count "
-            "for its data-parallel workers)"
+            "for its data-parallel ranks)"
             if platform == "cpu"
             else ""
         )
         raise BackendUnavailable(
-            f"{workers} workers need {workers} jax {platform} devices; {len(devices)} visible{hint}"
+            f"{k} ranks need {k} jax {platform} devices; {len(devices)} visible{hint}"
         )
-    return Mesh(np.array(devices[:workers]), (AXIS,))
+    return Mesh(np.array(devices[:k]), (AXIS,))
 
 
 def _put(array: np.ndarray, sharding: NamedSharding) -> Any:
@@ -269,12 +269,12 @@ class _JaxParallel:
     _step = staticmethod(_sharded_step)
 
     def __init__(
-        self, device: str = "cpu", matmul_precision: str = "float32", workers: int = 1,
+        self, device: str = "cpu", matmul_precision: str = "float32", ranks: int = 1,
         threads: int | None = None, weighting: str = "global",
     ) -> None:  # fmt: skip
-        ranks.check_weighting(weighting)
-        self.device, self.workers, self.weighting = device, workers, weighting
-        self.mesh = mesh_of(device, workers)
+        rank_tools.check_weighting(weighting)
+        self.device, self.ranks, self.weighting = device, ranks, weighting
+        self.mesh = mesh_of(device, ranks)
         self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _Session:
@@ -308,7 +308,7 @@ _EXIT, _SESSION, _WARMUP, _TRAIN, _CLOSE = 0, 1, 2, 3, 4
 class _World:
     """This process's place in a world of K jax processes (one per process, for life)."""
 
-    launch: ranks.Launch
+    launch: rank_tools.Launch
     device: str
     procs: list[subprocess.Popen]  # the local peers (none when the others are hosts)
     sessions: Iterator[int] = field(default_factory=itertools.count)
@@ -327,7 +327,7 @@ class _World:
                 "plus its work): a process hangs"
                 + ("; its local peers were killed" if self.procs else "")
             )
-            ranks.stop_peers(self.procs, timeout=0)
+            rank_tools.stop_peers(self.procs, timeout=0)
 
         timer = threading.Timer(seconds, fire)
         timer.daemon = True
@@ -344,11 +344,11 @@ _WORLD: list[_World] = []
 _JOIN_ERROR: list[Exception] = []  # why this process could not form its world
 
 
-def _initialize(launch: ranks.Launch, device: str) -> None:
+def _initialize(launch: rank_tools.Launch, device: str) -> None:
     """``jax.distributed.initialize`` for ``launch`` (CPU collectives over gloo). On one
     host the coordinator listens on 127.0.0.1 only; every wait is bounded by the rank
     timeout (a missing process fails the run, it does not hang it)."""
-    timeout = max(1, int(ranks.RANK_TIMEOUT_S))
+    timeout = max(1, int(rank_tools.RANK_TIMEOUT_S))
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     address = f"{launch.addr}:{launch.port}"
     jax.distributed.initialize(
@@ -364,7 +364,7 @@ def _initialize(launch: ranks.Launch, device: str) -> None:
     )
 
 
-def _local_devices(launch: ranks.Launch, device: str) -> list[int] | None:
+def _local_devices(launch: rank_tools.Launch, device: str) -> list[int] | None:
     """The GPU this process takes: one per process (its rank's on one host, the first
     on each host of several), unless the user's JAX_LOCAL_DEVICE_IDS says; on the CPU,
     jax's one host device."""
@@ -373,8 +373,8 @@ def _local_devices(launch: ranks.Launch, device: str) -> list[int] | None:
     return [0] if launch.remote else [launch.rank]
 
 
-def world_mesh(device: str, workers: int) -> Mesh:
-    """A 1-D mesh over one device of each of the ``workers`` processes (the first of
+def world_mesh(device: str, k: int) -> Mesh:
+    """A 1-D mesh over one device of each of the ``k`` processes (the first of
     each, should a process see more: the rows are split between processes)."""
     platform = {"cpu": "cpu", "cuda": "gpu"}[device]
     try:
@@ -384,9 +384,9 @@ def world_mesh(device: str, workers: int) -> Mesh:
     first: dict[int, Any] = {}
     for dev in devices:
         first.setdefault(dev.process_index, dev)
-    if len(first) != workers:
+    if len(first) != k:
         raise BackendUnavailable(
-            f"{workers} jax processes asked; the world has {len(first)} with {platform} devices"
+            f"{k} jax processes asked; the world has {len(first)} with {platform} devices"
         )
     return Mesh(np.array([first[i] for i in sorted(first)]), (AXIS,))
 
@@ -397,8 +397,8 @@ def _backends_started() -> bool:
     return bool(xla_bridge.backends_are_initialized())
 
 
-def join_world(workers: int, device: str, threads: int | None) -> _World:
-    """Make this process rank 0 of a world of ``workers`` jax processes: start the local
+def join_world(k: int, device: str, threads: int | None) -> _World:
+    """Make this process rank 0 of a world of ``k`` jax processes: start the local
     peers (each pinned to its share of the cores) and initialize. Once per process;
     later calls for the same K return the same world, and after a failure raise it
     again."""
@@ -406,30 +406,30 @@ def join_world(workers: int, device: str, threads: int | None) -> _World:
         raise _JOIN_ERROR[0]
     if _WORLD:
         world = _WORLD[0]
-        if (world.launch.world, world.device) != (workers, device):
+        if (world.launch.world, world.device) != (k, device):
             raise BackendUnavailable(
                 f"this process is rank 0 of a jax world of {world.launch.world} processes on "
-                f"{world.device}; {workers} on {device} need a process of their own (gdbench "
+                f"{world.device}; {k} on {device} need a process of their own (gdbench "
                 "run gives each K and device a worker)"
             )
         return world
     if jax.distributed.is_initialized() or _backends_started():
         raise BackendUnavailable(
-            f"{workers} jax processes need jax.distributed.initialize before jax's first "
+            f"{k} jax processes need jax.distributed.initialize before jax's first "
             "computation, and jax already ran in this process: run it in a worker of its "
             "own (gdbench run does, except with --isolate none)"
         )
-    launch = ranks.launch_for(workers, "jax")
+    launch = rank_tools.launch_for(k, "jax")
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
-    per_rank = max(1, min(threads or len(cores), len(cores)) // workers)
+    per_rank = max(1, min(threads or len(cores), len(cores)) // k)
     if not launch.remote and hasattr(os, "sched_setaffinity"):
         # XLA sizes its thread pool from the affinity when its client starts (below)
-        os.sched_setaffinity(0, ranks.rank_cores(0, workers, cores))
-    procs = ranks.start_peers(launch, "jax", per_rank, cores, device)
+        os.sched_setaffinity(0, rank_tools.rank_cores(0, k, cores))
+    procs = rank_tools.start_peers(launch, "jax", per_rank, cores, device)
     try:
         _initialize(launch, device)
     except Exception as err:
-        ranks.stop_peers(procs, timeout=0)
+        rank_tools.stop_peers(procs, timeout=0)
         _JOIN_ERROR.append(err)
         raise
     world = _World(launch, device, procs)
@@ -449,11 +449,11 @@ def _leave(world: _World) -> None:
         except Exception as err:  # noqa: BLE001
             world.broken = f"at exit: {err}".splitlines()[0]
     if world.broken:
-        ranks.stop_peers(world.procs, timeout=0)
+        rank_tools.stop_peers(world.procs, timeout=0)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
-    ranks.stop_peers(world.procs)
+    rank_tools.stop_peers(world.procs)
 
 
 def _command(code: int, session: int = 0, value: int = 0) -> tuple[int, int, int]:
@@ -559,7 +559,7 @@ class _WorldSession:
         if world.broken:
             raise RuntimeError(f"the jax world of this worker broke earlier: {world.broken}")
         reads = max(epochs, 1) * self.p.X.nbytes / MIN_STEP_RATE
-        timer = world.watchdog(ranks.RANK_TIMEOUT_S + reads)
+        timer = world.watchdog(rank_tools.RANK_TIMEOUT_S + reads)
         timer.start()
         try:
             return step()
@@ -609,17 +609,17 @@ def serve() -> int:
     address = os.environ["JAX_COORDINATOR_ADDRESS"]
     host, _, port = address.rpartition(":")
     local = bool(os.environ.get("GDBENCH_RANK_LOCAL"))
-    launch = ranks.Launch(host, int(port), int(os.environ["JAX_PROCESS_ID"]),
+    launch = rank_tools.Launch(host, int(port), int(os.environ["JAX_PROCESS_ID"]),
                           int(os.environ["JAX_NUM_PROCESSES"]), not local)  # fmt: skip
     device = os.environ.get("GDBENCH_RANK_DEVICE", "cpu")
     # jax's client ends the process (not an exception) when no coordinator answers, so
     # the coordinator's port is awaited first: a local peer's rank 0 is there already;
     # another host's may come after a long gap (GDBENCH_RANK_IDLE)
-    wait = ranks.RANK_TIMEOUT_S if local else ranks.IDLE_TIMEOUT_S
-    if not ranks.wait_for_listener(host, int(port), wait):
+    wait = rank_tools.RANK_TIMEOUT_S if local else rank_tools.IDLE_TIMEOUT_S
+    if not rank_tools.wait_for_listener(host, int(port), wait):
         print(f"gdbench rank {launch.rank}: no jax rank 0 at {address} for {wait:g} s; "
               "leaving", flush=True)  # fmt: skip
-        return ranks.NO_RANK0
+        return rank_tools.NO_RANK0
     _initialize(launch, device)
     mesh = world_mesh(device, launch.world)
     sessions: dict[int, _Session] = {}
@@ -654,15 +654,15 @@ class _JaxProcesses:
     framework = "jax"
 
     def __init__(
-        self, device: str = "cpu", matmul_precision: str = "float32", workers: int = 1,
+        self, device: str = "cpu", matmul_precision: str = "float32", ranks: int = 1,
         threads: int | None = None, weighting: str = "global",
     ) -> None:  # fmt: skip
-        ranks.check_weighting(weighting)
+        rank_tools.check_weighting(weighting)
         if device not in ("cpu", "cuda"):
             raise BackendUnavailable(f"jax has no device '{device}'")
-        self.device, self.workers, self.weighting = device, workers, weighting
-        self.world = join_world(workers, device, threads) if workers > 1 else None
-        self.mesh = world_mesh(device, workers) if self.world else mesh_of(device, 1)
+        self.device, self.ranks, self.weighting = device, ranks, weighting
+        self.world = join_world(ranks, device, threads) if ranks > 1 else None
+        self.mesh = world_mesh(device, ranks) if self.world else mesh_of(device, 1)
         self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> Any:

@@ -8,7 +8,7 @@ rank 0 on 127.0.0.1 and a free port, and serve its commands until it ends. Acros
 hosts the frameworks' own launch conventions are used instead: torchrun's
 (``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``) for torch, jax's
 coordinator (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``)
-for jax: rank 0 starts no peers, and each other host runs ``gdbench rank`` (README,
+for jax: rank 0 starts no peers, and each other host runs ``gdbench rank`` (docs/parallel.md,
 "Several hosts").
 """
 
@@ -127,7 +127,9 @@ def _jax_launch_for(world: int) -> Launch:
     env = {k: os.environ.get(k) for k in JAX_LAUNCH_VARS}
     if env["JAX_COORDINATOR_ADDRESS"] and env["JAX_NUM_PROCESSES"] and world > 1:
         if int(env["JAX_PROCESS_ID"] or 0) != 0:
-            raise ValueError("gdbench runs process 0; the other hosts run `gdbench rank jax`")
+            raise ValueError(
+                "gdbench runs process 0; the other hosts run `gdbench rank --framework jax`"
+            )
         if int(env["JAX_NUM_PROCESSES"]) == world:
             host, _, port = str(env["JAX_COORDINATOR_ADDRESS"]).rpartition(":")
             return Launch(host, int(port), 0, world, True)

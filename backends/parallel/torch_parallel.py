@@ -40,7 +40,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from backends.base import BackendUnavailable, ProblemSpec, TrainResult, effective_precision
-from backends.parallel import ranks
+from backends.parallel import ranks as rank_tools
 from backends.torch_backend import WARMUP_EPOCHS, apply_matmul_precision
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -192,14 +192,14 @@ def _destroy() -> None:
     _KEEP.clear()
 
 
-def _init(launch: ranks.Launch, device: str, store: Any) -> None:
+def _init(launch: rank_tools.Launch, device: str, store: Any) -> None:
     """Join a session's process group through its prefix of rank 0's store."""
     dist.init_process_group(
         "nccl" if device == "cuda" else "gloo",
         store=store,
         rank=launch.rank,
         world_size=launch.world,
-        timeout=timedelta(seconds=ranks.RANK_TIMEOUT_S),
+        timeout=timedelta(seconds=rank_tools.RANK_TIMEOUT_S),
     )
 
 
@@ -214,7 +214,7 @@ class _Peers:
     the other hosts' ``gdbench rank``, and the protocol is the same.
     """
 
-    launch: ranks.Launch
+    launch: rank_tools.Launch
     procs: list[Any]
     store: Any
     sessions: Iterator[int]
@@ -236,17 +236,17 @@ def _peers(world: int, device: str, per_rank: int, cores: list[int]) -> _Peers:
     key = (world, device)
     old = _PEERS.get(key)
     if old is not None and (old.broken or any(p.poll() is not None for p in old.procs)):
-        ranks.stop_peers(old.procs, timeout=0)
+        rank_tools.stop_peers(old.procs, timeout=0)
         del _PEERS[key]
     if key not in _PEERS:
-        launch = ranks.launch_for(world)
+        launch = rank_tools.launch_for(world)
         store = dist.TCPStore(launch.addr, launch.port, world, is_master=True,
-                              timeout=timedelta(seconds=ranks.RANK_TIMEOUT_S),
+                              timeout=timedelta(seconds=rank_tools.RANK_TIMEOUT_S),
                               wait_for_workers=False)  # fmt: skip
         # who this rank 0 is: a peer that reconnects after a long pause goes on from the
         # next session of the same rank 0, not from session 0 again
         store.set("owner", f"{os.getpid()}-{time.time_ns()}")
-        procs = ranks.start_peers(launch, "torch", per_rank, cores, device)
+        procs = rank_tools.start_peers(launch, "torch", per_rank, cores, device)
         _PEERS[key] = _Peers(launch, procs, store, itertools.count())
     return _PEERS[key]
 
@@ -268,7 +268,7 @@ class _Session:
         # rank 0 gets its share of this process's cores and threads, restored by close()
         torch.set_num_threads(per_rank)
         if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, ranks.rank_cores(0, world, cores))
+            os.sched_setaffinity(0, rank_tools.rank_cores(0, world, cores))
         self._finalizer = weakref.finalize(self, _restore, self._threads, cores)
         _current[:] = [self]
         try:
@@ -280,7 +280,7 @@ class _Session:
                 "lr": float(problem.lr), "bias": bool(problem.bias),
                 "w0": np.asarray(problem.w0).tolist(), "b0": float(problem.b0),
                 "weighting": weighting,
-                "bounds": ranks.shard_bounds(int(problem.X.shape[0]), world),
+                "bounds": rank_tools.shard_bounds(int(problem.X.shape[0]), world),
             }  # fmt: skip
             dist.broadcast_object_list([meta], src=0)
             dtype = _DTYPES[problem.dtype]
@@ -386,12 +386,12 @@ def serve() -> int:
     and a shard, obey its commands. A local peer dies with its rank 0; another host's
     serves one rank 0 after another and leaves once none has announced a session for
     ``GDBENCH_RANK_IDLE`` seconds."""
-    launch = ranks.Launch(
+    launch = rank_tools.Launch(
         os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), int(os.environ["RANK"]),
         int(os.environ["WORLD_SIZE"]), True,
     )  # fmt: skip
     device = os.environ.get("GDBENCH_RANK_DEVICE", "cpu")
-    timeout = timedelta(seconds=ranks.RANK_TIMEOUT_S)
+    timeout = timedelta(seconds=rank_tools.RANK_TIMEOUT_S)
     next_session: dict[str, int] = {}  # per rank 0 (its store's owner key)
     active = time.monotonic()
     while True:
@@ -400,9 +400,9 @@ def serve() -> int:
                                   timeout=timeout)  # fmt: skip
             owner = store.get("owner").decode()
         except Exception:  # noqa: BLE001  # no rank 0 there now
-            if time.monotonic() - active > ranks.IDLE_TIMEOUT_S:
+            if time.monotonic() - active > rank_tools.IDLE_TIMEOUT_S:
                 print(f"gdbench rank {launch.rank}: no rank 0 for "
-                      f"{ranks.IDLE_TIMEOUT_S:g} s; leaving")  # fmt: skip
+                      f"{rank_tools.IDLE_TIMEOUT_S:g} s; leaving")  # fmt: skip
                 return 0
             time.sleep(1.0)
             continue
@@ -417,7 +417,7 @@ def serve() -> int:
             active = time.monotonic()
 
 
-def _serve_session(launch: ranks.Launch) -> int:
+def _serve_session(launch: rank_tools.Launch) -> int:
     """One session of a peer: its shard, then commands until close (0) or failure (1)."""
     box: list[Any] = [None]
     dist.broadcast_object_list(box, src=0)
@@ -451,18 +451,18 @@ class _TorchParallel:
     framework = "torch"
 
     def __init__(
-        self, device: str = "cpu", matmul_precision: str = "float32", workers: int = 1,
+        self, device: str = "cpu", matmul_precision: str = "float32", ranks: int = 1,
         threads: int | None = None, weighting: str = "global",
     ) -> None:  # fmt: skip
-        ranks.check_weighting(weighting)
-        _check_device(device, workers)
-        self.device, self.workers, self.weighting = device, workers, weighting
+        rank_tools.check_weighting(weighting)
+        _check_device(device, ranks)
+        self.device, self.ranks, self.weighting = device, ranks, weighting
         self.threads = threads or torch.get_num_threads()
         self.matmul_precision = effective_precision(matmul_precision, device)
 
     def prepare(self, problem: ProblemSpec, *, record_params: bool = False) -> _Session:
         apply_matmul_precision(self.matmul_precision)
-        return _Session(self.variant, problem, self.device, self.workers, self.threads,
+        return _Session(self.variant, problem, self.device, self.ranks, self.threads,
                         self.weighting, record_params)  # fmt: skip
 
 

@@ -140,10 +140,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CONFIG] = run
     # Before any framework starts its threads: jax sizes its pool from the affinity.
     machine.pin_cores(run.threads)
-    if len(run.workers) == 1:  # a worker of one K: a K-process variant forms its world
+    if len(run.ranks) == 1:  # a worker of one K: a K-process variant forms its world
         for variant in run.backends:  # before the header below asks jax anything
             for device in run.devices:
-                join_world(variant, device, run.workers[0], run.threads)
+                join_world(variant, device, run.ranks[0], run.threads)
     out = config.getoption("--gdb-out")
     log = records.RecordLog(Path(out) / records.RECORDS_FILE if out else None)
     config.stash[LOG] = log
@@ -174,7 +174,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases = []
     for problem, n_samples, *_ in run.problem_shapes():
         for variant in run.backends:
-            # a data-parallel variant is one case per K of --workers that splits it
+            # a data-parallel variant is one case per K of --ranks that splits it
             ks = run.ks(variant, n_samples)
             for device in run.devices:
                 if device not in devices_of(variant):
@@ -194,13 +194,13 @@ class Case:
     """The backend and problem of one test, with the means to record its outcome."""
 
     def __init__(
-        self, config: pytest.Config, variant: str, device: str, problem: Problem, workers: int = 1
+        self, config: pytest.Config, variant: str, device: str, problem: Problem, ranks: int = 1
     ) -> None:
         self.config = config
         self.run: RunConfig = config.stash[CONFIG]
         self.variant, self.device, self.problem = variant, device, problem
-        self.workers = workers  # K of a data-parallel variant
-        self.label = case_label(variant, workers)  # its name in records: torch-ddp-x2
+        self.ranks = ranks  # K of a data-parallel variant
+        self.label = case_label(variant, ranks)  # its name in records: torch-ddp-x2
         self.memory: dict[str, int | None] = {}
         self.asked_block_rows: int | None = self.run.block_rows  # set by backend()
         # TF32 on CUDA only: what this case computes with, and is judged by
@@ -219,7 +219,7 @@ class Case:
                 self.device,
                 self.run.matmul_precision,
                 self.run.block_rows,
-                workers=self.workers,
+                ranks=self.ranks,
                 threads=self.run.threads,
             )
         except BackendUnavailable as err:
@@ -269,7 +269,7 @@ class Case:
             rec |= {
                 "variant": self.label,
                 "parallel_variant": self.variant,
-                "workers": self.workers,
+                "ranks": self.ranks,
             }
         rec["threads"] = self.run.threads
         # what the framework really uses, read back from it (tests/end_to_end/test_workers.py)
@@ -308,8 +308,8 @@ def record_log(request: pytest.FixtureRequest) -> records.RecordLog:
 
 @pytest.fixture
 def case(request: pytest.FixtureRequest) -> Case:
-    variant, device, name, workers = request.param
-    return Case(request.config, variant, device, _problem(request.config, name), workers)
+    variant, device, name, ranks = request.param
+    return Case(request.config, variant, device, _problem(request.config, name), ranks)
 
 
 # --- progress -------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from suites.machine import usable_cores
 from suites.records import RECORDS_FILE
 from suites.run import export, folder, paired, workers
 from suites.run.folder import UsageError
-from suites.run.limits import check_memory, check_workers
+from suites.run.limits import check_memory, check_ranks
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -95,11 +95,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "a power of two, whose block of X fits in half a core's L2 cache)",
     )
     p.add_argument(
-        "--workers",
-        help="comma list of K for the data-parallel variants (torch-ddp, torch-allreduce, "
-        "jax-sharded, jax-shardmap, jax-sharded-procs, jax-shardmap-procs): each K a case "
-        "(default: 1,2 on 2+ cores, else 1)",
+        "--ranks",
+        metavar="K,...",
+        help="comma list of K, the ranks of the data-parallel variants (torch-ddp, "
+        "torch-allreduce, jax-sharded, jax-shardmap, jax-sharded-procs, "
+        "jax-shardmap-procs): each K a case (default: 1,2 on 2+ cores, else 1)",
     )
+    # the earlier name of --ranks, kept so that scripts go on working; warns once
+    p.add_argument("--workers", dest="old_workers", help=argparse.SUPPRESS)
     p.add_argument(
         "--shard-rows",
         help="a data-parallel case runs where each of its K ranks gets at least this many "
@@ -234,6 +237,12 @@ def _config(args: argparse.Namespace) -> RunConfig:
             "--target: time to accuracy needs the timing of gdbench run; check does not "
             "time (use it with run)"
         )
+    if args.old_workers is not None:
+        if args.ranks is not None:
+            raise UsageError("--workers is the old name of --ranks: give one of them")
+        print("gdbench: --workers is now called --ranks (the data-parallel K); "
+              "--workers still works but will go", file=sys.stderr)  # fmt: skip
+        args.ranks = args.old_workers
     try:
         cfg = parse(
             **{name: getattr(args, name) for name in OPTIONS}, quick=args.quick,
@@ -298,7 +307,7 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
         )
     try:
         check_memory(cfg, timing=timing, isolate=isolate)
-        check_workers(cfg)
+        check_ranks(cfg)
     except ConfigError as err:
         raise UsageError(str(err)) from None
     out = folder.out_folder(args.out)

@@ -56,8 +56,8 @@ def gpu_count() -> int:
     return len(proc.stdout.split()) if proc.returncode == 0 else 0
 
 
-def check_workers(run: RunConfig, cores: int | None = None, gpus: int | None = None) -> None:
-    """Refuse K larger than what can hold K workers: the usable cores on the CPU (one
+def check_ranks(run: RunConfig, cores: int | None = None, gpus: int | None = None) -> None:
+    """Refuse K larger than what can hold K ranks: the usable cores on the CPU (one
     each), or the visible GPUs on cuda. A problem too small to split at K is not an
     error: its case is not run (``RunConfig.ks``, ``--shard-rows``).
 
@@ -66,18 +66,18 @@ def check_workers(run: RunConfig, cores: int | None = None, gpus: int | None = N
     """
     if not any(is_parallel(v) for v in run.backends):
         return
-    k = max(run.workers)
+    k = max(run.ranks)
     cores = len(usable_cores()) if cores is None else cores
     if "cpu" in run.devices and k > cores:
         raise ConfigError(
-            f"--workers {k} needs {k} cores (one per data-parallel worker); this process "
-            f"may use {cores}: choose --workers up to {cores}"
+            f"--ranks {k} needs {k} cores (one per data-parallel rank); this process "
+            f"may use {cores}: choose --ranks up to {cores}"
         )
     if "cuda" in run.devices:
         gpus = gpu_count() if gpus is None else gpus
         if k > gpus:
             raise ConfigError(
-                f"--workers {k} on cuda needs {k} GPUs; {gpus} visible: choose --workers "
+                f"--ranks {k} on cuda needs {k} GPUs; {gpus} visible: choose --ranks "
                 f"up to {max(gpus, 1)}"
             )
 

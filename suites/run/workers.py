@@ -73,7 +73,7 @@ class Job:
     tests: tuple[str, ...]
     cases: tuple[CaseKey, ...]
     items: int
-    workers: tuple[int, ...] | None = None  # its own K (a jax world per process), or all
+    ranks: tuple[int, ...] | None = None  # its own K (a jax world per process), or all
 
 
 def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job]:
@@ -97,7 +97,7 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
             # is fixed when it starts, torch's ranks are processes of their own
             key = f"{variant}@{device}"
             if world_per_process(variant):  # and a jax world is one per process: per K
-                for k in cfg.workers:
+                for k in cfg.ranks:
                     groups.setdefault(f"{key}-x{k}", []).append((variant, device))
                     own_k[f"{key}-x{k}"] = (k,)
                 continue
@@ -153,7 +153,7 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     return jobs
 
 
-def worker_env(job: Job, threads: int, workers: int = 1) -> dict[str, str]:
+def worker_env(job: Job, threads: int, ranks: int = 1) -> dict[str, str]:
     """The environment a worker starts with: threads, and what it may see of the GPU.
 
     A worker with no CUDA case cannot touch a GPU (``JAX_PLATFORMS=cpu``, no visible
@@ -165,14 +165,14 @@ def worker_env(job: Job, threads: int, workers: int = 1) -> dict[str, str]:
     free memory was checked is the one the variants use. A user's own settings win.
     """
     env = {**machine.thread_env(threads), "PYTHONUNBUFFERED": "1"}
-    if workers > 1 and any(
+    if ranks > 1 and any(
         is_parallel(v) and not world_per_process(v) and framework_of(v) == "jax"
         for v in job.backends
     ):
         # K host devices for jax's one-process data-parallel variants, fixed before jax
         # starts (the K-process ones have one device in each process)
         flags = env.get("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
-        env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={workers}".strip()
+        env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={ranks}".strip()
     if "cuda" not in job.devices:
         env |= {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
         return env
@@ -196,8 +196,8 @@ def worker_command(
              "--gdb-count", f"{start}/{total}"]  # fmt: skip
     options = cfg.to_options() | {"backends": ",".join(job.backends),
                                   "devices": ",".join(job.devices)}  # fmt: skip
-    if job.workers is not None:  # a worker of one K (a jax world per process)
-        options["workers"] = ",".join(map(str, job.workers))
+    if job.ranks is not None:  # a worker of one K (a jax world per process)
+        options["ranks"] = ",".join(map(str, job.ranks))
     for name, value in options.items():
         args += [f"--gdb-{flag(name)}", value]
     if cfg.quick:
@@ -391,7 +391,7 @@ class Manager:
         slug = re.sub(r"[^A-Za-z0-9@.-]+", "-", job.label).strip("-")
         log_path = folder / f"{number:02d}-{slug}.log"
         command = worker_command(job, self.cfg, self.out, self.timing, done, total)
-        env = worker_env(job, self.cfg.threads, max(self.cfg.workers))
+        env = worker_env(job, self.cfg.threads, max(self.cfg.ranks))
         started = time.monotonic()
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(_shell_line(command, env) + "\n\n")

@@ -89,7 +89,7 @@ def test_cases_of_a_data_parallel_variant_that_cannot_run_here_are_not_failures(
     tmp_path: Path,
 ) -> None:
     # a worker for torch-ddp that recorded only why it cannot run (torch not installed)
-    cfg = RunConfig(problems=("toy",), backends=("torch-ddp",), devices=("cpu",), workers=(1, 2),
+    cfg = RunConfig(problems=("toy",), backends=("torch-ddp",), devices=("cpu",), ranks=(1, 2),
                     shard_rows=1)  # fmt: skip
     (job,) = workers.plan(cfg, "variant", 1, timing=False)
     assert [c[1] for c in job.cases] == ["torch-ddp-x1", "torch-ddp-x2"]
@@ -113,7 +113,7 @@ def test_a_k_process_variant_after_jax_ran_is_unavailable_with_the_reason() -> N
     code = (
         "import jax; jax.devices()\n"
         "from backends import BackendUnavailable, get_backend\n"
-        "try:\n    get_backend('jax-sharded-procs', workers=2)\n"
+        "try:\n    get_backend('jax-sharded-procs', ranks=2)\n"
         "except BackendUnavailable as err:\n    print(err)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), **TAG}
@@ -145,13 +145,13 @@ def test_the_process_table_check_sees_a_peer_these_tests_started() -> None:
     assert rank_processes() == []
 
 
-def test_the_cli_refuses_more_workers_than_cores_in_one_line(tmp_path: Path) -> None:
+def test_the_cli_refuses_more_ranks_than_cores_in_one_line(tmp_path: Path) -> None:
     cores = len(os.sched_getaffinity(0))
     proc = gdbench("check", "--backends", "torch-ddp", "--problems", "toy-20",
-                   "--workers", str(cores + 1), "--out", str(tmp_path / "run"))  # fmt: skip
+                   "--ranks", str(cores + 1), "--out", str(tmp_path / "run"))  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
-    assert f"--workers {cores + 1} needs {cores + 1} cores" in proc.stderr
+    assert f"--ranks {cores + 1} needs {cores + 1} cores" in proc.stderr
     assert not (tmp_path / "run").exists()
 
 
@@ -161,7 +161,7 @@ def test_problems_too_small_to_split_are_listed_as_not_run(tmp_path: Path) -> No
     # K = 2 (1,200 each), toy's 4 rows do not, and then not even its K = 1 baseline runs
     out = tmp_path / "run"
     proc = gdbench("check", "--backends", "torch-ddp,numpy-manual", "--problems", "toy,sweep",
-                   "--sizes", "2400", "--workers", "1,2", "--shard-rows", "1000",
+                   "--sizes", "2400", "--ranks", "1,2", "--shard-rows", "1000",
                    "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = {(r["variant"], r["problem"]) for r in records(out) if r["kind"] == "convergence"}
@@ -172,7 +172,7 @@ def test_problems_too_small_to_split_are_listed_as_not_run(tmp_path: Path) -> No
         ("torch-ddp-x2", "synthetic-2400x16"),
     }
     (header,) = [r for r in records(out) if r["kind"] == "run"]
-    assert [(e["variant"], e["problem"], e["workers"]) for e in header["not_split"]] == [
+    assert [(e["variant"], e["problem"], e["ranks"]) for e in header["not_split"]] == [
         ("torch-ddp", "toy", [1, 2])
     ]
     left_out = (out / "report.md").read_text().split("## Not run here")[1]
@@ -184,11 +184,11 @@ def test_problems_too_small_to_split_are_listed_as_not_run(tmp_path: Path) -> No
 
 @pytest.fixture(scope="module")
 def uneven(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The issue's command: 1001 rows over 2 workers (shards of 501 and 500)."""
+    """The issue's command: 1001 rows over 2 ranks (shards of 501 and 500)."""
     if not HERE:
         pytest.skip("neither torch nor jax is installed")
     out = tmp_path_factory.mktemp("uneven") / "run"
-    proc = gdbench("check", "--backends", ",".join(PARALLEL), "--workers", "2",
+    proc = gdbench("check", "--backends", ",".join(PARALLEL), "--ranks", "2",
                    "--problems", "sweep", "--sizes", "1001", "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
@@ -201,7 +201,7 @@ def test_uneven_shards_follow_the_float64_reference(uneven: Path, variant: str) 
         pytest.skip(f"{framework_of(variant)} is not installed")
     case = cases(uneven)[f"{variant}-x2"]
     assert case["status"] == "agree", case["message"]
-    assert case["workers"] == 2 and case["parallel_variant"] == variant
+    assert case["ranks"] == 2 and case["parallel_variant"] == variant
     assert case["n_samples"] == 1001
 
 
@@ -216,7 +216,7 @@ def test_averaging_the_ranks_local_means_is_caught(tmp_path: Path, dtype, size, 
     # within float32's (2.6e-4 < 1e-3, measured); 6 + 5 rows make it 2% in float32.
     if not HERE:
         pytest.skip("neither torch nor jax is installed")
-    proc = gdbench("check", "--backends", ",".join(HERE), "--workers", "2", "--problems",
+    proc = gdbench("check", "--backends", ",".join(HERE), "--ranks", "2", "--problems",
                    "sweep", "--sizes", size, "--features", features, "--dtype", dtype,
                    "--out", str(tmp_path), PYTEST_ADDOPTS=FAULTS,
                    GDBENCH_TEST_FAULT="local-mean:")  # fmt: skip
@@ -239,7 +239,7 @@ def test_a_rank_that_dies_or_hangs_fails_its_case_and_leaves_no_process(
     pidfile = tmp_path / "rank.pid"
     out = tmp_path / "run"
     started = time.monotonic()
-    proc = gdbench("check", "--backends", f"{variant},numpy-manual", "--workers", "2",
+    proc = gdbench("check", "--backends", f"{variant},numpy-manual", "--ranks", "2",
                    "--problems", "toy-20,toy", "--out", str(out), timeout=300,
                    GDBENCH_RANK_MODULE="tests.end_to_end.rank_faults", GDBENCH_TEST_RANK_FAULT=how,
                    GDBENCH_TEST_RANK_PIDFILE=str(pidfile), GDBENCH_RANK_TIMEOUT="5")  # fmt: skip
@@ -280,7 +280,7 @@ def test_two_process_groups_on_localhost_run_as_two_hosts(tmp_path: Path) -> Non
     )  # fmt: skip
     try:
         out = tmp_path / "run"
-        proc = gdbench("check", "--backends", "torch-ddp", "--workers", "2", "--problems",
+        proc = gdbench("check", "--backends", "torch-ddp", "--ranks", "2", "--problems",
                        "sweep", "--sizes", "1001", "--out", str(out), **launch,
                        RANK="0")  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -312,7 +312,7 @@ def test_two_jax_processes_on_localhost_run_as_two_hosts(tmp_path: Path) -> None
     try:
         out = tmp_path / "run"
         proc = gdbench("check", "--backends", "jax-sharded-procs,jax-shardmap-procs",
-                       "--workers", "2", "--problems", "sweep", "--sizes", "1001",
+                       "--ranks", "2", "--problems", "sweep", "--sizes", "1001",
                        "--out", str(out), **launch, JAX_PROCESS_ID="0")  # fmt: skip
         assert proc.returncode == 0, proc.stdout + proc.stderr
         found = cases(out)
@@ -371,7 +371,7 @@ def test_a_timed_run_reports_scaling_for_k_1_and_2(tmp_path: Path) -> None:
     for variant in HERE:
         t1 = results.loc[f"{variant}-x1", "per_epoch_median_s"]
         t2 = results.loc[f"{variant}-x2", "per_epoch_median_s"]
-        rows = table[table["variant"] == variant].set_index("workers")
+        rows = table[table["variant"] == variant].set_index("ranks")
         # independent arithmetic from results.csv: T(1)/T(K) and T(1)/(K·T(K))
         assert rows.loc[2, "speedup"] == pytest.approx(t1 / t2)
         assert rows.loc[2, "efficiency"] == pytest.approx(t1 / (2 * t2))
@@ -379,7 +379,7 @@ def test_a_timed_run_reports_scaling_for_k_1_and_2(tmp_path: Path) -> None:
         low, high = rows.loc[2, ["speedup_ci_low", "speedup_ci_high"]]
         assert low <= t1 / t2 <= high
     if "torch-allreduce" in HERE:
-        rows = table[table["variant"] == "torch-allreduce"].set_index("workers")
+        rows = table[table["variant"] == "torch-allreduce"].set_index("ranks")
         # each rank's own loop, its all-reduce calls a part of it
         assert 0 < rows.loc[2, "collective_epoch_s"] <= rows.loc[2, "rank_max_epoch_s"]
         assert rows.loc[2, "rank_min_epoch_s"] <= rows.loc[2, "rank_max_epoch_s"]

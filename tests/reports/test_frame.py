@@ -448,10 +448,10 @@ def test_k_1_of_a_data_parallel_variant_is_the_scaling_baseline_never_a_winner()
     # jax-sharded-x1 runs jax-sharded's program on one device: the fastest median here,
     # but the baseline of its own scaling, not a contender
     df = results([
-        ci("numpy-manual", 3.0, 2.9, 3.1, parallel_variant=None, workers=None),
-        ci("jax-scan", 1.0, 0.9, 1.1, parallel_variant=None, workers=None),
-        ci("jax-sharded-x1", 0.5, 0.45, 0.55, parallel_variant="jax-sharded", workers=1),
-        ci("jax-sharded-x2", 2.0, 1.9, 2.1, parallel_variant="jax-sharded", workers=2),
+        ci("numpy-manual", 3.0, 2.9, 3.1, parallel_variant=None, ranks=None),
+        ci("jax-scan", 1.0, 0.9, 1.1, parallel_variant=None, ranks=None),
+        ci("jax-sharded-x1", 0.5, 0.45, 0.55, parallel_variant="jax-sharded", ranks=1),
+        ci("jax-sharded-x2", 2.0, 1.9, 2.1, parallel_variant="jax-sharded", ranks=2),
     ])  # fmt: skip
     assert list(frame.contenders(df)) == [True, True, False, True]
     assert frame.contenders(df.drop(columns="parallel_variant")).all()  # older files

@@ -121,7 +121,7 @@ def every_variant(sizes: tuple[int, ...] = (100, 10_000, 1_000_000)) -> pd.DataF
     for n in sizes:
         base = {"device": "cpu", "dtype": "float32", "machine": "m", "status": "agree",
                 "problem": f"synthetic-{n}x16", "n_samples": n, "n_features": 16,
-                "block_rows": None, "parallel_variant": None, "workers": None}  # fmt: skip
+                "block_rows": None, "parallel_variant": None, "ranks": None}  # fmt: skip
         for i, v in enumerate(CORE):
             rows.append(base | {"variant": v, "per_epoch_median_s": (i + 1) * 1e-6 * n})
         for i, v in enumerate(SINGLE_PASS):
@@ -130,7 +130,7 @@ def every_variant(sizes: tuple[int, ...] = (100, 10_000, 1_000_000)) -> pd.DataF
         for i, v in enumerate(PARALLEL):
             for k in (1, 2):
                 rows.append(base | {"variant": f"{v}-x{k}", "parallel_variant": v,
-                                    "workers": k,
+                                    "ranks": k,
                                     "per_epoch_median_s": (i + 3) * 1e-6 * n / k})  # fmt: skip
     frame = pd.DataFrame(rows)
     return frame.assign(per_epoch_ci_low_s=frame["per_epoch_median_s"] * 0.9,

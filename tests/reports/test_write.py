@@ -463,14 +463,14 @@ def test_the_terminal_summary_names_the_fastest_and_its_runner_up_in_100_columns
 def summary_rows(*rows: dict) -> SimpleNamespace:
     base = {"machine": "m", "dtype": "float32", "problem": "synthetic-10000x16",
             "n_samples": 10_000, "n_features": 16, "device": "cpu", "fastest": "",
-            "parallel_variant": None, "workers": None, "gap_ci_low": np.nan,
+            "parallel_variant": None, "ranks": None, "gap_ci_low": np.nan,
             "gap_ci_high": np.nan}  # fmt: skip
     return SimpleNamespace(results=pd.DataFrame([base | r for r in rows]))
 
 
 def test_the_terminal_summary_stays_within_100_columns_with_long_names() -> None:
     long = {"dtype": "float64", "problem": "synthetic-10000000x16", "n_samples": 10_000_000,
-            "parallel_variant": "jax-shardmap-procs", "workers": 16}  # fmt: skip
+            "parallel_variant": "jax-shardmap-procs", "ranks": 16}  # fmt: skip
     frames = summary_rows(
         long | {"variant": "jax-shardmap-procs-x16", "per_epoch_median_s": 1.234e-3,
                 "fastest": "tie", "gap_to_fastest": 1.0},
@@ -493,13 +493,13 @@ def test_the_terminal_summary_names_devices_and_leaves_out_k_1_baselines() -> No
         {"variant": "torch-manual", "device": "cuda", "per_epoch_median_s": 1e-6,
          "fastest": "yes", "gap_to_fastest": 1.0},
         {"variant": "torch-ddp-x1", "device": "cuda", "per_epoch_median_s": 0.5e-6,
-         "parallel_variant": "torch-ddp", "workers": 1, "gap_to_fastest": 0.5},
+         "parallel_variant": "torch-ddp", "ranks": 1, "gap_to_fastest": 0.5},
     )  # fmt: skip
     table = write.summary_table(frames, "m")
     assert list(table.loc[0]) == ["10,000×16", "torch-manual@cuda", "1 µs", "torch-manual@cpu",
                                   "2.00×"]  # fmt: skip
     only = summary_rows({"variant": "torch-ddp-x1", "per_epoch_median_s": 1e-6,
-                         "parallel_variant": "torch-ddp", "workers": 1})  # fmt: skip
+                         "parallel_variant": "torch-ddp", "ranks": 1})  # fmt: skip
     assert write.summary_table(only, "m").loc[0, "fastest"] == "only K = 1 scaling baselines"
     none = summary_rows({"variant": "torch-nn", "per_epoch_median_s": np.nan})
     assert write.summary_table(none, "m").loc[0, "fastest"] == "no valid timing"

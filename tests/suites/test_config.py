@@ -74,7 +74,7 @@ def test_an_unknown_group_names_the_groups() -> None:
 def test_a_data_parallel_case_runs_only_where_every_rank_gets_its_rows() -> None:
     # 1,000 rows per rank by default: 10,000 rows split at K = 2, 4 (5,000, 2,500 each);
     # 1,500 rows at K = 2 only (750 per rank is too few at K = 2: not at all, nor K = 1)
-    run = RunConfig(backends=("torch-ddp", "numpy-manual"), workers=(1, 2, 4),
+    run = RunConfig(backends=("torch-ddp", "numpy-manual"), ranks=(1, 2, 4),
                     problems=("toy", "sweep"), sizes=(1_500, 2_000, 10_000))  # fmt: skip
     assert run.ks("torch-ddp", 10_000) == (1, 2, 4)
     assert run.ks("torch-ddp", 2_000) == (1, 2)
@@ -82,11 +82,11 @@ def test_a_data_parallel_case_runs_only_where_every_rank_gets_its_rows() -> None
     assert run.ks("torch-ddp", 4) == ()
     assert run.ks("numpy-manual", 4) == (1,)
     # K = 1 alone was asked for: it runs wherever it is asked
-    assert RunConfig(backends=("torch-ddp",), workers=(1,)).ks("torch-ddp", 4) == (1,)
+    assert RunConfig(backends=("torch-ddp",), ranks=(1,)).ks("torch-ddp", 4) == (1,)
     # --shard-rows 1: everything that can be split at all
-    small = parse(backends="torch-ddp", workers="1,2", shard_rows="1", problems="toy")
+    small = parse(backends="torch-ddp", ranks="1,2", shard_rows="1", problems="toy")
     assert small.ks("torch-ddp", 4) == (1, 2) and small.ks("torch-ddp", 1) == ()
-    left_out = {(e["problem"], tuple(e["workers"])): e["reason"] for e in run.not_split()}
+    left_out = {(e["problem"], tuple(e["ranks"])): e["reason"] for e in run.not_split()}
     assert set(left_out) == {("toy", (1, 2, 4)), ("synthetic-1500x16", (1, 2, 4)),
                              ("synthetic-2000x16", (4,))}  # fmt: skip
     assert left_out[("synthetic-2000x16", (4,))] == (

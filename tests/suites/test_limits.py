@@ -13,7 +13,7 @@ from backends import (
 )
 from suites.config import ConfigError, RunConfig
 from suites.run import limits
-from suites.run.limits import check_memory, check_workers, free_gpu_memory
+from suites.run.limits import check_memory, check_ranks, free_gpu_memory
 from tests.conftest import free_memory_nvidia_smi
 
 
@@ -124,13 +124,13 @@ def test_uninstalled_frameworks_need_no_gpu_memory(monkeypatch) -> None:
 
 
 def test_k_above_the_cores_or_the_gpus_is_refused_with_the_numbers() -> None:
-    run = RunConfig(backends=("torch-ddp",), problems=("toy",), workers=(1, 3))
-    with pytest.raises(ConfigError, match=r"--workers 3 needs 3 cores .* may use 2"):
-        check_workers(run, cores=2)
-    with pytest.raises(ConfigError, match=r"--workers 3 on cuda needs 3 GPUs; 1 visible"):
-        check_workers(RunConfig(backends=("jax-sharded",), devices=("cuda",), problems=("toy",),
-                                workers=(3,)), cores=8, gpus=1)  # fmt: skip
+    run = RunConfig(backends=("torch-ddp",), problems=("toy",), ranks=(1, 3))
+    with pytest.raises(ConfigError, match=r"--ranks 3 needs 3 cores .* may use 2"):
+        check_ranks(run, cores=2)
+    with pytest.raises(ConfigError, match=r"--ranks 3 on cuda needs 3 GPUs; 1 visible"):
+        check_ranks(RunConfig(backends=("jax-sharded",), devices=("cuda",), problems=("toy",),
+                                ranks=(3,)), cores=8, gpus=1)  # fmt: skip
     # K above a problem's rows is no error: that case is not run (RunConfig.ks)
-    check_workers(RunConfig(backends=("torch-ddp",), problems=("toy",), workers=(5,)), cores=8)
+    check_ranks(RunConfig(backends=("torch-ddp",), problems=("toy",), ranks=(5,)), cores=8)
     # not a data-parallel run: K is not checked at all
-    check_workers(RunConfig(backends=("numpy-manual",), workers=(64,)), cores=2)
+    check_ranks(RunConfig(backends=("numpy-manual",), ranks=(64,)), cores=2)

@@ -168,14 +168,14 @@ def test_every_k_of_a_k_process_variant_gets_a_worker_of_its_own(
     # the plan for a machine with jax (without it, one worker per framework says why)
     monkeypatch.setattr(workers, "installed", lambda framework: True)
     cfg = RunConfig(problems=("toy",), backends=("jax-sharded", "jax-sharded-procs"),
-                    devices=("cpu",), workers=(1, 2), shard_rows=1)  # fmt: skip
+                    devices=("cpu",), ranks=(1, 2), shard_rows=1)  # fmt: skip
     jobs = {job.label: job for job in workers.plan(cfg, "variant", 1, timing=False)}
     assert sorted(jobs) == ["jax-sharded-procs@cpu-x1", "jax-sharded-procs@cpu-x2",
                             "jax-sharded@cpu"]  # fmt: skip
     two = jobs["jax-sharded-procs@cpu-x2"]
     assert [c[1] for c in two.cases] == ["jax-sharded-procs-x2"]
     command = workers.worker_command(two, cfg, tmp_path, False, 1, 4)
-    assert command[command.index("--gdb-workers") + 1] == "2"
+    assert command[command.index("--gdb-ranks") + 1] == "2"
     # one device per process there; K host devices in the one-process variant's worker
     assert "device_count" not in workers.worker_env(two, 2, 2).get("XLA_FLAGS", "")
     one_process = workers.worker_env(jobs["jax-sharded@cpu"], 2, 2)
