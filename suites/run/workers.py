@@ -15,6 +15,7 @@ the one source of every output: ``suites/run/export.py`` writes the run's
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib.util
@@ -310,7 +311,7 @@ class Manager:
         self.log = records.RecordLog(out / records.RECORDS_FILE)
         self.stop = Stop()
         self.outcomes: list[Outcome] = []
-        self.started = time.monotonic()  # the run's clock, for the progress lines
+        self.display: Display | None = None  # the run's progress, while it runs
 
     def run(self, jobs: list[Job]) -> int:
         """Run every job (until interrupted); returns the exit status for the run's cases:
@@ -321,9 +322,9 @@ class Manager:
                          "machine": machine.machine_fields(self.cfg.threads)})  # fmt: skip
         total = sum(j.items for j in jobs)
         done = 0
-        self.started = time.monotonic()
+        self.display = Display(total)
         status = 0
-        with self.stop:
+        with self.stop, contextlib.closing(self.display):
             for number, job in enumerate(jobs, 1):
                 if self.stop.signalled:
                     break
@@ -335,8 +336,10 @@ class Manager:
                 if self._fail_unfinished(outcome):
                     status = 1
                 if outcome.reason is not None:
-                    print(f"gdbench: worker {job.label} (pid {outcome.pid}): {outcome.reason}; "
-                          f"the run goes on (log: {outcome.log})", flush=True)  # fmt: skip
+                    self._say(
+                        f"gdbench: worker {job.label} (pid {outcome.pid}): "
+                        f"{outcome.reason}; the run goes on (log: {outcome.log})"
+                    )
                 if outcome.returncode not in (0, 5):
                     status = 1
             if self.timing and self.budget > 0 and not self.stop.signalled:
@@ -347,6 +350,12 @@ class Manager:
                          "commit_info": commit_info(),
                          "workers": [self._worker_row(o) for o in self.outcomes]})  # fmt: skip
         return status
+
+    def _say(self, text: str) -> None:
+        if self.display is None:
+            print(text, flush=True)
+        else:
+            self.display.note(text)
 
     def isolation(self) -> dict[str, Any]:
         return {"isolate": self.isolate, "processes": self.processes, "timeout_s": self.timeout,
@@ -361,8 +370,10 @@ class Manager:
             slug = re.sub(r"[^A-Za-z0-9@.-]+", "-", contest.problem)
             log_path = self.out / "workers" / f"{number:02d}-paired-{slug}.log"
             names = " ".join(contest.label(i) for i in range(len(contest.contenders)))
-            print(f"[paired] {contest.problem}: {names} in alternating rounds "
-                  f"(budget {self.budget:g} s)", flush=True)  # fmt: skip
+            self._say(
+                f"[paired] {contest.problem}: {names} in alternating rounds "
+                f"(budget {self.budget:g} s)"
+            )
             with open(log_path, "w", encoding="utf-8") as log:
 
                 def start(index: int, contest: paired.Contest = contest, log: TextIO = log):
@@ -381,9 +392,11 @@ class Manager:
                                        lambda: self.stop.signalled)  # fmt: skip
             self.log.append(paired.record(fields))
             decided = fields["stop"]
-            print(f"[paired] {contest.problem}: {decided} after "
-                  f"{max(map(len, fields['rounds'].values()), default=0)} rounds each, "
-                  f"{fields['spent_s']:.1f} s", flush=True)  # fmt: skip
+            self._say(
+                f"[paired] {contest.problem}: {decided} after "
+                f"{max(map(len, fields['rounds'].values()), default=0)} rounds each, "
+                f"{fields['spent_s']:.1f} s"
+            )
 
     def _run_one(self, number: int, job: Job, done: int, total: int) -> Outcome:
         folder = self.out / "workers"
@@ -401,7 +414,7 @@ class Manager:
                 errors="replace", env={**inherited_env(), **env}, start_new_session=True,
             )  # fmt: skip
             self.stop.watch(proc)
-            reader = threading.Thread(target=_forward, args=(proc.stdout, log, self.started),
+            reader = threading.Thread(target=_forward, args=(proc.stdout, log, self.display),
                                       daemon=True)  # fmt: skip
             reader.start()
             timed_out = self._wait(proc, started)
@@ -425,6 +438,8 @@ class Manager:
                 return None
             except subprocess.TimeoutExpired:
                 pass
+            if self.display is not None:
+                self.display.tick()
             now = time.monotonic()
             if now - started > self.timeout:
                 _kill_group(proc)
@@ -503,22 +518,84 @@ def progress_suffix(line: str, elapsed_s: float) -> str:
     return f"  ({_clock(elapsed_s)} elapsed{estimate})"
 
 
-def _forward(stream: TextIO, log: TextIO, started: float | None = None) -> None:
-    """Copy a worker's output into its log; show its progress lines (with the run's
-    elapsed time and an estimate of what is left, from ``started``) and its failures.
-    Reads to the end whatever happens, so that the worker never blocks on a full pipe."""
+class Display:
+    """Where a run shows its progress: on a terminal, a bar (tqdm) with the cases' lines
+    above it; otherwise (a pipe, a file, CI) one plain line per finished case, with the
+    run's elapsed time and an estimate of what is left."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, bar: bool | None = None):
+        self.stream = stream or sys.stdout
+        self.started = self.shown = time.monotonic()
+        self.bar: Any = None
+        if bar if bar is not None else wants_bar(self.stream):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=self.stream, unit="case", dynamic_ncols=True,
+                            bar_format="{n}/{total} cases |{bar}| {elapsed} elapsed, "
+                            "about {remaining} left")  # fmt: skip
+
+    def case(self, line: str) -> None:
+        """A worker's progress line, ``[ k/N] outcome test case``."""
+        if self.bar is None:
+            suffix = progress_suffix(line, time.monotonic() - self.started)
+            self.stream.write(line.rstrip("\n") + suffix + "\n")
+            self.stream.flush()
+            return
+        self.bar.write(line.rstrip("\n"), file=self.stream)
+        match = _PROGRESS.match(line)
+        if match:
+            self.bar.n = int(match.group(1))
+            self.bar.refresh()
+
+    def tick(self) -> None:
+        """Keep the bar's clock going while a long case runs (once a second at most)."""
+        now = time.monotonic()
+        if self.bar is not None and now - self.shown >= 1.0:
+            self.bar.refresh()
+            self.shown = now
+
+    def note(self, text: str) -> None:
+        """A line of the manager's own (a worker's death, the paired rounds)."""
+        if self.bar is None:
+            print(text, file=self.stream, flush=True)
+        else:
+            self.bar.write(text, file=self.stream)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def wants_bar(stream: TextIO) -> bool:
+    """A bar only where a person watches a terminal: not in CI, not on a dumb terminal,
+    not when ``GDBENCH_PROGRESS=lines`` asks for plain lines."""
+    if os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+        return False
+    if os.environ.get("GDBENCH_PROGRESS") == "lines":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _forward(stream: TextIO, log: TextIO, display: Display | None = None) -> None:
+    """Copy a worker's output into its log; show its progress lines (through ``display``,
+    else as they are) and its failures. Reads to the end whatever happens, so that the
+    worker never blocks on a full pipe."""
     for line in stream:
         try:
             log.write(line)
             log.flush()
             # a progress line ("[  2/14] passed ..."), not a library's "[Gloo] ..."
-            if _PROGRESS.match(line) and started is not None:
-                elapsed = time.monotonic() - started
-                sys.stdout.write(line.rstrip("\n") + progress_suffix(line, elapsed) + "\n")
-                sys.stdout.flush()
+            if _PROGRESS.match(line) and display is not None:
+                display.case(line)
             elif _PROGRESS.match(line) or "Fatal Python error" in line:
-                sys.stdout.write(line)
-                sys.stdout.flush()
+                if display is not None:
+                    display.note(line.rstrip("\n"))
+                else:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
         except (OSError, ValueError):  # the log closed, the terminal went away
             pass
 

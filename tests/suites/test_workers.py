@@ -199,3 +199,63 @@ def test_a_progress_line_gets_the_elapsed_time_and_an_estimate_of_what_is_left()
     assert workers.progress_suffix(line, 65.0) == "  (1:05 elapsed, about 3:15 left)"
     assert workers.progress_suffix("[ 12/12] passed  x\n", 600.0) == "  (10:00 elapsed)"
     assert workers.progress_suffix("[Gloo] Rank 0 is connected\n", 5.0) == ""
+
+
+def test_without_a_terminal_each_case_is_a_plain_line_with_the_times(monkeypatch) -> None:
+    import io
+
+    stream = io.StringIO()
+    display = workers.Display(12, stream)  # a StringIO is not a terminal: no bar
+    assert display.bar is None
+    display.started -= 65.0
+    display.case("[  3/12] passed  test_epoch_cost    jax-scan@cpu-toy\n")
+    display.note("[paired] toy: jax-scan torch-manual in alternating rounds")
+    display.close()
+    first, second = stream.getvalue().splitlines()
+    assert first.startswith("[  3/12] passed") and "(1:05 elapsed, about 3:15 left)" in first
+    assert second == "[paired] toy: jax-scan torch-manual in alternating rounds"
+
+
+def test_on_a_terminal_a_bar_counts_the_cases_below_their_lines() -> None:
+    import io
+
+    stream = io.StringIO()
+    display = workers.Display(12, stream, bar=True)
+    workers._forward(io.StringIO("[  3/12] passed  x\n[Gloo] noise\n[  4/12] failed  y\n"),
+                     io.StringIO(), display)  # fmt: skip
+    assert display.bar.n == 4
+    display.close()
+    shown = stream.getvalue()
+    assert "[  3/12] passed  x\n" in shown and "[  4/12] failed  y\n" in shown
+    assert "Gloo" not in shown  # the case lines carry no times: the bar has them
+    assert "4/12 cases |" in shown and "left" in shown.rsplit("\r", 1)[-1]
+
+
+@pytest.mark.parametrize(
+    ("env", "tty", "bar"),
+    [({}, True, True), ({}, False, False), ({"CI": "true"}, True, False),
+     ({"TERM": "dumb"}, True, False), ({"GDBENCH_PROGRESS": "lines"}, True, False)],
+)  # fmt: skip
+def test_a_bar_only_on_a_terminal_outside_ci(monkeypatch, env, tty, bar) -> None:
+    for name in ("CI", "TERM", "GDBENCH_PROGRESS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    class Stream:
+        def isatty(self) -> bool:
+            return tty
+
+    assert workers.wants_bar(Stream()) is bar
+
+
+def test_the_bars_clock_goes_on_during_a_long_case() -> None:
+    import io
+
+    stream = io.StringIO()
+    display = workers.Display(3, stream, bar=True)
+    display.tick()  # within the second: nothing new
+    drawn = stream.getvalue().count("cases |")
+    display.shown -= 1.5
+    display.tick()
+    assert stream.getvalue().count("cases |") == drawn + 1
