@@ -1,6 +1,8 @@
 # Two entry points: `make bench` (the benchmark) and `make test` (the tests).
 # Each creates .venv when missing and installs through constraints.txt, which pins torch
-# and jax (an unpinned torch pulls several GB of CUDA packages).
+# and jax (an unpinned torch pulls several GB of CUDA packages). pip gets the caller's
+# environment: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make bench
+# installs torch's CPU build (README, Install).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -19,6 +21,7 @@ TEST_ENVS   := $(STATIC_ENVS),$(SET_ENVS)
 .PHONY: bench test test-envs test-sets test-static test-all unit perf mutation venv clean
 
 $(BIN)/gdbench: pyproject.toml constraints.txt
+	@echo "Setting up $(VENV): numpy, torch, jax and the test tools (a few minutes the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e ".[all,test]" "tox>=4.11"
 	touch $@

@@ -1,6 +1,8 @@
 """The documentation stays true to the code: every option of the command line is in
-docs/usage.md, every column the report writes is in docs/report-format.md, and every
-link in README.md and docs/ leads to a file that exists."""
+docs/usage.md, every column the report writes is in docs/report-format.md, every link
+in README.md and docs/ leads to a file (and heading) that exists, every figure is
+labelled with the run it came from, and the install the README describes is the one
+the Makefile, tox and CI do."""
 
 from __future__ import annotations
 
@@ -63,7 +65,15 @@ def test_every_column_the_report_writes_is_in_the_report_format_page(what: str) 
 
 
 def pages() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces
+    as hyphens."""
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    titles = re.findall(r"^#+ (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", t.strip().lower()).replace(" ", "-") for t in titles}
 
 
 @pytest.mark.parametrize("page", pages(), ids=lambda p: p.name)
@@ -72,7 +82,57 @@ def test_every_link_leads_to_a_file_that_exists(page: Path) -> None:
     for target in LINK.findall(page.read_text(encoding="utf-8")):
         if re.match(r"[a-z]+:", target) or target.startswith("#"):
             continue  # a web address or an anchor in the same page
-        path = (page.parent / target.split("#")[0]).resolve()
-        if not path.exists():
+        file, _, anchor = target.partition("#")
+        path = (page.parent / file).resolve()
+        if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
             dead.append(target)
     assert not dead, f"{page.name}: links to nothing: {dead}"
+
+
+RUN_ID = re.compile(r"\d{8}T\d{6}Z")  # a run folder's name: results/20261206T100953Z
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.name)
+def test_every_figure_names_the_run_it_came_from(page: Path) -> None:
+    """A figure in README or docs is a copy of a run's plot: its caption (alt text) and
+    its file name carry the same run, so a reader can tell when and where it was made."""
+    unlabelled = []
+    for alt, target in IMAGE.findall(page.read_text(encoding="utf-8")):
+        run = RUN_ID.search(alt)
+        if not (page.parent / target).exists() or not run or run.group() not in target:
+            unlabelled.append(target)
+    assert not unlabelled, f"{page.name}: figures without their run: {unlabelled}"
+
+
+def test_every_figure_file_is_shown_somewhere() -> None:
+    shown = {
+        (page.parent / target).resolve()
+        for page in pages()
+        for _, target in IMAGE.findall(page.read_text(encoding="utf-8"))
+    }
+    orphans = [p.name for p in (ROOT / "docs" / "figures").glob("*") if p.resolve() not in shown]
+    assert not orphans, f"docs/figures holds figures no page shows: {orphans}"
+
+
+def test_the_readme_starts_with_the_two_commands_and_fits_a_page() -> None:
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines"
+    first = lines.index("```sh")
+    block = lines[first + 1 : lines.index("```", first)]
+    assert [line.split()[:2] for line in block] == [["make", "bench"], ["make", "test"]]
+
+
+def test_the_cpu_only_install_of_the_readme_is_the_one_ci_uses() -> None:
+    """The README's CPU-only torch index is the one the CI workflow installs from, and
+    nothing between the user's environment and pip drops it: the Makefile gives pip no
+    index of its own, tox passes PIP_* on."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    told = set(re.findall(r"PIP_EXTRA_INDEX_URL=(\S+)", readme))
+    used = set(re.findall(r"PIP_EXTRA_INDEX_URL: (\S+)", ci))
+    assert told and told == used
+    makefile = re.sub(r"(?m)^\s*#.*$", "", (ROOT / "Makefile").read_text(encoding="utf-8"))
+    assert not re.search(r"--(extra-)?index-url|--no-index|PIP_\w+ *[:?]?=", makefile)
+    tox = (ROOT / "tox.ini").read_text(encoding="utf-8")
+    assert re.search(r"^pass_env\s*=\s*\n(\s+.*\n)*?\s+PIP_\*", tox, re.M)
