@@ -64,7 +64,8 @@ test-all: venv
 unit: venv
 	$(BIN)/python -m pytest $(ARGS)
 
-## Measure this machine and regenerate docs/performance.md (a few minutes; run it alone).
+## Measure this machine and regenerate docs/performance.md (about half an hour on 2 cores;
+## run it alone).
 perf: venv
 	$(BIN)/python -m suites.perf
 
