@@ -109,6 +109,8 @@ class Frames:
     # data-parallel cases left out, their problem too small to split: variant, problem,
     # n_samples, ranks (the K left out), reason, machine
     not_split: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the data files of the runs (--data): what suites.data's describe() says, and machine
+    data_files: list[dict[str, Any]] = field(default_factory=list)
     # the contenders' alternating rounds (PAIRED_COLUMNS): one row per contender
     paired: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIRED_COLUMNS))
 
@@ -321,6 +323,7 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
     results, convergence, trajectories, unavailable, failures = [], [], [], [], []
     contests: list[dict[str, Any]] = []
     not_split: list[dict[str, Any]] = []
+    data_files: list[dict[str, Any]] = []
     targets: list[float | None] = []
     bandwidth: list[dict[str, Any]] = []
     machines: dict[str, Machine] = {}
@@ -368,6 +371,8 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
         not_split += [{**c, "ranks": c.get("ranks", c.get("workers")), "machine": machine.key}
                       for c in gdb.get("not_split", [])]  # fmt: skip
         targets.append((gdb.get("config") or {}).get("target"))
+        if gdb.get("data"):
+            data_files.append({**gdb["data"], "machine": machine.key})
         failures += [
             {k: f.get(k) for k in ("kind", "variant", "device", "problem", "message")}
             | {"machine": machine.key}
@@ -414,6 +419,7 @@ def load(paths: list[Path], target: float | None = None) -> Frames:
         machines=list(machines.values()),
         partial=partial,
         paired=paired,
+        data_files=data_files,
         not_split=pd.DataFrame(
             not_split,
             columns=["variant", "problem", "n_samples", "ranks", "reason", "machine"],

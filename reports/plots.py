@@ -114,6 +114,9 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
     its 95% interval, coloured by framework; the best of each framework bold."""
     results = frames.results
     data = results[(results["status"] == "agree") & contenders(results)]
+    if not data.empty and not data["problem"].str.startswith("synthetic").any():
+        _plot_epoch_cost_per_problem(data, path)  # no sweep: a data file, the presets
+        return
     data = data[data["problem"].str.startswith("synthetic")]
     kinds = groups(data)
     if data["device"].nunique() > 1:  # a panel per group and device: at most ten lines
@@ -164,6 +167,37 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
         axes[0].text(0.5, 0.5, "no timed synthetic problem in this run", ha="center",
                      transform=axes[0].transAxes)  # fmt: skip
     fig.suptitle("Per-epoch cost (bold: the best of each framework)", x=0.02, ha="left")
+    _save(fig, path)
+
+
+def _plot_epoch_cost_per_problem(data: pd.DataFrame, path: Path) -> None:
+    """Without a sweep to draw against n_samples: per problem (one panel each), every
+    variant@device's per-epoch median with its 95% interval, fastest at the top."""
+    problems = list(dict.fromkeys(data["problem"]))
+    rows = max(len(part) for _, part in data.groupby("problem"))
+    fig, axes = _panels(len(problems), 4.6, 1.6 + 0.32 * rows, extra_width=0.4)
+    styles = variant_styles(list(data["variant"]))
+    several = data["machine"].nunique() > 1
+    for ax, problem in zip(axes, problems, strict=False):
+        part = data[data["problem"] == problem].sort_values(PER_EPOCH, ascending=False)
+        best = _best_of_each_framework(part)
+        for y, (_, row) in enumerate(part.iterrows()):
+            style = styles[str(row["variant"])]
+            low = max(row[PER_EPOCH] - row.get("per_epoch_ci_low_s", np.nan), 0)
+            high = max(row.get("per_epoch_ci_high_s", np.nan) - row[PER_EPOCH], 0)
+            xerr = [[np.nan_to_num(low)], [np.nan_to_num(high)]]
+            ax.errorbar([row[PER_EPOCH]], [y], xerr=xerr, capsize=3, color=style.get("color"),
+                        marker=style.get("marker", "o"), linestyle="none",
+                        markersize=8 if row["variant"] in best else 5)  # fmt: skip
+        labels = [f"{r['variant']}@{r['device']}" + (f" — {r['machine']}" if several else "")
+                  for _, r in part.iterrows()]  # fmt: skip
+        ax.set_yticks(range(len(part)), labels, fontsize=8)
+        ax.set_xscale("log")
+        first = part.iloc[0]
+        ax.set_title(f"{problem} ({int(first['n_samples']):,}×{int(first['n_features'])})")
+        ax.set_xlabel("time per epoch (s): median, 95% interval")
+        ax.grid(True, which="both", axis="x", alpha=0.3)
+    fig.suptitle("Per-epoch cost (large marker: the best of each framework)", x=0.02, ha="left")
     _save(fig, path)
 
 

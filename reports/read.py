@@ -231,6 +231,7 @@ def gdbench_section(
         "failures": [r for r in records if r.get("status") == "failed"],
         "unavailable": unavailable,
         "not_split": header.get("not_split", []),
+        "data": header.get("data"),
         "interrupted": (
             (end is None or bool(end.get("interrupted"))) if interrupted is None else interrupted
         ),

@@ -332,7 +332,8 @@ def markdown_report(frames: Frames, *, timing: bool = True) -> str:
 
 
 FIGURES = (
-    ("epoch_cost.png", "Per-epoch cost against problem size, by variant group", True),
+    ("epoch_cost.png", "Per-epoch cost by variant, against problem size where there is a "
+     "sweep", True),
     ("time_to_accuracy.png", "Time to accuracy: excess loss against seconds, compile "
      "included", True),
     ("scaling.png", "Data-parallel scaling over K", True),
@@ -356,13 +357,30 @@ def summary_lines(frames: Frames, key: str, timing: bool = True) -> list[str]:
     """The answer first: does everything agree, then one row per problem (fastest,
     runner-up and by how much, the best of each framework, the first to the target
     accuracy), then what the table cannot say (ties, wide intervals)."""
-    out = [_convergence_line(frames, key)]
+    out = [*_data_lines(frames, key), _convergence_line(frames, key)]
     results = frames.results[frames.results["machine"] == key]
     if not timing or results.empty:
         return out
     table = summary_table(frames, key, frameworks=True)
     out += ["", table.to_markdown(index=False), ""]
     out += _summary_notes(frames, key)
+    return out
+
+
+def _data_lines(frames: Frames, key: str) -> list[str]:
+    """What each data file of the run is, as a problem (``--data``)."""
+    out = []
+    for d in (d for d in frames.data_files if d["machine"] == key):
+        target = f", target column `{d['target']}`" if d.get("target") else ""
+        scaled = ("features standardized (zero mean, unit variance)" if d.get("standardized")
+                  else "features as they are (not standardized)")  # fmt: skip
+        line = (f"- **Data:** problem `{d['name']}` is `{d['source']}`: {d['rows']:,} rows × "
+                f"{d['columns']:,} features{target}; {scaled}.")  # fmt: skip
+        if d.get("underdetermined"):
+            line += (" Fewer rows than parameters: the least-squares optimum is not unique; "
+                     "the reference is the one of least norm (`np.linalg.lstsq`), which "
+                     "gradient descent from zero parameters also approaches.")  # fmt: skip
+        out.append(line)
     return out
 
 

@@ -19,8 +19,9 @@ from backends import (
     closest,
     is_parallel,
 )
+from suites import data as data_files
 from suites.machine import usable_cores
-from suites.problems import PRESETS, Problem, preset, synthetic
+from suites.problems import PRESETS, Problem, preset, stability_limit, synthetic
 
 PROBLEM_CHOICES = (*PRESETS, "sweep")
 DEFAULT_SIZES = (100, 10_000, 1_000_000)
@@ -40,9 +41,11 @@ DEFAULT_FEATURES = 16
 OPTIONS = (
     "problems", "backends", "devices", "sizes", "features", "epochs", "lr", "dtype",
     "threads", "seed", "matmul_precision", "block_rows", "ranks", "shard_rows", "target",
+    "data", "target_column",
 )  # fmt: skip
 DEFAULT_SHARD_ROWS = 1_000  # a data-parallel case runs where each rank gets this many rows
 DEFAULT_TARGET = 1e-6  # time to accuracy: excess loss at most this share of the initial
+DATA_EPOCHS = 100  # a data file's epochs unless --epochs
 
 
 def flag(name: str) -> str:
@@ -84,6 +87,11 @@ class RunConfig:
         target: the accuracy of the report's time to accuracy: the first epoch whose
             excess loss over the least-squares optimum is at most this share of the
             initial excess.
+        data: a data file (``suites.data``) that is a problem of this run, or the
+            folder of its saved arrays; named after the file.
+        target_column: the column of a table (``.csv``, ``.parquet``) to predict.
+        standardize: whether the data file's features are scaled to zero mean and unit
+            variance (a flag, like ``quick``).
     """
 
     problems: tuple[str, ...] = PROBLEM_CHOICES
@@ -102,6 +110,9 @@ class RunConfig:
     ranks: tuple[int, ...] = field(default_factory=lambda: default_ranks())
     shard_rows: int = DEFAULT_SHARD_ROWS
     target: float = DEFAULT_TARGET
+    data: str | None = None
+    target_column: str | None = None
+    standardize: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -112,7 +123,7 @@ class RunConfig:
         out = {}
         for name in OPTIONS:
             value = getattr(self, name)
-            if value is None:
+            if value is None or value == ():  # no problems but a data file's: the default
                 continue
             if isinstance(value, tuple):
                 out[name] = ",".join(map(str, value))
@@ -163,7 +174,16 @@ class RunConfig:
             else:
                 p = preset(name)  # a few rows: its shape is read from the problem itself
                 out.append((name, p.n_samples, p.n_features, self.epochs or p.epochs))
+        if self.data is not None:
+            d = self.data_file()
+            out.append((d.name, d.rows, len(d.features), self.epochs or DATA_EPOCHS))
         return out
+
+    def data_file(self) -> data_files.Data:
+        """The checked arrays of ``--data`` (read once per process)."""
+        if self.data is None:
+            raise ValueError("this run has no data file")
+        return data_files.load(self.data, self.target_column, self.standardize)
 
     def build_problems(self) -> list[Problem]:
         """The problems this run covers, in a stable order."""
@@ -173,6 +193,11 @@ class RunConfig:
         """One problem of this run by name (a preset, or ``synthetic-NxD`` of the sweep)."""
         if name in PRESETS:
             return self._override(preset(name, self.dtype))
+        if self.data is not None and name == self.data_file().name:
+            d = self.data_file()
+            lr = self.lr or 0.5 * stability_limit(d.X, bias=True)  # as the sweep's
+            return Problem(name, d.X, d.y, bias=True, lr=lr, epochs=self.epochs or DATA_EPOCHS,
+                           dtype=self.dtype)  # fmt: skip
         for shape_name, n, _, _ in self.problem_shapes():
             if shape_name == name:
                 return self._synthetic(n)
@@ -286,6 +311,9 @@ def parse(
     ranks: str | None = None,
     shard_rows: str | None = None,
     target: str | None = None,
+    data: str | None = None,
+    target_column: str | None = None,
+    standardize: bool = False,
     default_sizes: tuple[int, ...] = DEFAULT_SIZES,
     default_devices: tuple[str, ...] = ("cpu",),
     default_backends: tuple[str, ...] = VARIANTS,
@@ -354,4 +382,24 @@ def parse(
         kw["shard_rows"] = positive_int("--shard-rows", shard_rows)
     if target is not None:
         kw["target"] = accuracy_target(target)
-    return RunConfig(**kw)  # type: ignore[arg-type]
+    if data is None:
+        for flag_name, given in (
+            ("--target-column", target_column),
+            ("--standardize", standardize),
+        ):
+            if given:
+                raise ConfigError(f"{flag_name} is for a data file: give it with --data PATH")
+    else:
+        kw |= {"data": data, "target_column": target_column, "standardize": standardize}
+        if problems is None:  # the file alone, unless --problems asks for more
+            kw["problems"] = ()
+    cfg = RunConfig(**kw)  # type: ignore[arg-type]
+    if data is not None:
+        try:
+            name = cfg.data_file().name
+        except data_files.DataError as err:
+            raise ConfigError(str(err)) from None
+        if name in [n for n, *_ in cfg.problem_shapes()][:-1]:
+            raise ConfigError(f"--data {data}: its problem would be called '{name}', as one "
+                              "of --problems; rename the file")  # fmt: skip
+    return cfg

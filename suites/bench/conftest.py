@@ -112,6 +112,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             f"--gdb-{flag(name)}", default=None, help=f"gdbench --{flag(name)} (see gdbench --help)"
         )
     group.addoption("--gdb-quick", action="store_true", help="few rounds, small sizes")
+    group.addoption("--gdb-standardize", action="store_true", help="gdbench --standardize")
     group.addoption("--gdb-out", default=None, help="append finished cases to DIR/records.jsonl")
     group.addoption("--gdb-progress", action="store_true", help="one line per finished case")
     group.addoption(
@@ -130,6 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run = parse(
             **values,
             quick=config.getoption("--gdb-quick"),
+            standardize=config.getoption("--gdb-standardize"),
             default_sizes=SMOKE_SIZES,
             default_devices=SMOKE_DEVICES,
             # a plain pytest session tests the machinery: every case, even 4 rows split

@@ -78,6 +78,24 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--sizes", help="n_samples of the sweep (default: 100,10000,1000000; --quick: 100,10000)"
     )
     p.add_argument("--features", help="n_features of the sweep (default: 16)")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your own problem: a .npz (arrays X and y), .csv or .parquet file (with "
+        "--target-column), trained with a bias, lr from its Hessian unless --lr, 100 epochs "
+        "unless --epochs; the run is this file alone unless --problems adds others",
+    )
+    p.add_argument(
+        "--target-column",
+        metavar="COLUMN",
+        help="the column of a --data table to predict; every other column is a feature",
+    )
+    p.add_argument(
+        "--standardize",
+        action="store_true",
+        help="scale the --data features to zero mean and unit variance (default: off, the "
+        "data as it is)",
+    )
     p.add_argument("--epochs", help="epochs of every problem (default: each problem's own)")
     p.add_argument("--lr", help="learning rate of every problem (default: each problem's own)")
     p.add_argument("--dtype", metavar="{" + ",".join(DTYPES) + "}", help="default: float32")
@@ -246,6 +264,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
     try:
         cfg = parse(
             **{name: getattr(args, name) for name in OPTIONS}, quick=args.quick,
+            standardize=args.standardize,
             default_backends=GROUPS[DEFAULT_GROUP],
         )  # fmt: skip
     except ConfigError as err:

@@ -114,13 +114,19 @@ def check_memory(
     """
     largest = max(run.sizes) if "sweep" in run.problems else None
     what = f"--sizes up to {largest:,} with --features {run.features}" if largest else "this run"
+    if run.data is not None:
+        d = run.data_file()
+        what = f"--data {run.data} ({d.rows:,} rows × {len(d.features):,} features)" + (
+            f" with {what}" if largest else ""
+        )
     free = available_memory() if available is None else available
     need = estimate_bytes(run)
     if free is not None and need > 0.9 * free:
         raise ConfigError(
             f"{what} needs about {need / 1e9:.1f} GB of memory (data, its float64 reference "
             f"and the backends' copies); this machine has {free / 1e9:.1f} GB available: "
-            "choose smaller --sizes, --features or --epochs"
+            + ("use a smaller file or " if run.data is not None else "")
+            + "choose smaller --sizes, --features or --epochs"
         )
     frameworks = cuda_frameworks(run)
     if not frameworks:

@@ -38,12 +38,14 @@ from backends import (
     variant_of,
     world_per_process,
 )
+from suites import data as data_files
 from suites import machine, records
 from suites.bench.bandwidth import copy_methods
 from suites.config import RunConfig, flag
 from suites.run import paired
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "bench"  # the worker's pytest suites
+DATA_FOLDER = "data"  # in the run folder: the arrays of --data, for the workers to map
 ISOLATION = ("variant", "framework", "none")
 DEFAULT_TIMEOUT_S = 600.0
 CONVERGENCE = "test_convergence.py"
@@ -199,6 +201,9 @@ def worker_command(
                                   "devices": ",".join(job.devices)}  # fmt: skip
     if job.ranks is not None:  # a worker of one K (a jax world per process)
         options["ranks"] = ",".join(map(str, job.ranks))
+    if cfg.data is not None:  # the arrays the manager saved, mapped, not the file again
+        options["data"] = str(out / DATA_FOLDER)
+        options.pop("target_column", None)
     for name, value in options.items():
         args += [f"--gdb-{flag(name)}", value]
     if cfg.quick:
@@ -319,7 +324,10 @@ class Manager:
         self.log.append({"schema": records.SCHEMA, "kind": records.RUN,
                          "config": self.cfg.to_dict(), "isolation": self.isolation(),
                          "unavailable": [], "not_split": self.cfg.not_split(),
+                         "data": self.cfg.data_file().describe() if self.cfg.data else None,
                          "machine": machine.machine_fields(self.cfg.threads)})  # fmt: skip
+        if self.cfg.data is not None:
+            data_files.save(self.cfg.data_file(), self.out / DATA_FOLDER)
         total = sum(j.items for j in jobs)
         done = 0
         self.display = Display(total)

@@ -9,15 +9,17 @@ from suites import problems
 from suites.config import OPTIONS, ConfigError, RunConfig, parse
 
 
-def test_every_option_round_trips_through_its_strings() -> None:
+def test_every_option_round_trips_through_its_strings(tmp_path) -> None:
+    (tmp_path / "t.csv").write_text("a,y\n1,2\n2,3\n")
     cfg = RunConfig(
         problems=("toy", "sweep"), backends=("jax-scan", "numpy-manual"), devices=("cuda",),
         sizes=(7, 300), features=3, epochs=11, lr=0.123456789, dtype="float64", quick=True,
         threads=1, seed=42, matmul_precision="tf32", block_rows=999,
+        data=str(tmp_path / "t.csv"), target_column="y", standardize=True,
     )  # fmt: skip
     options = cfg.to_options()
     assert set(options) == set(OPTIONS)  # none is left behind
-    assert parse(**options, quick=True) == cfg
+    assert parse(**options, quick=True, standardize=True) == cfg
 
 
 def test_unset_overrides_stay_unset() -> None:
