@@ -43,8 +43,15 @@ class BackendUnavailable(Exception):
     """A variant cannot run here; ``str(err)`` says why and how to fix it.
 
     Raised for a framework that is not installed or a device that is not present,
-    never for a bug in the backend. Tests and suites turn it into ``pytest.skip``.
+    never for a bug in a built-in backend; a variant from another package that cannot
+    be imported or built is unavailable too (``backends/plugins.py``), with the error.
+    Tests and suites turn it into ``pytest.skip``.
     """
+
+
+class BadResult(Exception):
+    """A variant's ``train`` returned a :class:`TrainResult` of the wrong shape or dtype;
+    ``str(err)`` names the variant and says what was wrong. The case fails with it."""
 
 
 class ProblemSpec(Protocol):
@@ -103,6 +110,43 @@ class TrainResult:
     b_history: HostArray | None = None
 
 
+def result_error(result: object, problem: ProblemSpec, epochs: int | None = None) -> str:
+    """What in ``result`` breaks the :class:`TrainResult` contract for a run of ``epochs``
+    epochs (default: the problem's) on ``problem``, or ``""``: each array a NumPy array of
+    the problem's dtype and shape, ``b`` a number with a bias and None without, the
+    histories either absent or one row per epoch."""
+    if not isinstance(result, TrainResult):
+        return f"train returned a {type(result).__name__}, not a TrainResult"
+    epochs = epochs or problem.epochs
+    features = problem.X.shape[1]
+    dtype = np.dtype(problem.dtype)
+    arrays: list[tuple[str, object, tuple[int, ...]]] = [
+        ("losses", result.losses, (epochs,)),
+        ("w", result.w, (features,)),
+    ]
+    if result.w_history is not None:
+        arrays.append(("w_history", result.w_history, (epochs, features)))
+    if result.b_history is not None:
+        if not problem.bias:
+            return "b_history was returned for a problem without a bias"
+        arrays.append(("b_history", result.b_history, (epochs,)))
+    for name, value, shape in arrays:
+        if not isinstance(value, np.ndarray):
+            return f"{name} is a {type(value).__name__}, not a NumPy array"
+        if value.shape != shape:
+            return (
+                f"{name} has shape {value.shape}, expected {shape} ({epochs} epochs, "
+                f"{features} features)"
+            )
+        if value.dtype != dtype:
+            return f"{name} is {value.dtype}, expected the problem's dtype, {dtype}"
+    if problem.bias and not isinstance(result.b, float | np.floating):
+        return f"b is {result.b!r}, expected a float (the problem has a bias)"
+    if not problem.bias and result.b is not None:
+        return f"b is {result.b!r}, expected None (the problem has no bias)"
+    return ""
+
+
 class Session(Protocol):
     """A problem loaded onto one backend's device, ready to be trained repeatedly.
 
@@ -131,9 +175,12 @@ class Session(Protocol):
 class Backend(Protocol):
     """One way of writing gradient descent, on one device.
 
+    A variant from another package is built as ``Class(device)`` and raises
+    :class:`BackendUnavailable` on a device it has no form for (docs/plugins.md).
+
     Attributes:
         variant: public variant name, e.g. ``"torch-autograd"``.
-        framework: ``"numpy"``, ``"torch"`` or ``"jax"``.
+        framework: ``"numpy"``, ``"torch"`` or ``"jax"`` (a plugin may name another).
         device: ``"cpu"`` or ``"cuda"``.
     """
 

@@ -203,7 +203,7 @@ class _Loaded:
         self, params: Params, losses: jax.Array, hist: Params | None, epochs: int | None = None
     ) -> TrainResult:
         """Wait for the device, then fetch the losses and parameters (the first ``epochs``
-        losses: a shorter run leaves the rest of its buffers).
+        losses and recorded parameters: a shorter run leaves the rest of its buffers).
 
         Each array is fetched with ``np.asarray``, which waits for it: on the CPU that
         costs about 1 µs an array, where ``jax.device_get`` of the same pytree costs about
@@ -221,8 +221,8 @@ class _Loaded:
             losses=np.asarray(losses)[:epochs],
             w=np.asarray(params["w"]),
             b=float(b) if b is not None else None,
-            w_history=np.asarray(w_hist) if w_hist is not None else None,
-            b_history=np.asarray(b_hist) if b_hist is not None else None,
+            w_history=np.asarray(w_hist)[:epochs] if w_hist is not None else None,
+            b_history=np.asarray(b_hist)[:epochs] if b_hist is not None else None,
         )
 
 

@@ -3,23 +3,31 @@
 The registry maps a public variant name to the module that builds it. Modules are
 imported on first use only, because their framework may not be installed:
 ``import backends`` imports neither torch nor jax (``tests/test_no_dependencies.py``
-proves it).
+proves it). Variants from other packages (``backends/plugins.py``) join the built-in
+ones by name: found from the installed distributions' metadata on first use, their
+modules imported only when one of their backends is built.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import importlib
 import sys
 from dataclasses import dataclass
 
+from backends import plugins as plugin_entries
 from backends.base import (
     Backend,
     BackendUnavailable,
+    BadResult,
+    ProblemSpec,
     check_precision,
+    result_error,
 )
 from backends.blocking import block_rows_for
+from backends.plugins import Plugin
 
 DEVICES = ("cpu", "cuda")
 
@@ -35,6 +43,7 @@ class _Entry:
     # K processes that form one world for life (jax.distributed.initialize runs once per
     # process): every K needs a worker process of its own
     processes: bool = False
+    plugin: Plugin | None = None  # a variant from another package (backends/plugins.py)
 
 
 # Public variant names -> where they live. Order is the order of every table.
@@ -75,6 +84,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "data-parallel": tuple(v for v, e in _REGISTRY.items() if e.parallel),
 }
 DEFAULT_GROUP = "core"  # what `gdbench run` and `gdbench check` select by default
+# The group of the variants from other packages (backends/plugins.py): unlike GROUPS, it
+# is known only once the installed distributions have been read (plugin_variants).
+PLUGIN_GROUP = "plugins"
 
 # How to install each framework, for the message of a missing one.
 _INSTALL = {
@@ -93,6 +105,7 @@ class BackendInfo:
     device: str
     available: bool
     reason: str  # empty when available
+    origin: str = ""  # a plugin's distribution and version; empty for a built-in variant
 
 
 def closest(name: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -101,14 +114,50 @@ def closest(name: str, choices: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+@functools.cache
+def installed_plugins() -> tuple[Plugin, ...]:
+    """Every claim of the ``gdbench.variants`` entry points among the installed
+    distributions, refused ones too, by name; read once per process, from metadata only
+    (no plugin module is imported)."""
+    return plugin_entries.discover(VARIANTS, (*GROUPS, PLUGIN_GROUP, "all"))
+
+
+def plugin_variants() -> tuple[str, ...]:
+    """The variants of other packages that may be selected (not refused), by name."""
+    return tuple(p.name for p in installed_plugins() if not p.refused)
+
+
+def all_variants() -> tuple[str, ...]:
+    """The built-in variants, then those of other packages: what ``all`` selects."""
+    return (*VARIANTS, *plugin_variants())
+
+
+def plugin_of(variant: str) -> Plugin | None:
+    """The plugin that provides ``variant``, or None for a built-in or unknown name."""
+    if variant in _REGISTRY:
+        return None
+    return next((p for p in installed_plugins() if p.name == variant and not p.refused), None)
+
+
+def is_plugin(variant: str) -> bool:
+    """Whether ``variant`` comes from another package (no import needed)."""
+    return plugin_of(variant) is not None
+
+
 def _entry(variant: str) -> _Entry:
     try:
         return _REGISTRY[variant]
     except KeyError:
+        pass
+    plugin = plugin_of(variant)
+    if plugin is None:
+        names = all_variants()
         raise ValueError(
-            f"unknown backend variant '{variant}'{closest(variant, VARIANTS)}; "
-            f"choose from: {', '.join(VARIANTS)}"
-        ) from None
+            f"unknown backend variant '{variant}'{closest(variant, names)}; "
+            f"choose from: {', '.join(names)}"
+        )
+    # which devices it has a form for is known to its class only: it says so on being built
+    return _Entry("", plugin.target, plugin_entries.UNKNOWN_FRAMEWORK, DEVICES, plugin=plugin)
 
 
 def get_backend(
@@ -123,7 +172,9 @@ def get_backend(
     """Build the backend ``variant`` on ``device``.
 
     Args:
-        variant: a name from :data:`VARIANTS`, e.g. ``"jax-scan"``.
+        variant: a name from :data:`VARIANTS`, e.g. ``"jax-scan"``, or of a plugin
+            (:func:`plugin_variants`), built as ``Class(device)``: the other arguments
+            are the built-in variants'.
         device: ``"cpu"`` or ``"cuda"``.
         matmul_precision: ``"float32"`` (full, the default) or ``"tf32"``
             (:data:`MATMUL_PRECISIONS`); numpy has only full float32.
@@ -139,7 +190,8 @@ def get_backend(
 
     Raises:
         ValueError: the variant, device or matmul precision is not one gdbench knows.
-        BackendUnavailable: the framework is not installed, or the device is absent.
+        BackendUnavailable: the framework is not installed, or the device is absent; a
+            plugin that cannot be imported or built, with its error.
     """
     entry = _entry(variant)
     check_precision(matmul_precision)
@@ -152,6 +204,8 @@ def get_backend(
         raise BackendUnavailable(
             f"{variant} runs on {', '.join(entry.devices)} only, not on {device}"
         )
+    if entry.plugin is not None:
+        return plugin_entries.build(entry.plugin, device)
     try:
         module = importlib.import_module(f"backends.{entry.module}")
     except ImportError as err:
@@ -176,22 +230,44 @@ def get_backend(
 def list_backends(
     devices: tuple[str, ...] = DEVICES, variants: tuple[str, ...] = VARIANTS
 ) -> list[BackendInfo]:
-    """Every variant (of ``variants``) on every device it supports, with availability
-    and the reason. Only the frameworks of ``variants`` are imported."""
+    """Every variant (of ``variants``, which may name plugins: :func:`all_variants`) on
+    every device it supports, with availability and the reason. Only the frameworks of
+    ``variants`` are imported, and the modules of the plugins among them."""
     rows = []
-    for variant, entry in _REGISTRY.items():
+    for variant in (*_REGISTRY, *plugin_variants()):
         if variant not in variants:
             continue
+        entry = _entry(variant)
+        origin = entry.plugin.dist if entry.plugin is not None else ""
         for device in devices:
             if device not in entry.devices:
                 continue
             try:
                 get_backend(variant, device)
             except BackendUnavailable as err:
-                rows.append(BackendInfo(variant, entry.framework, device, False, str(err)))
+                available, reason = False, str(err)
             else:
-                rows.append(BackendInfo(variant, entry.framework, device, True, ""))
+                available, reason = True, ""
+            # a plugin's framework is known once its class is loaded (by get_backend)
+            framework = framework_of(variant)
+            rows.append(BackendInfo(variant, framework, device, available, reason, origin))
     return rows
+
+
+def check_result(
+    variant: str, result: object, problem: ProblemSpec, epochs: int | None = None
+) -> None:
+    """Refuse a result of the wrong shape or dtype (:func:`backends.base.result_error`).
+
+    Raises:
+        BadResult: one line naming the variant (a plugin with its distribution and
+            class) and what was wrong.
+    """
+    wrong = result_error(result, problem, epochs)
+    if wrong:
+        plugin = plugin_of(variant)
+        who = plugin.describe() if plugin is not None else variant
+        raise BadResult(f"{who} refused: {wrong}")
 
 
 def precision_settings() -> dict[str, dict[str, object]]:
@@ -260,10 +336,16 @@ def variant_of(label: str) -> str:
 
 
 def framework_of(variant: str) -> str:
-    """The framework a variant is written in (no import needed)."""
-    return _entry(variant).framework
+    """The framework a variant is written in (no import needed). A plugin's is its
+    class's ``framework`` once the class is loaded in this process (a worker loads it to
+    build its backends), ``"?"`` until then (the manager never loads one)."""
+    entry = _entry(variant)
+    if entry.plugin is not None:
+        return plugin_entries.framework(entry.plugin)
+    return entry.framework
 
 
 def devices_of(variant: str) -> tuple[str, ...]:
-    """The devices a variant has a form for (available here or not)."""
+    """The devices a variant has a form for (available here or not); for a plugin, every
+    device (its class says which it cannot use when it is built)."""
     return _entry(variant).devices

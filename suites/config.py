@@ -15,9 +15,12 @@ from backends import (
     DTYPES,
     GROUPS,
     MATMUL_PRECISIONS,
+    PLUGIN_GROUP,
     VARIANTS,
     closest,
+    installed_plugins,
     is_parallel,
+    plugin_variants,
 )
 from suites import data as data_files
 from suites.machine import usable_cores
@@ -245,17 +248,39 @@ def _names(flag: str, value: str, choices: tuple[str, ...], allow_all: bool = Fa
 
 
 def variant_names(value: str) -> tuple[str, ...]:
-    """``--backends``: variant names and groups (``GROUPS``) mixed, or ``all``, expanded
-    to variants in the order given (a group's in the registry's order), each once.
+    """``--backends``: variant names and groups (``GROUPS``, and ``plugins``: the variants
+    of other packages) mixed, or ``all`` (the built-in variants, then the plugins),
+    expanded to variants in the order given (a group's in the registry's order), each
+    once. Reads the installed packages' metadata; imports no plugin.
 
     Raises:
-        ConfigError: an empty list, or a name that is neither a variant nor a group.
+        ConfigError: an empty list, or a name that is neither a variant nor a group; a
+            selection that takes in a refused plugin (``plugins`` or ``all`` while one
+            is installed, or a name only a refused one claims), naming it.
     """
-    choices = (*VARIANTS, *GROUPS)
-    if "all" in (v.strip() for v in value.split(",")):  # all, alone or beside others
-        return VARIANTS
+    plugins = plugin_variants()
+    groups = {**GROUPS, PLUGIN_GROUP: plugins}
+    choices = (*VARIANTS, *plugins, *groups)
+    asked = [v.strip() for v in value.split(",")]
+    refused = [p for p in installed_plugins() if p.refused]
+    for item in asked:
+        # all and plugins take in every refused plugin; a name, one that only it claims
+        hits = [p for p in refused if item in ("all", PLUGIN_GROUP) or p.name == item]
+        if hits and item not in (*VARIANTS, *plugins, *GROUPS):
+            raise ConfigError(
+                f"--backends {item}: "
+                + "; ".join(f"{p.describe()} is refused: {p.refused}" for p in hits)
+            )
+    if "all" in asked:  # all, alone or beside others
+        return (*VARIANTS, *plugins)
     items = _names("--backends", value, choices, allow_all=True)
-    return tuple(dict.fromkeys(v for item in items for v in GROUPS.get(item, (item,))))
+    selected = tuple(dict.fromkeys(v for item in items for v in groups.get(item, (item,))))
+    if not selected:  # only `plugins`, and none is installed
+        raise ConfigError(
+            f"--backends {value}: no variant from another package is installed (a "
+            "distribution with entry points in the gdbench.variants group: docs/plugins.md)"
+        )
+    return selected
 
 
 def positive_number(flag: str, value: str, what: str = "a positive finite number") -> float:

@@ -8,7 +8,7 @@ import gc
 import sys
 from pathlib import Path
 
-from backends import Backend, TrainResult
+from backends import Backend, TrainResult, check_result
 from suites.convergence import Verdict, compare
 from suites.problems import Problem, preset
 
@@ -16,12 +16,17 @@ from suites.problems import Problem, preset
 def run_convergence(
     backend: Backend, problem: Problem, matmul_precision: str = "float32"
 ) -> tuple[TrainResult, Verdict]:
-    """Train once with parameters recorded, and judge the run against the reference."""
+    """Train once with parameters recorded, and judge the run against the reference.
+
+    Raises:
+        BadResult: the result is of the wrong shape or dtype (it is refused, not judged).
+    """
     session = backend.prepare(problem, record_params=True)
     try:
         result = session.train()
     finally:
         close_session(session)
+    check_result(backend.variant, result, problem)
     return result, compare(problem, result, matmul_precision)
 
 

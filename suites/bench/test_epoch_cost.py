@@ -6,7 +6,8 @@ iterations, and the per-epoch cost is that time divided by ``epochs``. Compilati
 first-call work happen in ``Session.warmup``, timed apart as ``compile_s``. ``train``
 returns only once the device is done and the losses are on the host, so the timed region
 holds all the work. The timed run must agree with the float64 reference, so a fast
-wrong backend fails instead of winning.
+wrong backend fails instead of winning; a result of the wrong shape or dtype is refused
+before it is judged, with one line naming the variant.
 
 The harness's own cost per round (two timer reads and a sync of an idle device) is
 measured, and ``iterations`` is chosen so that it stays under 1% of the reported cost.
@@ -30,6 +31,7 @@ import time
 
 import pytest
 
+from backends import BadResult, check_result
 from suites.bench.bandwidth import (
     COPY_BYTES,
     COPY_METHODS,
@@ -61,6 +63,7 @@ def test_epoch_cost(case, benchmark) -> None:
     backend = case.backend()
     problem = case.problem
     benchmark.extra_info.update(case.identity(BENCHMARK))
+    refused = ""
     try:
         # Peak memory covers the case's copy of the data, prepare, warm-up and the rounds.
         with case.measured() as own:
@@ -75,6 +78,7 @@ def test_epoch_cost(case, benchmark) -> None:
             if sizing := case.first_sizing():  # a later process of --processes K
                 rounds, iterations = sizing
             result = benchmark.pedantic(session.train, rounds=rounds, iterations=iterations)
+            check_result(backend.variant, result, problem)
             # data-parallel: the last round's slowest and fastest rank, the collective
             ranks = session.rank_stats() if hasattr(session, "rank_stats") else {}
             cost = {}
@@ -82,10 +86,16 @@ def test_epoch_cost(case, benchmark) -> None:
                 cost = cost_model(session.train, problem.epochs, overhead_s, quick=case.run.quick)
             close_session(session)
             del session, own
+    except BadResult as err:
+        refused = str(err)
     except Exception as err:  # one backend failing must not hide the others' results
         benchmark.extra_info.update(status="failed", message=first_line(err))
         case.record(BENCHMARK, status="failed", message=first_line(err))
         raise
+    if refused:  # its one line, outside the except: no traceback, no chained error
+        benchmark.extra_info.update(status="failed", message=refused)
+        case.record(BENCHMARK, status="failed", message=refused)
+        pytest.fail(refused, pytrace=False)
     verdict = compare(problem, result, case.matmul_precision)
     fields = verdict_fields(problem, result, verdict)
     extra = {

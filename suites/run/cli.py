@@ -19,7 +19,17 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from backends import DEFAULT_GROUP, DEVICES, DTYPES, GROUPS, MATMUL_PRECISIONS, closest
+from backends import (
+    DEFAULT_GROUP,
+    DEVICES,
+    DTYPES,
+    GROUPS,
+    MATMUL_PRECISIONS,
+    PLUGIN_GROUP,
+    closest,
+    devices_of,
+    plugin_variants,
+)
 from suites.config import (
     OPTIONS,
     PROBLEM_CHOICES,
@@ -66,7 +76,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--backends",
         metavar="NAMES",
         help="comma list of variants and groups, or all (default: core). Groups: "
-        + "; ".join(f"{g}: {', '.join(v)}" for g, v in GROUPS.items()),
+        + "; ".join(f"{g}: {', '.join(v)}" for g, v in GROUPS.items())
+        + f"; {PLUGIN_GROUP}: the variants of other packages (installed here: "
+        + (", ".join(plugin_variants()) or "none")
+        + "; docs/plugins.md). all: every built-in variant and plugin",
     )
     p.add_argument(
         "--devices",
@@ -240,13 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="torch (torch-ddp, torch-allreduce; default) or jax "
                       "(jax-sharded-procs, jax-shardmap-procs)")  # fmt: skip
     rank.add_argument("--device", default="cpu", help="cpu (gloo, default) or cuda (NCCL)")
-    listing = sub.add_parser("list", help="every variant and device, available or not, and why")
+    listing = sub.add_parser(
+        "list",
+        help="every variant and device, available or not, and why; the variants of other "
+        "packages with their distribution, and those refused",
+    )
     listing.add_argument(
         "--require",
         metavar="DEVICE",
-        help="exit 1 unless every variant with a form on DEVICE (cpu, cuda) can run there",
+        help="exit 1 unless every built-in variant with a form on DEVICE (cpu, cuda) can run there",
     )
     return parser
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -332,12 +353,16 @@ def _run_suites(args: argparse.Namespace, timing: bool) -> int:
     out = folder.out_folder(args.out)
     folder.claim(out)
     jobs = workers.plan(cfg, isolate, processes, timing)
-    what = "convergence check + per-epoch cost" if timing else "convergence check"
+    what = "the convergence check, then the per-epoch cost" if timing else "the convergence check"
+    shapes = cfg.problem_shapes()
+    here = [v for v in cfg.backends if any(d in devices_of(v) for d in cfg.devices)]
     print(
-        f"gdbench {args.command}: {what} of {', '.join(cfg.backends)} on "
-        f"{', '.join(cfg.devices)} in {len(jobs)} worker processes (--isolate {isolate}"
+        f"gdbench {args.command}: {_count(len(here), 'variant')} × "
+        f"{_count(len(shapes), 'problem')} on "
+        f"{', '.join(cfg.devices)}: {what}; {sum(j.items for j in jobs)} cases in "
+        f"{len(jobs)} worker processes, one at a time (--isolate {isolate}"
         + (f", --processes {processes}" if timing else "")
-        + f"); results in {out}",
+        + f")\nresults in {out}",
         flush=True,
     )
     manager = workers.Manager(cfg, out, timing=timing, timeout=timeout, isolate=isolate,
@@ -511,21 +536,29 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _list(require: str | None) -> int:
-    """Every variant on every device; with ``--require DEVICE``, exit 1 (one line on stderr
-    per variant and reason) unless every variant with a form on DEVICE can run there."""
-    from backends import DEVICES, list_backends
+    """Every variant on every device, then the variants of other packages (each with its
+    distribution; imported to find out) and the refused ones; with ``--require DEVICE``,
+    exit 1 (one line on stderr per variant and reason) unless every built-in variant with
+    a form on DEVICE can run there (a plugin's forms are known to it alone)."""
+    from backends import DEVICES, all_variants, installed_plugins, list_backends
 
     if require is not None and require not in DEVICES:
         raise UsageError(
             f"--require: unknown device '{require}'{closest(require, DEVICES)}; choose from: "
             f"{', '.join(DEVICES)}"
         )
-    rows = list_backends()
-    width = max(len(r.variant) for r in rows)
+    rows = list_backends(variants=all_variants())
+    refused = [p for p in installed_plugins() if p.refused]
+    width = max(len(name) for name in [*(r.variant for r in rows), *(p.name for p in refused)])
     for r in rows:
-        state = "available" if r.available else f"unavailable: {r.reason}"
+        state = "available" if r.available else "unavailable"
+        state += f" (plugin from {r.origin})" if r.origin else ""
+        state += "" if r.available else f": {r.reason}"
         print(f"{r.variant:<{width}}  {r.framework:<5}  {r.device:<4}  {state}")
-    missing = [r for r in rows if r.device == require and not r.available]
+    for p in refused:  # never imported, never run
+        state = f"refused (plugin from {p.dist}, {p.target}): {p.refused}"
+        print(f"{p.name:<{width}}  {'?':<5}  {'-':<4}  {state}")
+    missing = [r for r in rows if r.device == require and not r.available and not r.origin]
     for r in missing:
         print(f"gdbench: required {require}: {r.variant} unavailable: {r.reason}", file=sys.stderr)
     return EXIT_FAILED if missing else EXIT_OK

@@ -35,6 +35,7 @@ from backends import (
     devices_of,
     framework_of,
     is_parallel,
+    is_plugin,
     variant_of,
     world_per_process,
 )
@@ -83,9 +84,12 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     """The workers of a run, in the order they run.
 
     ``variant``: one worker per (variant, device); ``framework``: one per (framework,
-    device); ``none``: a single worker for everything, as one pytest session would. With
-    ``processes`` K > 1 the timed cases are measured again in K−1 more workers each,
-    round-robin over the variants so that a drift of the machine hits all of them alike.
+    device), except that a variant from another package always has one of its own (its
+    framework is known only once a worker imports it, and a broken one takes no other
+    variant down); ``none``: a single worker for everything, as one pytest session
+    would. With ``processes`` K > 1 the timed cases are measured again in K−1 more
+    workers each, round-robin over the variants so that a drift of the machine hits all
+    of them alike.
     The copy-bandwidth benchmarks get a worker of their own (except with ``none``): the
     host's, and with ``cuda`` among the devices the GPU's, so that worker sees the GPU.
     """
@@ -95,6 +99,8 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     for variant, device in pairs:
         if isolate == "none":
             key = "all"
+        elif is_plugin(variant):
+            key = f"{variant}@{device}"
         elif (isolate == "variant" or is_parallel(variant)) and installed(framework_of(variant)):
             # a data-parallel variant always has a worker of its own: jax's device count
             # is fixed when it starts, torch's ranks are processes of their own
@@ -180,7 +186,10 @@ def worker_env(job: Job, threads: int, ranks: int = 1) -> dict[str, str]:
         env |= {"JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
         return env
     env["CUDA_DEVICE_ORDER"] = os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    if BANDWIDTH in job.tests or any(framework_of(v) == "jax" for v in job.backends):
+    # a plugin's framework is not known here: it may be jax
+    if BANDWIDTH in job.tests or any(
+        framework_of(v) == "jax" or is_plugin(v) for v in job.backends
+    ):
         # a user's own setting wins
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = os.environ.get(
             "XLA_PYTHON_CLIENT_PREALLOCATE", "false"

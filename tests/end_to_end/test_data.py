@@ -47,8 +47,9 @@ def test_a_quick_run_on_a_csv_times_the_file_standardized(tmp_path: Path) -> Non
     frame = pd.DataFrame(X, columns=["rooms", "age", "tax", "dist"]).assign(price=y)
     frame.to_csv(tmp_path / "prices.csv", index=False)
     out = tmp_path / "run"
-    proc = gdbench("run", "--quick", "--data", str(tmp_path / "prices.csv"), "--target-column",
-                   "price", "--standardize", "--backends", "numpy-manual", "--out", str(out))  # fmt: skip
+    proc = gdbench("run", "--quick", "--data", str(tmp_path / "prices.csv"),
+                   "--target-column", "price", "--standardize", "--backends", "numpy-manual",
+                   "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = pd.read_csv(out / "results.csv")
     assert list(results["problem"]) == ["prices"] and results["status"].eq("agree").all()
@@ -59,7 +60,8 @@ def test_a_quick_run_on_a_csv_times_the_file_standardized(tmp_path: Path) -> Non
     np.testing.assert_allclose(saved, (X - X.mean(axis=0)) / X.std(axis=0))
     assert "prices (300×4)" in proc.stdout  # the terminal's summary names it too
     header = json.loads((out / "records.jsonl").read_text().splitlines()[0])
-    assert header["data"]["standardized"] and header["config"]["data"] == str(tmp_path / "prices.csv")
+    assert header["data"]["standardized"]
+    assert header["config"]["data"] == str(tmp_path / "prices.csv")
 
 
 def bad(tmp_path: Path) -> dict[str, tuple[list[str], str]]:

@@ -70,7 +70,7 @@ def test_an_unknown_group_names_the_groups() -> None:
         parse(backends="core,single_pass")
     message = str(err.value)
     assert "--backends: unknown value 'single_pass' (did you mean 'single-pass'?)" in message
-    assert message.endswith("core, single-pass, data-parallel or all")
+    assert message.endswith("core, single-pass, data-parallel, plugins or all")
 
 
 def test_a_data_parallel_case_runs_only_where_every_rank_gets_its_rows() -> None:
