@@ -6,7 +6,8 @@ GPU, a crash or hang ends one worker only, and every finished case is on disk as
 finishes. The report is built from what the workers wrote.
 
 Exit status: 0 when every selected backend agreed with the reference; 1 when a backend
-diverged, disagreed or failed; 2 for bad input (one line on stderr, no traceback);
+diverged, disagreed or failed, a worker died or timed out, or nothing ran on a device of
+``--devices``; 2 for bad input (one line on stderr, no traceback);
 130 when interrupted. ``compare`` exits 1 only under ``--fail-slower PCT``, when a case is
 significantly slower by more than PCT percent.
 """
@@ -85,7 +86,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--devices",
         metavar="DEVICES",
         help=f"comma list of {', '.join(DEVICES)}, or all (default: cpu; an absent "
-        "device is listed as unavailable, not an error)",
+        "device's variants are listed as unavailable, and the run exits 1 if nothing ran "
+        "on a device named here)",
     )
     p.add_argument(
         "--sizes", help="n_samples of the sweep (default: 100,10000,1000000; --quick: 100,10000)"
@@ -178,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gdbench",
         description="Linear regression by full-batch gradient descent in NumPy, PyTorch and "
         "JAX: does every variant compute the same thing, and which is fastest here?",
-        epilog="exit status: 0 all agree; 1 a variant diverged, disagreed or failed (compare: "
-        "a regression under --fail-slower); 2 bad input; 130 interrupted",
+        epilog="exit status: 0 all agree; 1 a variant diverged, disagreed or failed, a worker "
+        "died or timed out, or nothing ran on a device of --devices (compare: a regression "
+        "under --fail-slower); 2 bad input; 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"gdbench {_version()}")
     sub = parser.add_subparsers(
@@ -565,7 +568,7 @@ def _list(require: str | None) -> int:
 
 
 def _rank(framework: str, device: str) -> int:
-    """A peer rank on another host (README, "Several hosts"): serves rank 0's sessions
+    """A peer rank on another host (docs/parallel.md, "Several hosts"): serves rank 0's sessions
     until none has come for GDBENCH_RANK_IDLE seconds."""
     from backends.parallel import peer, ranks
 
