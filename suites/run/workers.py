@@ -87,9 +87,10 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     device), except that a variant from another package always has one of its own (its
     framework is known only once a worker imports it, and a broken one takes no other
     variant down); ``none``: a single worker for everything, as one pytest session
-    would. With ``processes`` K > 1 the timed cases are measured again in K−1 more
-    workers each, round-robin over the variants so that a drift of the machine hits all
-    of them alike.
+    would, but for the K-process jax variants, whose world is one per process (a worker
+    per K whatever the mode). With ``processes`` K > 1 the timed cases are measured
+    again in K−1 more workers each, round-robin over the variants so that a drift of
+    the machine hits all of them alike.
     The copy-bandwidth benchmarks get a worker of their own (except with ``none``): the
     host's, and with ``cuda`` among the devices the GPU's, so that worker sees the GPU.
     """
@@ -97,6 +98,12 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
     groups: dict[str, list[tuple[str, str]]] = {}
     own_k: dict[str, tuple[int, ...]] = {}  # the groups that run one K only
     for variant, device in pairs:
+        if world_per_process(variant) and installed(framework_of(variant)):
+            # a jax world is one per process, for life: a worker per K, even with none
+            for k in cfg.ranks:
+                groups.setdefault(f"{variant}@{device}-x{k}", []).append((variant, device))
+                own_k[f"{variant}@{device}-x{k}"] = (k,)
+            continue
         if isolate == "none":
             key = "all"
         elif is_plugin(variant):
@@ -105,11 +112,6 @@ def plan(cfg: RunConfig, isolate: str, processes: int, timing: bool) -> list[Job
             # a data-parallel variant always has a worker of its own: jax's device count
             # is fixed when it starts, torch's ranks are processes of their own
             key = f"{variant}@{device}"
-            if world_per_process(variant):  # and a jax world is one per process: per K
-                for k in cfg.ranks:
-                    groups.setdefault(f"{key}-x{k}", []).append((variant, device))
-                    own_k[f"{key}-x{k}"] = (k,)
-                continue
         else:  # per framework, or a framework that is not installed: one worker says why
             key = f"{framework_of(variant)}@{device}"
         groups.setdefault(key, []).append((variant, device))

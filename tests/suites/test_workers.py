@@ -180,6 +180,10 @@ def test_every_k_of_a_k_process_variant_gets_a_worker_of_its_own(
     assert "device_count" not in workers.worker_env(two, 2, 2).get("XLA_FLAGS", "")
     one_process = workers.worker_env(jobs["jax-sharded@cpu"], 2, 2)
     assert "--xla_force_host_platform_device_count=2" in one_process["XLA_FLAGS"]
+    # with everything in one worker (--isolate none), still a worker per K for them
+    shared = {job.label: job for job in workers.plan(cfg, "none", 1, timing=False)}
+    assert sorted(shared) == ["all", "jax-sharded-procs@cpu-x1", "jax-sharded-procs@cpu-x2"]
+    assert {c[1] for c in shared["all"].cases} == {"jax-sharded-x1", "jax-sharded-x2"}
 
 
 def test_a_worker_inherits_no_pytest_xdist_variables(monkeypatch) -> None:
