@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends import case_label, is_parallel, list_backends
+from backends import case_label, is_parallel, list_backends, plugin_variants
 from suites import records as suite_records
 from suites.bench import bandwidth
 from suites.config import RunConfig
@@ -260,6 +260,7 @@ def test_every_variant_needs_at_least_its_data_and_a_copy_of_x_shows(million: Pa
     results = pd.read_csv(million / "results.csv")
     x_bytes = 1_000_000 * 16 * 4
     labels = {case_label(v, k) for v in AVAILABLE for k in ((1, 2) if is_parallel(v) else (1,))}
+    labels |= set(plugin_variants())  # a plugin installed here is part of all too
     assert set(results["variant"]) == labels
     assert (results["data_bytes"] == x_bytes + 1_000_000 * 4).all()
     assert (results["peak_host_bytes"] >= x_bytes).all(), results[["variant", "peak_host_bytes"]]

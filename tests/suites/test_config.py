@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends import plugin_variants
 from suites import problems
 from suites.config import OPTIONS, ConfigError, RunConfig, parse
 
@@ -53,7 +54,10 @@ def test_groups_expand_to_their_variants_where_they_are_named() -> None:
     # names and groups mixed, in the order given, each variant once
     assert parse(backends="jax-blocked,core,numpy-manual").backends == ("jax-blocked", *core)
     every = parse(backends="all").backends
-    assert len(every) == 18 and set(every) == {*core, *blocked, *parallel}
+    # the built-in variants, then whatever plugin this environment has installed
+    assert len(every) == 18 + len(plugin_variants())
+    assert set(every[:18]) == {*core, *blocked, *parallel}
+    assert every[18:] == plugin_variants()
     assert parse(backends="all,core").backends == every  # all, beside anything
 
 
@@ -62,7 +66,8 @@ def test_the_command_selects_core_unless_told_otherwise() -> None:
 
     run = _config(build_parser().parse_args(["check"]))
     assert run.backends == parse(backends="core").backends
-    assert parse().backends == parse(backends="all").backends  # a plain pytest run: all
+    # a plain pytest run: every built-in variant (all, less the plugins installed here)
+    assert parse().backends == parse(backends="all").backends[:18]
 
 
 def test_an_unknown_group_names_the_groups() -> None:
