@@ -21,6 +21,7 @@ from backends.base import (
     Session,
     TrainResult,
     effective_precision,
+    first_line,
 )
 from backends.registry import (
     DEFAULT_GROUP,
@@ -60,6 +61,7 @@ __all__ = [
     "Backend",
     "BackendInfo",
     "BackendUnavailable",
+    "first_line",
     "BadResult",
     "case_label",
     "ProblemSpec",

@@ -39,6 +39,12 @@ def effective_precision(precision: str, device: str) -> str:
     return check_precision(precision) if device == "cuda" else "float32"
 
 
+def first_line(err: BaseException) -> str:
+    """An error in one line: its type and the first line of its message."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
 class BackendUnavailable(Exception):
     """A variant cannot run here; ``str(err)`` says why and how to fix it.
 

@@ -24,7 +24,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 
-from backends.base import Backend, BackendUnavailable
+from backends.base import Backend, BackendUnavailable, first_line
 
 ENTRY_POINT_GROUP = "gdbench.variants"
 # A plugin's framework until its class has been loaded in this process (the manager
@@ -106,11 +106,6 @@ def discover(variants: Collection[str], groups: Collection[str]) -> tuple[Plugin
     )
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 # The classes loaded in this process, by variant: a plugin's framework is read from its
 # class once loaded (framework_of), without loading one only to ask.
 _loaded: dict[str, type] = {}
@@ -131,7 +126,7 @@ def load(plugin: Plugin) -> type:
             cls = plugin.entry_point.load()
         except Exception as err:  # noqa: BLE001 - whatever a plugin raises, it is unavailable
             raise BackendUnavailable(
-                f"{plugin.describe()} cannot be imported: {_first_line(err)}"
+                f"{plugin.describe()} cannot be imported: {first_line(err)}"
             ) from None
         _loaded[plugin.name] = cls
     return _loaded[plugin.name]
@@ -162,7 +157,7 @@ def build(plugin: Plugin, device: str) -> Backend:
         raise
     except Exception as err:  # noqa: BLE001 - a plugin that cannot be built is unavailable
         raise BackendUnavailable(
-            f"{plugin.describe()} cannot be built on {device}: {_first_line(err)}"
+            f"{plugin.describe()} cannot be built on {device}: {first_line(err)}"
         ) from None
     wrong = _protocol_error(backend, plugin.name, device)
     if wrong:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from backends import first_line
+
 EXTENSIONS = (".npz", ".csv", ".parquet")
 SAVED_META = "data.json"  # beside X.npy and y.npy in a saved folder
 
@@ -123,7 +125,7 @@ def _npz(file: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001  # a zip that is not numpy's, or no zip at all
-        raise DataError(f"--data {file}: not an .npz file ({_first_line(err)})") from None
+        raise DataError(f"--data {file}: not an .npz file ({first_line(err)})") from None
     for label, arr in (("X", X), ("y", y)):
         if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
             raise DataError(f"--data {file}: {label} holds {arr.dtype}, not real numbers")
@@ -154,12 +156,12 @@ def _table(
             table = pd.read_parquet(file)
     except ImportError as err:
         raise DataError(f"--data {file}: reading .parquet needs pyarrow: pip install "
-                        f"'gdbench[parquet]' ({_first_line(err)})") from None  # fmt: skip
+                        f"'gdbench[parquet]' ({first_line(err)})") from None  # fmt: skip
     except pd.errors.EmptyDataError:
         raise DataError(f"--data {file}: the file has no columns") from None
     except Exception as err:  # noqa: BLE001  # not a table in the format its name says
         kind = suffix.lstrip(".")
-        raise DataError(f"--data {file}: not a {kind} file ({_first_line(err)})") from None
+        raise DataError(f"--data {file}: not a {kind} file ({first_line(err)})") from None
     columns = [str(c) for c in table.columns]
     table.columns = columns
     if target is None:
@@ -231,8 +233,3 @@ def _load_saved(folder: Path) -> Data:
 def _names(columns: list[str]) -> str:
     shown = ", ".join(columns[:12])
     return shown + (f", … ({len(columns)} in all)" if len(columns) > 12 else "")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backends import Backend, BackendInfo, TrainResult, framework_of
+from backends import Backend, BackendInfo, TrainResult, first_line, framework_of
 from reports.records import (
     BANDWIDTH,
     BENCHMARK,
@@ -93,11 +93,6 @@ def optimum_loss(problem: Problem) -> float:
     w, b = problem.optimum
     residual = problem.X.astype(np.float64) @ w + b - problem.y.astype(np.float64)
     return float(np.mean(residual**2))
-
-
-def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _num(value: Any) -> float | None:
