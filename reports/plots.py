@@ -108,6 +108,15 @@ def _best_of_each_framework(part: pd.DataFrame) -> set[str]:
     return set(best.drop_duplicates("_framework")["variant"])
 
 
+def _error_bars(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """How far each row's 95% interval reaches below and above its median; IQR/2 where
+    no rounds were kept (a JSON without them), 0 where neither is known."""
+    half_iqr = (rows["per_epoch_iqr_s"] / 2) if "per_epoch_iqr_s" in rows else 0.0
+    low = (rows[PER_EPOCH] - rows["per_epoch_ci_low_s"]).fillna(half_iqr).fillna(0)
+    high = (rows["per_epoch_ci_high_s"] - rows[PER_EPOCH]).fillna(half_iqr).fillna(0)
+    return low.clip(lower=0), high.clip(lower=0)
+
+
 def plot_epoch_cost(frames: Frames, path: Path) -> None:
     """Per-epoch cost against n_samples, log-log, one panel per variant group (core,
     single-pass, data-parallel at K > 1), one line per variant@device (and machine) with
@@ -144,11 +153,7 @@ def plot_epoch_cost(frames: Frames, path: Path) -> None:
                 if several:  # the machine by line style, the variant by colour and marker
                     style["linestyle"] = LINESTYLES[m % len(LINESTYLES)]
                 style["linewidth"] = 2.6 if variant in best else 1.2
-                # the 95% interval; IQR/2 where no rounds were kept (a JSON without them)
-                half_iqr = (line["per_epoch_iqr_s"] / 2) if "per_epoch_iqr_s" in line else 0.0
-                low = (line[PER_EPOCH] - line["per_epoch_ci_low_s"]).fillna(half_iqr).fillna(0)
-                high = (line["per_epoch_ci_high_s"] - line[PER_EPOCH]).fillna(half_iqr).fillna(0)
-                low, high = low.clip(lower=0), high.clip(lower=0)
+                low, high = _error_bars(line)
                 handle = ax.errorbar(line["n_samples"], line[PER_EPOCH], yerr=[low, high],
                                      capsize=3, label=label, **style)  # fmt: skip
                 handles.setdefault(label, handle)
@@ -181,11 +186,10 @@ def _plot_epoch_cost_per_problem(data: pd.DataFrame, path: Path) -> None:
     for ax, problem in zip(axes, problems, strict=False):
         part = data[data["problem"] == problem].sort_values(PER_EPOCH, ascending=False)
         best = _best_of_each_framework(part)
-        for y, (_, row) in enumerate(part.iterrows()):
+        lows, highs = _error_bars(part)
+        for y, (i, row) in enumerate(part.iterrows()):
             style = styles[str(row["variant"])]
-            low = max(row[PER_EPOCH] - row.get("per_epoch_ci_low_s", np.nan), 0)
-            high = max(row.get("per_epoch_ci_high_s", np.nan) - row[PER_EPOCH], 0)
-            xerr = [[np.nan_to_num(low)], [np.nan_to_num(high)]]
+            xerr = [[lows[i]], [highs[i]]]
             ax.errorbar([row[PER_EPOCH]], [y], xerr=xerr, capsize=3, color=style.get("color"),
                         marker=style.get("marker", "o"), linestyle="none",
                         markersize=8 if row["variant"] in best else 5)  # fmt: skip
